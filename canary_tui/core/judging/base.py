@@ -1,0 +1,66 @@
+"""The judge interface the engine talks to, and the counting shared by every judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from canary_tui.core.metrics import Sample, VariantCounts
+from canary_tui.core.specs import MetricKind, MetricSpec
+from canary_tui.core.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """Where the canary is when verdicts are asked for."""
+
+    step_index: int
+    time_in_step: float
+    hold_s: float
+    now: float
+
+
+class Judge(Protocol):
+    """Sees every window of counts; says PASS / FAIL / INCONCLUSIVE per metric, with evidence."""
+
+    def observe(self, sample: Sample) -> None: ...
+
+    def start_step(self, index: int, now: float) -> None: ...
+
+    def verdicts(self, ctx: StepContext) -> tuple[Verdict, ...]: ...
+
+
+def bad_and_total(spec: MetricSpec, counts: VariantCounts) -> tuple[float, float] | None:
+    """(bad events, trials) for `spec` in `counts`, or None if they cannot be counted."""
+    match spec.kind:
+        case MetricKind.ERRORS:
+            return counts.errors, counts.requests
+        case MetricKind.LATENCY:
+            if counts.latency is None or spec.threshold_ms is None:
+                return None
+            return counts.latency.count_above(spec.threshold_ms / 1000.0), counts.latency.total
+        case MetricKind.CUSTOM:
+            assert spec.custom_numerator is not None
+            if spec.custom_numerator not in counts.custom:
+                return None
+            bad = counts.custom[spec.custom_numerator]
+            if spec.custom_denominator is None:
+                return bad, counts.requests
+            if spec.custom_denominator not in counts.custom:
+                return None
+            return bad, counts.custom[spec.custom_denominator]
+    return None  # pragma: no cover
+
+
+def pct(x: float | None) -> str:
+    """A rate as a short percentage: 0.0192 -> '1.92%'."""
+    if x is None:
+        return "n/a"
+    value = x * 100
+    if value == 0:
+        return "0%"
+    if value < 0.1:
+        return f"{value:.3f}%"
+    if value < 10:
+        return f"{value:.2f}%"
+    return f"{value:.1f}%"

@@ -1,0 +1,65 @@
+"""The two protocols at the edge of the core: where metrics come from, where traffic goes.
+
+Adapters (simulator, Prometheus, Kubernetes routers) implement these; the engine uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from canary_tui.core.metrics import Sample
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingState:
+    """What the cluster says about the canary's traffic right now (not what was asked)."""
+
+    weight: int
+    mirror: bool = False
+    mirror_percent: int = 0
+    canary_ready: int | None = None
+    stable_ready: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RouterError(Exception):
+    """A traffic router call failed. `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Unsupported(RouterError):
+    """The router cannot do this at all (e.g. shadow on plain Deployments)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class MetricSource(Protocol):
+    """Counts per variant for a window. Never raises for missing data: returns no-data."""
+
+    def fetch(self, start: float, end: float) -> Sample: ...
+
+
+class TrafficRouter(Protocol):
+    """Reads and changes routing. Every call is idempotent and returns the state read back."""
+
+    def read(self) -> RoutingState: ...
+
+    def set_weight(self, weight: int) -> RoutingState: ...
+
+    def set_mirror(self, on: bool) -> RoutingState: ...
+
+    def abort(self) -> RoutingState: ...
+
+    def promote(self) -> RoutingState: ...
+
+    def shadow_unsupported(self) -> str | None:
+        """Why this router cannot mirror traffic, or None when it can."""
+        ...

@@ -1,0 +1,82 @@
+"""Verdicts on a metric (PASS / FAIL / INCONCLUSIVE), each carrying the evidence behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The numbers behind a verdict, enough for an engineer to check it by hand."""
+
+    rule: str
+    baseline_rate: float | None = None
+    canary_rate: float | None = None
+    baseline_n: float = 0.0
+    canary_n: float = 0.0
+    effect: float | None = None
+    interval: tuple[float, float] | None = None
+    tolerance: float | None = None
+    p_value: float | None = None
+    unit: str = "%"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.interval is not None:
+            out["interval"] = list(self.interval)
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        interval = data.get("interval")
+        return cls(
+            rule=str(data["rule"]),
+            baseline_rate=data.get("baseline_rate"),
+            canary_rate=data.get("canary_rate"),
+            baseline_n=float(data.get("baseline_n", 0.0)),
+            canary_n=float(data.get("canary_n", 0.0)),
+            effect=data.get("effect"),
+            interval=(float(interval[0]), float(interval[1])) if interval else None,
+            tolerance=data.get("tolerance"),
+            p_value=data.get("p_value"),
+            unit=str(data.get("unit", "%")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judge's word on one metric, with a one-line `why` an on-call engineer reads."""
+
+    metric: str
+    status: Status
+    why: str
+    evidence: Evidence
+    no_data: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "status": self.status.value,
+            "why": self.why,
+            "evidence": self.evidence.to_dict(),
+            "no_data": self.no_data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(
+            metric=str(data["metric"]),
+            status=Status(data["status"]),
+            why=str(data["why"]),
+            evidence=Evidence.from_dict(data["evidence"]),
+            no_data=bool(data.get("no_data", False)),
+        )
