@@ -6,6 +6,7 @@ interface. It is deliberately plain: enough requests, then compare rates.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from canary_tui.core.judging.base import StepContext, bad_and_total, pct
@@ -18,8 +19,13 @@ class ThresholdJudge:
     """FAIL when the canary's windowed rate exceeds the baseline's by more than the tolerance."""
 
     def __init__(
-        self, specs: tuple[MetricSpec, ...], window_s: float = 60.0, min_requests: float = 200.0
+        self,
+        specs: tuple[MetricSpec, ...],
+        window_s: float = 60.0,
+        min_requests: float = 200.0,
+        z_fail: float = 3.0,
     ) -> None:
+        self.z_fail = z_fail
         self.specs = specs
         self.window_s = window_s
         self.min_requests = min_requests
@@ -88,14 +94,23 @@ class ThresholdJudge:
         head = f"{spec.name}: canary {pct(c_rate)} vs baseline {pct(b_rate)}"
         if ratio is not None:
             head += f", ratio {ratio:.1f}x"
-        if c_n < self.min_requests:
+        if min(c_n, b_n) < self.min_requests:
             return Verdict(
                 spec.name,
                 Status.INCONCLUSIVE,
-                f"{head}: {c_n:.0f} of {self.min_requests:.0f} canary requests needed",
+                f"{head}: {min(c_n, b_n):.0f} of {self.min_requests:.0f} requests needed",
                 evidence,
             )
-        status = Status.FAIL if c_rate > limit else Status.PASS
+        # Exceeding the limit must also be unlikely to be noise in EITHER variant: a one-sided
+        # z-score of the canary's rate against the limit, with both rates' sampling variance.
+        ratio_used = (
+            spec.tolerance_ratio
+            if b_rate * spec.tolerance_ratio >= b_rate + spec.tolerance_abs
+            else 1.0
+        )
+        var = c_rate * (1 - c_rate) / c_n + ratio_used**2 * b_rate * (1 - b_rate) / b_n
+        z = (c_rate - limit) / math.sqrt(max(var, 1e-12))
+        status = Status.FAIL if c_rate > limit and z > self.z_fail else Status.PASS
         return Verdict(
             spec.name, status, f"{head}, limit {pct(limit)}: {status.value.upper()}", evidence
         )

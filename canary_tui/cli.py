@@ -1,0 +1,368 @@
+"""The `canary-tui` command: demo, run (with a dashboard or headless), audit verify/tail.
+
+Every failure a person can cause (a bad config, an unknown scenario, an unwritable audit
+path, a terminal too small) ends in one clear message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from canary_tui import __version__
+from canary_tui.config.build import Built, build_engine
+from canary_tui.config.loader import ConfigError, load_config
+from canary_tui.config.schema import Config
+from canary_tui.core.clock import Clock, VirtualClock
+from canary_tui.core.frames import Frame
+from canary_tui.core.state import Phase
+
+EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3
+MIN_WIDTH, MIN_HEIGHT = 60, 20
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"canary-tui: {message}", err=True)
+    sys.exit(code)
+
+
+def _scenario_help() -> str:
+    from adapters.simulator import SCENARIOS
+
+    return "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values())
+
+
+def _clock_for(speed: str, config: Config) -> Clock:
+    from canary_tui.engine.clocks import ScaledClock, WallClock
+
+    simulated = config.source.kind == "simulator" and config.router.kind == "simulator"
+    if speed == "max":
+        if not simulated:
+            fail("--speed max runs in virtual time and needs the simulator for metrics and router")
+        return VirtualClock(start=time.time())
+    try:
+        factor = float(speed)
+    except ValueError:
+        fail(f"--speed must be a positive number or 'max', got {speed!r}")
+    if not factor > 0:
+        fail(f"--speed must be a positive number or 'max', got {speed!r}")
+    if factor != 1.0 and not simulated:
+        fail("--speed other than 1 only works with the simulator (real clusters run in real time)")
+    return WallClock() if factor == 1.0 else ScaledClock(factor)
+
+
+def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
+    try:
+        return build_engine(config, clock, audit_path=audit)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _check_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail(
+            "the dashboard needs a terminal; for pipelines use `canary-tui run --config FILE --headless`"
+        )
+    size = shutil.get_terminal_size(fallback=(0, 0))
+    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
+        fail(
+            f"terminal too small: {size.columns}x{size.lines}; the dashboard needs at least "
+            f"{MIN_WIDTH}x{MIN_HEIGHT} (or use `run --headless`)"
+        )
+
+
+def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
+    from canary_tui.engine.runner import EngineRunner
+    from canary_tui.session.identity import local_actor
+    from canary_tui.session.inprocess import InProcessSession
+    from canary_tui.tui.app import make_app
+
+    _check_terminal()
+    runner = EngineRunner(built.engine)
+    runner.start()
+    app = make_app(
+        InProcessSession(built.engine, local_actor()), theme=theme, ascii_only=ascii_only
+    )
+    try:
+        app.run()
+    finally:
+        runner.stop()
+        built.engine.stop("dashboard closed: loop stopped")
+        built.engine.audit.close()
+    if runner.error is not None:
+        fail(f"the loop stopped on an error: {runner.error}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="canary-tui")
+def cli() -> None:
+    """A terminal operations console for live canary deployments.
+
+    Live canary-vs-baseline graphs, SLO gauges and verdicts; one key to step, pause,
+    shadow, kill or promote; every action in a hash-chained audit log; and the automated
+    rollback loop, which also runs headless.
+    """
+
+
+@cli.command()
+@click.option(
+    "--scenario",
+    default="healthy",
+    show_default=True,
+    metavar="NAME",
+    help="Simulated behaviour of the canary. " + _scenario_help(),
+)
+@click.option(
+    "--speed",
+    default="1",
+    show_default=True,
+    help="Time runs this many times faster than the wall clock.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Simulator random seed.")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Audit log file (default: under the user's state directory).",
+)
+@click.option(
+    "--judge",
+    type=click.Choice(["sequential", "threshold"]),
+    default="sequential",
+    show_default=True,
+    help="How canary and baseline are compared.",
+)
+@click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+def demo(
+    scenario: str,
+    speed: str,
+    seed: int,
+    audit_path: Path | None,
+    judge: str,
+    theme: str,
+    ascii_only: bool,
+) -> None:
+    """Run the dashboard on the embedded simulator (no cluster needed)."""
+    from adapters.simulator import SCENARIOS
+    from canary_tui.config.demo import demo_config
+
+    if scenario not in SCENARIOS:
+        fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    config = demo_config(scenario, seed, judge=judge)
+    clock = _clock_for(speed, config)
+    _check_terminal()
+    _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The canary's YAML configuration.",
+)
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="No dashboard: print one JSON line per event and exit 0 promoted, "
+    "1 rolled back, 2 error, 3 interrupted.",
+)
+@click.option(
+    "--speed",
+    default="1",
+    show_default=True,
+    help="Simulator only: time factor, or 'max' for virtual time with no waiting.",
+)
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Audit log file (overrides the config's audit.path).",
+)
+@click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+def run(
+    config_path: Path,
+    headless: bool,
+    speed: str,
+    audit_path: Path | None,
+    theme: str,
+    ascii_only: bool,
+) -> None:
+    """Run the loop for the canary in a config file, with the dashboard or headless."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    clock = _clock_for(speed, config)
+    if not headless:
+        _check_terminal()
+    built = _build(config, clock, audit_path)
+    if headless:
+        sys.exit(run_headless(built, emit=_emit_json))
+    _run_dashboard(built, theme=theme, ascii_only=ascii_only)
+
+
+def _emit_json(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def frame_events(frame: Frame) -> list[dict[str, Any]]:
+    """The JSON events a frame stands for in headless output."""
+    events: list[dict[str, Any]] = []
+    for entry in frame.activity:
+        events.append(
+            {
+                "event": "activity",
+                "time": entry.t,
+                "kind": entry.kind,
+                "actor": entry.actor,
+                "text": entry.text,
+                "seq": entry.seq,
+            }
+        )
+    if frame.points:
+        s = frame.state
+        events.append(
+            {
+                "event": "tick",
+                "time": frame.now,
+                "phase": s.phase.value,
+                "step": s.step_index + 1,
+                "steps": len(frame.plan),
+                "weight": s.weight,
+                "armed": s.armed,
+                "no_data": frame.no_data,
+                "verdicts": [
+                    {"metric": v.metric, "status": v.status.value, "why": v.why}
+                    for v in frame.verdicts
+                ],
+            }
+        )
+    return events
+
+
+def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
+    """The loop with no UI; returns the exit code for the canary's outcome."""
+    from canary_tui.engine.runner import EngineRunner
+
+    engine = built.engine
+    engine.subscribe(lambda frame: [emit(e) for e in frame_events(frame)] and None)
+    runner = EngineRunner(engine, stop_when_terminal=True)
+    interrupted: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        interrupted.append(signum)
+        runner.stop(timeout=0)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        runner.start()
+        runner.join()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    state = engine.state
+    if runner.error is not None:
+        engine.stop(f"loop stopped on an error: {runner.error}")
+        emit({"event": "end", "outcome": "error", "message": str(runner.error), "exit": EXIT_ERROR})
+        return EXIT_ERROR
+    if interrupted and not state.terminal:
+        engine.stop(f"interrupted by signal {interrupted[0]} at {state.weight}%")
+        emit(
+            {
+                "event": "end",
+                "outcome": "interrupted",
+                "weight": state.weight,
+                "exit": EXIT_INTERRUPTED,
+            }
+        )
+        return EXIT_INTERRUPTED
+    code = EXIT_PROMOTED if state.phase is Phase.PROMOTED else EXIT_ROLLED_BACK
+    engine.stop(f"canary {state.phase.label}")
+    emit({"event": "end", "outcome": state.phase.value, "exit": code})
+    engine.audit.close()
+    return code
+
+
+@cli.group()
+def audit() -> None:
+    """Check and read audit logs."""
+
+
+@audit.command("verify")
+@click.argument("file", type=click.Path(path_type=Path))
+def audit_verify(file: Path) -> None:
+    """Check the hash chain; name the first broken record. Exit 1 if broken."""
+    from canary_tui.records.audit import AuditError, verify
+
+    try:
+        result = verify(file)
+    except AuditError as exc:
+        fail(str(exc))
+    if result.ok:
+        click.echo(f"{file}: OK, {result.records} records, chain intact")
+        return
+    fail(
+        f"{file}: BROKEN at record on line {result.bad_line}: {result.reason} "
+        f"({result.records} records before it are intact)",
+        code=1,
+    )
+
+
+@audit.command("tail")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("-f", "--follow", is_flag=True, help="Keep printing records as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON records.")
+def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
+    """Print the last records of an audit log, one line each."""
+    from canary_tui.records.audit import AuditError, describe, read_records
+
+    def show(rec: dict[str, Any]) -> None:
+        click.echo(json.dumps(rec, sort_keys=True) if as_json else describe(rec))
+
+    try:
+        records = list(read_records(file))
+    except AuditError as exc:
+        fail(str(exc))
+    for rec in records[-lines:] if lines else []:
+        show(rec)
+    if not follow:
+        return
+    seen = records[-1]["seq"] if records else 0
+    try:
+        while True:
+            time.sleep(0.5)
+            for rec in read_records(file):
+                if rec.get("seq", 0) > seen:
+                    show(rec)
+                    seen = rec["seq"]
+    except KeyboardInterrupt:
+        return
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="canary-tui", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,165 @@
+"""The configuration file's schema (pydantic), with durations like '30s', '2m', '1h'."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '2m'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30, '30s', '2m', '1h')")
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError("a duration is a number of seconds or a string like '30s', '2m'")
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CanarySection(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    service: str | None = None
+    namespace: str = "default"
+    stable_version: str = "stable"
+    canary_version: str = "canary"
+
+
+class StepSection(Strict):
+    weight: int = Field(ge=0, le=100)
+    hold: Duration = 60.0
+    analysis_window: Duration = 60.0
+
+
+class MetricSection(Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["errors", "latency", "custom"]
+    threshold_ms: float | None = Field(default=None, gt=0)
+    tolerance_ratio: float = Field(default=1.5, ge=1.0)
+    tolerance_abs: float = Field(default=0.0, ge=0.0, le=1.0)
+    numerator: str | None = None
+    denominator: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSection:
+        if self.kind == "latency" and self.threshold_ms is None:
+            raise ValueError("a latency metric needs threshold_ms")
+        if self.kind == "custom" and not self.numerator:
+            raise ValueError("a custom metric needs a numerator")
+        return self
+
+
+class SLOSection(Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["availability", "latency"]
+    objective: float = Field(gt=0.0, lt=1.0)
+    threshold_ms: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> SLOSection:
+        if self.kind == "latency" and self.threshold_ms is None:
+            raise ValueError("a latency SLO needs threshold_ms")
+        return self
+
+
+class JudgeSection(Strict):
+    kind: Literal["threshold", "sequential"] = "sequential"
+    window: Duration = 60.0
+    min_requests: float = Field(default=200.0, ge=0)
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+
+
+class NoDataSection(Strict):
+    grace: Duration = 60.0
+    action: Literal["hold", "rollback"] = "hold"
+
+
+class LoopSection(Strict):
+    tick: Duration = 5.0
+    auto_advance: bool = True
+    auto_rollback: Literal["armed", "disarmed"] = "armed"
+    no_data: NoDataSection = NoDataSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> LoopSection:
+        if self.tick <= 0:
+            raise ValueError("tick must be positive")
+        return self
+
+
+class AuditSection(Strict):
+    path: str | None = None
+
+
+class AdapterSection(BaseModel):
+    """`kind` picks the adapter; the other keys are its settings, checked by the adapter."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str = "simulator"
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _default_plan() -> list[StepSection]:
+    return [
+        StepSection(weight=w, hold=h)
+        for w, h in ((5, 60), (10, 60), (25, 120), (50, 120), (75, 120))
+    ]
+
+
+def _default_metrics() -> list[MetricSection]:
+    return [
+        MetricSection(name="errors", kind="errors", tolerance_ratio=1.5, tolerance_abs=0.002),
+        MetricSection(
+            name="latency",
+            kind="latency",
+            threshold_ms=250,
+            tolerance_ratio=1.5,
+            tolerance_abs=0.005,
+        ),
+    ]
+
+
+def _default_slos() -> list[SLOSection]:
+    return [
+        SLOSection(name="availability", kind="availability", objective=0.99),
+        SLOSection(name="latency", kind="latency", objective=0.95, threshold_ms=300),
+    ]
+
+
+class Config(Strict):
+    canary: CanarySection
+    plan: list[StepSection] = Field(default_factory=_default_plan, min_length=1)
+    metrics: list[MetricSection] = Field(default_factory=_default_metrics, min_length=1)
+    slos: list[SLOSection] = Field(default_factory=_default_slos)
+    judge: JudgeSection = JudgeSection()
+    loop: LoopSection = LoopSection()
+    audit: AuditSection = AuditSection()
+    source: AdapterSection = AdapterSection()
+    router: AdapterSection = AdapterSection()
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        weights = [s.weight for s in self.plan]
+        for i in range(1, len(weights)):
+            if weights[i] < weights[i - 1]:
+                raise ValueError(f"plan weights must not decrease (step {i + 1}: {weights})")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must be unique: {names}")
+        return self

@@ -1,0 +1,1 @@
+"""Append-only, crash-safe records of what happened: the audit log (and later the recording)."""

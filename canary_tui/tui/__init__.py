@@ -1,0 +1,1 @@
+"""The Textual app. It renders Session frames and submits actions; it knows nothing else."""

@@ -1,0 +1,85 @@
+"""The Textual application and `make_app`, the one factory shared by the CLI and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from canary_tui.core.frames import Frame
+from canary_tui.session.base import Session
+from canary_tui.tui.commands import CanaryCommands
+from canary_tui.tui.keymap import ACTIONS_BY_ID, app_bindings
+from canary_tui.tui.screens.dashboard import DashboardScreen
+from canary_tui.tui.screens.help import HelpScreen, describe
+from canary_tui.tui.themes import register_themes
+
+
+class CanaryApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "canary-tui"
+    COMMAND_PALETTE_BINDING = "colon"
+    COMMANDS: ClassVar = {CanaryCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [*app_bindings()]
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        theme: str = "canary-dark",
+        ascii_only: bool = False,
+        keymap: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.ascii_only = ascii_only
+        self._theme_name = theme
+        self._keymap = keymap or {}
+        self.dashboard = DashboardScreen(session, ascii_only=ascii_only)
+
+    def on_mount(self) -> None:
+        register_themes(self)
+        self.theme = (
+            self._theme_name if self._theme_name in self.available_themes else "canary-dark"
+        )
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.push_screen(self.dashboard)
+        self.run_worker(self._attach(), group="session")
+
+    async def _attach(self) -> None:
+        await self.session.attach(self._on_frame)
+
+    def _on_frame(self, frame: Frame) -> None:
+        self.dashboard.on_frame(frame)
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str, str, bool]] = []
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            label = binding.description or binding.action
+            if binding.action in ACTIONS_BY_ID:
+                label = ACTIONS_BY_ID[binding.action].label
+            rows.append((self.get_key_display(binding), label, describe(binding), active.enabled))
+            del key
+        self.push_screen(HelpScreen(rows))
+
+    async def action_quit(self) -> None:
+        await self.session.detach()
+        self.exit()
+
+
+def make_app(
+    session: Session,
+    *,
+    theme: str = "canary-dark",
+    ascii_only: bool = False,
+    keymap: dict[str, str] | None = None,
+) -> CanaryApp:
+    """The app for `session`: the CLI, the tests and the benchmarks all build it here."""
+    return CanaryApp(session, theme=theme, ascii_only=ascii_only, keymap=keymap)
+
+
+__all__ = ["Binding", "CanaryApp", "make_app"]

@@ -1,0 +1,1 @@
+"""Screens: the dashboard, its dialogs and the key help."""

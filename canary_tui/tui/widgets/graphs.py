@@ -1,0 +1,146 @@
+"""Canary-vs-baseline comparison graphs over a rolling window (textual-plotext).
+
+A graph redraws only when it is given new points; nothing repaints on a timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual_plotext import PlotextPlot
+
+from canary_tui.core.frames import SeriesPoint
+
+Getter = Callable[[SeriesPoint], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    label: str
+    get: Getter
+    canary: bool
+
+
+BASELINE_COLOR, CANARY_COLOR = "blue", "orange"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    title: str
+    unit: str
+    lines: tuple[Line, ...]
+    scale: float = 1.0
+
+
+ERRORS = GraphSpec(
+    "error rate %",
+    "%",
+    (
+        Line("baseline", lambda p: p.err_baseline, False),
+        Line("canary", lambda p: p.err_canary, True),
+    ),
+    scale=100.0,
+)
+
+LATENCY_P99 = GraphSpec(
+    "latency p99 ms",
+    "ms",
+    (
+        Line("base p99", lambda p: p.p99_baseline, False),
+        Line("canary p99", lambda p: p.p99_canary, True),
+    ),
+)
+
+LATENCY_ALL = GraphSpec(
+    "latency ms (p50 p95 p99)",
+    "ms",
+    (
+        Line("base p50", lambda p: p.p50_baseline, False),
+        Line("canary p50", lambda p: p.p50_canary, True),
+        Line("base p95", lambda p: p.p95_baseline, False),
+        Line("canary p95", lambda p: p.p95_canary, True),
+        Line("base p99", lambda p: p.p99_baseline, False),
+        Line("canary p99", lambda p: p.p99_canary, True),
+    ),
+)
+
+REQUESTS = GraphSpec(
+    "requests/s",
+    "/s",
+    (
+        Line("baseline", lambda p: p.rps_baseline, False),
+        Line("canary", lambda p: p.rps_canary, True),
+    ),
+)
+
+
+class ComparisonGraph(PlotextPlot):
+    """One graph; `show(points, now)` replaces its data and redraws once."""
+
+    DEFAULT_CSS = "ComparisonGraph { height: 1fr; width: 1fr; min-height: 5; }"
+
+    ascii_only: reactive[bool] = reactive(False)
+
+    def __init__(self, spec: GraphSpec, window_s: float = 300.0, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.spec = spec
+        self.window_s = window_s
+        self._points: Sequence[SeriesPoint] = ()
+        self._now = 0.0
+
+    def show(self, points: Sequence[SeriesPoint], now: float) -> None:
+        self._points, self._now = points, now
+        self._replot()
+        self.refresh()
+
+    def set_spec(self, spec: GraphSpec) -> None:
+        if spec is not self.spec:
+            self.spec = spec
+            self._replot()
+            self.refresh()
+
+    def _replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.spec.title)
+        horizon = self._now - self.window_s
+        visible = [p for p in self._points if p.t >= horizon]
+        plt.xlim(-self.window_s, 0)
+        any_data = False
+        for line in self.spec.lines:
+            xs: list[float] = []
+            ys: list[float] = []
+            for p in visible:
+                v = line.get(p)
+                if v is not None and not p.no_data:
+                    xs.append(p.t - self._now)
+                    ys.append(v * self.spec.scale)
+            if xs:
+                any_data = True
+                marker = (
+                    ("*" if line.canary else ".")
+                    if self.ascii_only
+                    else ("braille" if line.canary else "dot")
+                )
+                plt.plot(
+                    xs,
+                    ys,
+                    label=line.label,
+                    marker=marker,
+                    color=CANARY_COLOR if line.canary else BASELINE_COLOR,
+                )
+        gaps = [p.t - self._now for p in visible if p.no_data]
+        if gaps:
+            plt.vertical_line(gaps[0], color="red")
+        if not any_data:
+            plt.ylim(0, 1)
+        plt.xlabel("seconds ago")
+
+    def render(self) -> Text:
+        if self.size.width < 12 or self.size.height < 4:
+            return Text(self.spec.title, style="dim")
+        return super().render()  # type: ignore[return-value]

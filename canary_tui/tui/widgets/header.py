@@ -1,0 +1,78 @@
+"""The two-line status header: who the canary is, where it stands, who is watching."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from canary_tui.core.frames import Frame
+from canary_tui.core.state import Phase
+from canary_tui.tui.format import clock_time, mmss
+
+PHASE_STYLE = {
+    Phase.PROGRESSING: "bold $accent",
+    Phase.PAUSED: "bold $warning",
+    Phase.PROMOTED: "bold $success",
+    Phase.ROLLED_BACK: "bold $error",
+}
+
+
+class StatusHeader(Widget):
+    DEFAULT_CSS = "StatusHeader { height: 2; background: $panel; padding: 0 1; }"
+
+    frame: reactive[Frame | None] = reactive(None, layout=False)
+    mode: reactive[str] = reactive("LIVE")
+    you: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        f = self.frame
+        if f is None:
+            return Text("connecting to the canary session…")
+        s, info = f.state, f.info
+        hold = f.plan.step(s.step_index).hold_s
+        phase = s.phase.label.upper() + (" +SHADOW" if s.shadow else "")
+        wide = self.size.width >= 100
+        line1 = Text.assemble(
+            (f"{info.service}", "bold"),
+            f" ({info.namespace})" if wide else "",
+            f"  {info.stable_version}→{info.canary_version}  ",
+            (f" {phase} ", self._style(PHASE_STYLE[s.phase])),
+            "  ",
+            (f"{s.weight}%", "bold"),
+            ("  step ", "dim"),
+            f"{s.step_index + 1}/{len(f.plan)} ",
+            ("ended" if s.terminal else f"{mmss(s.time_in_step(f.now))}/{mmss(hold)}", "dim"),
+        )
+        armed = (
+            ("ARMED", self._style("bold $success"))
+            if s.armed
+            else ("DISARMED", self._style("bold reverse $error"))
+        )
+        routing = f.routing
+        router = f"router {routing.weight}%" if routing is not None else "router ?"
+        if routing is not None and routing.mirror:
+            router += f" mirror {routing.mirror_percent}%"
+        present = ", ".join(f.presence) if f.presence else self.you
+        line2 = Text.assemble(
+            ("auto-rollback ", "dim"),
+            armed,
+            ("  ", ""),
+            (router, "dim"),
+            ("  ", ""),
+            (self.mode, self._style("bold $warning") if self.mode != "LIVE" else "dim"),
+            (f" {clock_time(f.now)} UTC", "dim"),
+            ("  watching: ", "dim"),
+            present,
+        )
+        line1.truncate(self.size.width - 2, overflow="ellipsis")
+        line2.truncate(self.size.width - 2, overflow="ellipsis")
+        return Text("\n").join([line1, line2])
+
+    def _style(self, spec: str) -> str:
+        """Resolve $variables of the current theme inside a Rich style string."""
+        variables = self.app.theme_variables
+        out = []
+        for part in spec.split():
+            out.append(variables.get(part[1:], "default") if part.startswith("$") else part)
+        return " ".join(out)

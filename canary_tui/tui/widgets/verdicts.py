@@ -1,0 +1,53 @@
+"""The verdict table: per metric, baseline, canary, difference, status and why."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from canary_tui.core.verdict import Status, Verdict
+from canary_tui.tui.format import pct
+
+STATUS_STYLE = {
+    Status.PASS: "bold green",
+    Status.FAIL: "bold white on red",
+    Status.INCONCLUSIVE: "yellow",
+}
+STATUS_WORD = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "WAIT"}
+
+
+class VerdictTable(Widget):
+    DEFAULT_CSS = "VerdictTable { height: auto; min-height: 3; padding: 0 1; }"
+
+    verdicts: reactive[tuple[Verdict, ...]] = reactive(())
+
+    def render(self) -> Table | Text:
+        if not self.verdicts:
+            return Text("verdicts: waiting for the first window", style="dim")
+        table = Table(
+            box=None, padding=(0, 1), show_edge=False, expand=True, header_style="bold dim"
+        )
+        table.add_column("metric", no_wrap=True)
+        table.add_column("base", justify="right", no_wrap=True)
+        table.add_column("canary", justify="right", no_wrap=True)
+        table.add_column("diff", justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1)
+        for v in self.verdicts:
+            e = v.evidence
+            diff = ""
+            if e.effect is not None:
+                diff = f"{e.effect:.2f}x"
+            elif e.baseline_rate is not None and e.canary_rate is not None:
+                diff = f"{(e.canary_rate - e.baseline_rate) * 100:+.2f}pp"
+            table.add_row(
+                v.metric,
+                pct(e.baseline_rate),
+                pct(e.canary_rate),
+                diff,
+                Text(STATUS_WORD[v.status], style=STATUS_STYLE[v.status]),
+                Text(v.why.split(": ", 1)[-1] if ": " in v.why else v.why, style="dim"),
+            )
+        return table
