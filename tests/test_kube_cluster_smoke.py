@@ -10,13 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-try:  # tests/ on sys.path (rootdir-relative "prepend" import, no tests/__init__.py)
-    from support.kube_cluster import NOBODY_USER, KubeCluster
-except ImportError:  # tests/ is a package
-    from tests.support.kube_cluster import NOBODY_USER, KubeCluster
+from tests.support.kube_cluster import NOBODY_USER, KubeCluster
 
 pytestmark = pytest.mark.kube
 
@@ -25,6 +23,12 @@ SHARED = Path(os.environ.get("CANARY_SHARED_DIR") or REPO_ROOT.parent / "shared"
 EXAMPLES = SHARED / "k8s-examples"
 CRDS = Path(__file__).resolve().parent / "support" / "k8s_crds"
 NS = "default"
+
+
+def as_dict(obj: object) -> dict[str, Any]:
+    """CustomObjectsApi returns plain dicts (typed as object)."""
+    assert isinstance(obj, dict)
+    return cast(dict[str, Any], obj)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +55,9 @@ def test_rollout_status_subresource_and_rbac(kube: KubeCluster) -> None:
 
     # status is a subresource: the main endpoint ignores it, /status sets it.
     co.patch_namespaced_custom_object(*args, {"status": {"abort": True}})
-    assert "abort" not in (co.get_namespaced_custom_object(*args).get("status") or {})
+    assert "abort" not in as_dict(co.get_namespaced_custom_object(*args)).get("status", {})
     co.patch_namespaced_custom_object_status(*args, {"status": {"abort": True}})
-    got = co.get_namespaced_custom_object(*args)
+    got = as_dict(co.get_namespaced_custom_object(*args))
     assert got["status"]["abort"] is True
     assert got["spec"]["replicas"] == 5
 
@@ -77,8 +81,10 @@ def test_istio_and_gateway_api_routes(kube: KubeCluster) -> None:
     co = client.CustomObjectsApi(kube.api_client())
     # every served version reads the same object (no conversion webhook needed)
     for version in ("v1alpha3", "v1beta1", "v1"):
-        vs = co.get_namespaced_custom_object(
-            "networking.istio.io", version, NS, "virtualservices", "istio-subset-split-vsvc"
+        vs = as_dict(
+            co.get_namespaced_custom_object(
+                "networking.istio.io", version, NS, "virtualservices", "istio-subset-split-vsvc"
+            )
         )
         weights = [d["weight"] for d in vs["spec"]["http"][0]["route"]]
         assert weights == [100, 0]
@@ -89,13 +95,17 @@ def test_istio_and_gateway_api_routes(kube: KubeCluster) -> None:
     co.replace_namespaced_custom_object(
         "networking.istio.io", "v1", NS, "virtualservices", "istio-subset-split-vsvc", vs
     )
-    vs = co.get_namespaced_custom_object(
-        "networking.istio.io", "v1alpha3", NS, "virtualservices", "istio-subset-split-vsvc"
+    vs = as_dict(
+        co.get_namespaced_custom_object(
+            "networking.istio.io", "v1alpha3", NS, "virtualservices", "istio-subset-split-vsvc"
+        )
     )
     assert [d["weight"] for d in vs["spec"]["http"][0]["route"]] == [80, 20]
 
     for version in ("v1beta1", "v1"):
-        route = co.get_namespaced_custom_object(
-            "gateway.networking.k8s.io", version, NS, "httproutes", "foo-route"
+        route = as_dict(
+            co.get_namespaced_custom_object(
+                "gateway.networking.k8s.io", version, NS, "httproutes", "foo-route"
+            )
         )
         assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [90, 10]

@@ -334,16 +334,16 @@ class Engine:
             rec["message"] = message
         if routing is not None:
             rec["routing"] = routing.to_dict()
-        written = self.audit.append(rec)
+        written = self._append(rec)
         who = action.actor.name
         if kind == "intent":
             text = f"{action.verb.label}" + (f": {action.reason}" if action.reason else "")
-            self._note("intent", who, text, written["seq"])
+            self._note("intent", who, text, written.get("seq"))
         elif kind == "refused":
-            self._note("refused", who, f"{action.verb.label} refused: {message}", written["seq"])
+            self._note("refused", who, f"{action.verb.label} refused: {message}", written.get("seq"))
         else:
             label = "" if outcome == "applied" else f" [{outcome}]"
-            self._note("result", who, f"{message or action.verb.label}{label}", written["seq"])
+            self._note("result", who, f"{message or action.verb.label}{label}", written.get("seq"))
 
     def _record_plain(self, kind: str, event: str, message: str) -> None:
         rec = {
@@ -354,8 +354,19 @@ class Engine:
             "message": message,
             "state": _state_dict(self.state),
         }
-        written = self.audit.append(rec)
-        self._note("info", "loop", message, written["seq"])
+        written = self._append(rec)
+        self._note("info", "loop", message, written.get("seq"))
+
+    def _append(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Append to the audit log. Only an intent's failure stops an action (it raises);
+        any other record that cannot be written becomes a loud warning, never a crash."""
+        try:
+            return self.audit.append(rec)
+        except AuditError as exc:
+            if rec.get("type") == "intent":
+                raise
+            self._warn(f"AUDIT LOG NOT WRITTEN ({rec.get('type')}): {exc}")
+            return {}
 
     def _warn(self, text: str) -> None:
         self._note("warn", "loop", text)

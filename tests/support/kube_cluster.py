@@ -26,6 +26,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import secrets
@@ -97,7 +98,8 @@ def find_etcd() -> Path:
     path = Path(candidate)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise KubeClusterError(
-            f"etcd not found ({candidate}); run .ci/kube/build-apiserver.sh or apt-get install etcd-server"
+            f"etcd not found ({candidate}): run .ci/kube/build-apiserver.sh"
+            " (or apt-get install etcd-server)"
         )
     return path
 
@@ -240,7 +242,11 @@ class KubeCluster:
             self.etcd_log,
         )
         self._wait_http(
-            f"{self.etcd_url}/health", self._etcd, self.etcd_log, "etcd", ok=lambda b: b'"true"' in b
+            f"{self.etcd_url}/health",
+            self._etcd,
+            self.etcd_log,
+            "etcd",
+            ok=lambda b: b'"true"' in b,
         )
 
         # --- credentials
@@ -289,7 +295,9 @@ class KubeCluster:
         while not self.ca_file.exists():
             self._check_alive(self._apiserver, self.apiserver_log, "kube-apiserver")
             if time.monotonic() > deadline:
-                raise self._failure("kube-apiserver wrote no serving certificate", self.apiserver_log)
+                raise self._failure(
+                    "kube-apiserver wrote no serving certificate", self.apiserver_log
+                )
             time.sleep(0.1)
         self._wait_http(
             f"{self.server_url}/readyz",
@@ -306,10 +314,8 @@ class KubeCluster:
     def stop(self) -> None:
         """Terminate (then kill) both processes and remove the temp dirs. Safe to call twice."""
         for client in self._clients.values():
-            try:
+            with contextlib.suppress(Exception):  # best effort at teardown
                 client.close()
-            except Exception:  # noqa: BLE001 - best effort at teardown
-                pass
         self._clients.clear()
         for proc in (self._apiserver, self._etcd):
             if proc is None or proc.poll() is not None:
@@ -332,14 +338,20 @@ class KubeCluster:
 
     # ------------------------------------------------------------------ clients
     def api_client(self, user: str = ADMIN_USER) -> Any:
-        """A ``kubernetes.client.ApiClient`` for ``admin`` or ``nobody`` (cached, closed at stop)."""
+        """A ``kubernetes.client.ApiClient`` for ``admin`` or ``nobody``.
+
+        Cached per user and closed by :meth:`stop`.
+        """
         from kubernetes import config
 
         if user not in self._clients:
-            kubeconfig = {ADMIN_USER: self.kubeconfig_admin, NOBODY_USER: self.kubeconfig_nobody}[user]
+            kubeconfigs = {ADMIN_USER: self.kubeconfig_admin, NOBODY_USER: self.kubeconfig_nobody}
+            kubeconfig = kubeconfigs[user]
             if kubeconfig is None:
                 raise KubeClusterError("cluster is not started")
-            self._clients[user] = config.new_client_from_config(config_file=str(kubeconfig))
+            self._clients[user] = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig)
+            )
         return self._clients[user]
 
     def dynamic_client(self, user: str = ADMIN_USER) -> Any:
@@ -347,7 +359,7 @@ class KubeCluster:
         from kubernetes.dynamic import DynamicClient
 
         assert self.workdir is not None, "cluster is not started"
-        return DynamicClient(
+        return DynamicClient(  # type: ignore[no-untyped-call]
             self.api_client(user), cache_file=str(self.workdir / f"discovery-{user}.json")
         )
 
@@ -370,15 +382,22 @@ class KubeCluster:
         created: list[Any] = []
         for doc in _load_documents(source):
             resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-            ns = (doc.get("metadata", {}).get("namespace") or namespace) if resource.namespaced else None
+            ns = None
+            if resource.namespaced:
+                ns = doc.get("metadata", {}).get("namespace") or namespace
             try:
                 obj = resource.create(body=doc, namespace=ns)
             except ApiException as exc:
                 if exc.status != 409:
                     raise
                 current = resource.get(name=doc["metadata"]["name"], namespace=ns)
-                doc = {**doc, "metadata": {**doc["metadata"],
-                                           "resourceVersion": current.metadata.resourceVersion}}
+                doc = {
+                    **doc,
+                    "metadata": {
+                        **doc["metadata"],
+                        "resourceVersion": current.metadata.resourceVersion,
+                    },
+                }
                 obj = resource.replace(body=doc, namespace=ns)
             created.append(obj)
             if doc["kind"] == "CustomResourceDefinition":
@@ -413,7 +432,7 @@ class KubeCluster:
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             # PDEATHSIG is tied to the forking *thread*: only safe from the main thread.
-            preexec_fn=_die_with_parent if in_main else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if in_main else None,
         )
 
     def _openssl(self, *args: str) -> None:
@@ -461,7 +480,9 @@ class KubeCluster:
             except (OSError, ssl.SSLError) as exc:
                 last = repr(exc)
             if time.monotonic() > deadline:
-                raise self._failure(f"{name} not ready at {url} in time; last answer: {last}", log_path)
+                raise self._failure(
+                    f"{name} not ready at {url} in time; last answer: {last}", log_path
+                )
             time.sleep(0.2)
 
     def _write_kubeconfig(self, user: str, token: str) -> Path:
@@ -470,15 +491,22 @@ class KubeCluster:
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{
-                "name": "canary-test",
-                "cluster": {"server": self.server_url, "certificate-authority": str(self.ca_file)},
-            }],
+            "clusters": [
+                {
+                    "name": "canary-test",
+                    "cluster": {
+                        "server": self.server_url,
+                        "certificate-authority": str(self.ca_file),
+                    },
+                }
+            ],
             "users": [{"name": user, "user": {"token": token}}],
-            "contexts": [{
-                "name": f"{user}@canary-test",
-                "context": {"cluster": "canary-test", "user": user, "namespace": "default"},
-            }],
+            "contexts": [
+                {
+                    "name": f"{user}@canary-test",
+                    "context": {"cluster": "canary-test", "user": user, "namespace": "default"},
+                }
+            ],
             "current-context": f"{user}@canary-test",
         }
         path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")

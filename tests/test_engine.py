@@ -1,0 +1,205 @@
+"""The loop in virtual time on the seeded simulator: rollbacks, promotions, holds, one path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from canary_tui.core.actions import Verb
+from canary_tui.core.metrics import Sample, VariantCounts
+from canary_tui.core.state import Phase
+from canary_tui.records.audit import read_records, verify
+from tests.conftest import ALICE, BOB, Rig
+
+Factory = Callable[..., Rig]
+
+
+def test_error_regression_is_rolled_back_automatically_with_evidence(rig_factory: Factory) -> None:
+    rig = rig_factory("error-regression", seed=1)
+    ticks = rig.ticks(200, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.ROLLED_BACK
+    # onset at 45 s, ticks of 2 s: rolled back within 60 ticks of the start
+    assert ticks <= 60
+    assert rig.service.weight == 0 and rig.service.router_calls[-1] == "abort"
+    records = list(read_records(rig.audit_path))
+    intent = next(r for r in records if r["type"] == "intent" and r["verb"] == "kill")
+    assert intent["actor"] == {"name": "auto-rollback", "kind": "rule"}
+    assert intent["source"] == "rule"
+    assert intent["evidence"]["rule"] == "verdict-fail"
+    failing = intent["evidence"]["verdicts"][0]
+    assert failing["metric"] == "errors" and failing["status"] == "fail"
+    assert failing["evidence"]["canary_rate"] > failing["evidence"]["baseline_rate"]
+    assert "errors: canary" in intent["reason"]
+    result = next(r for r in records if r["type"] == "result" and r["id"] == intent["id"])
+    assert result["outcome"] == "applied" and result["routing"]["weight"] == 0
+    assert records.index(intent) < records.index(result)
+    assert verify(rig.audit_path).ok
+
+
+def test_healthy_scenario_is_promoted_with_no_rollback(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy", seed=1)
+    rig.ticks(400, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.PROMOTED
+    assert rig.service.weight == 100
+    verbs = [r["verb"] for r in read_records(rig.audit_path) if r["type"] == "result"]
+    assert "kill" not in verbs
+    assert verbs.count("step_forward") == 4 and verbs[-1] == "promote"
+
+
+def test_metrics_outage_holds_and_never_advances(rig_factory: Factory) -> None:
+    rig = rig_factory("metrics-outage", seed=0)
+    svc = rig.service
+    steps_seen = set()
+    saw_no_data = False
+    while rig.clock.now() - svc.started_at < svc.settings.onset_s + svc.scenario.outage_s:
+        before = rig.engine.state.step_index
+        rig.ticks(1)
+        if svc.in_outage(rig.clock.now()):
+            saw_no_data = True
+            assert rig.engine.no_data is not None
+            assert rig.engine.state.step_index == before, "advanced during a metrics outage"
+            assert all(v.no_data for v in rig.engine.verdicts)
+            steps_seen.add(rig.engine.state.step_index)
+    assert saw_no_data and len(steps_seen) == 1
+    assert not rig.engine.state.terminal
+
+
+def test_no_data_rollback_policy_kills_after_grace(rig_factory: Factory) -> None:
+    from canary_tui.config.demo import demo_config
+
+    cfg = demo_config("metrics-outage")
+    cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={
+        "no_data": cfg.loop.no_data.model_copy(update={"action": "rollback", "grace": 20.0})})})
+    rig = rig_factory(config=cfg)
+    rig.ticks(200, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.ROLLED_BACK
+    kill = [r for r in read_records(rig.audit_path) if r["type"] == "intent"][-1]
+    assert kill["evidence"]["rule"] == "no-data" and kill["evidence"]["silent_s"] >= 20
+
+
+def test_bad_counts_are_no_data_and_shown(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    real = rig.engine.source
+
+    class Resetting:
+        def fetch(self, start: float, end: float) -> Sample:
+            s = real.fetch(start, end)
+            return Sample(start, end, s.baseline, VariantCounts(-3.0, 0.0))
+
+    rig.engine.source = Resetting()
+    frame = rig.engine.tick()
+    assert frame.no_data is not None and "negative" in frame.no_data
+    assert frame.points[-1].no_data
+    assert all(v.no_data for v in frame.verdicts)
+
+
+def test_manual_actions_go_through_the_one_path_and_are_audited(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    rig.ticks(3)
+    assert rig.act(Verb.STEP_FORWARD).ok
+    assert rig.service.weight == 10
+    assert rig.act(Verb.SHADOW_ON).ok and rig.service.mirror
+    assert rig.act(Verb.PAUSE).ok and rig.service.paused
+    out = rig.act(Verb.PAUSE)
+    assert not out.ok and "already paused" in out.message
+    assert rig.act(Verb.ANNOTATE, reason="latency looks odd", version=None).ok
+    records = list(read_records(rig.audit_path))
+    refused = [r for r in records if r["type"] == "refused"]
+    assert refused and refused[-1]["actor"]["name"] == "alice"
+    assert refused[-1]["actor"]["ssh_client"] == "203.0.113.7"
+    note = [r for r in records if r.get("verb") == "annotate"]
+    assert [r["type"] for r in note] == ["intent", "result"]
+    assert note[0]["reason"] == "latency looks odd"
+    for r in records:
+        if r["type"] in ("intent", "result", "refused"):
+            assert {"time", "actor", "source", "state", "prev", "hash", "seq"} <= set(r)
+
+
+def test_paused_canary_does_not_advance_but_still_rolls_back(rig_factory: Factory) -> None:
+    rig = rig_factory("error-regression", seed=2)
+    assert rig.act(Verb.PAUSE).ok
+    rig.ticks(200, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.ROLLED_BACK
+    steps = [r for r in read_records(rig.audit_path) if r.get("verb") == "step_forward"]
+    assert steps == []
+
+
+def test_disarmed_loop_warns_instead_of_killing(rig_factory: Factory) -> None:
+    rig = rig_factory("error-regression", seed=1)
+    assert rig.act(Verb.DISARM, reason="testing the alarm").ok
+    rig.ticks(60)
+    assert rig.engine.state.phase is not Phase.ROLLED_BACK
+    assert rig.engine.warning is not None and "DISARMED" in rig.engine.warning
+
+
+def test_stale_action_refused_with_who_and_kill_wins(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    rig.ticks(2)
+    seen = rig.engine.state.version
+    assert rig.act(Verb.KILL, BOB, version=seen).ok
+    promote = rig.act(Verb.PROMOTE, ALICE, version=seen)
+    assert not promote.ok
+    assert promote.message.startswith("refused: bob killed the canary")
+    second_kill = rig.act(Verb.KILL, ALICE, version=seen)
+    assert second_kill.ok and "nothing to do" in second_kill.message
+    results = [r for r in read_records(rig.audit_path) if r.get("verb") == "kill" and r["type"] == "result"]
+    assert [r["outcome"] for r in results] == ["applied", "noop"]
+
+
+def test_kill_is_retried_until_the_router_confirms(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    rig.ticks(2)
+    rig.service.fail_next_router_calls(6)  # 3 attempts in the kill, 3 more on the next tick
+    out = rig.act(Verb.KILL)
+    assert not out.ok and "pending" in out.message
+    assert rig.engine.warning is not None and "KILL PENDING" in rig.engine.warning
+    rig.ticks(1)
+    assert rig.engine.state.phase is not Phase.ROLLED_BACK  # attempts 4-6 failed too
+    rig.ticks(1)
+    assert rig.engine.state.phase is Phase.ROLLED_BACK and rig.service.weight == 0
+
+
+def test_audit_intent_is_written_before_the_router_is_called(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    seen_at_call: list[int] = []
+    router = rig.engine.router
+    original = router.set_weight
+
+    def spying(weight: int):  # type: ignore[no-untyped-def]
+        lines = rig.audit_path.read_text().splitlines()
+        seen_at_call.append(len(lines))
+        last = json.loads(lines[-1])
+        assert last["type"] == "intent" and last["verb"] == "step_forward"
+        return original(weight)
+
+    router.set_weight = spying  # type: ignore[method-assign]
+    assert rig.act(Verb.STEP_FORWARD).ok
+    assert seen_at_call
+
+
+def test_unwritable_audit_refuses_actions_but_kill_still_applies(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    rig.engine.audit.close()  # every append now fails
+    out = rig.act(Verb.STEP_FORWARD)
+    assert not out.ok and "audit log cannot be written" in out.message
+    assert rig.service.weight == 5
+    rig.engine.audit.append = _raise  # type: ignore[method-assign]
+    kill = rig.act(Verb.KILL)
+    assert rig.service.weight == 0, kill
+
+
+def _raise(record: object) -> dict[str, object]:
+    from canary_tui.records.audit import AuditError
+
+    raise AuditError("disk full")
+
+
+def test_late_subscriber_gets_history_first(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy")
+    rig.ticks(20)
+    frames = []
+    rig.engine.subscribe(frames.append)
+    assert frames[0].full and len(frames[0].points) == 20
+    assert any("loop started" in a.text for a in frames[0].activity)
+    rig.ticks(1)
+    assert not frames[-1].full and len(frames[-1].points) == 1
