@@ -28,7 +28,7 @@ def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any
                 else key_node.value
             )
             if key in out:
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+                raise ConfigError(f"{key_node.start_mark.line + 1}: key {key!r} appears twice")
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines)
             lines[(*path, key)] = key_node.start_mark.line + 1
