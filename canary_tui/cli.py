@@ -70,7 +70,8 @@ def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
 def _check_terminal() -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail(
-            "the dashboard needs a terminal; for pipelines use `canary-tui run --config FILE --headless`"
+            "the dashboard needs a terminal; "
+            "for pipelines use `canary-tui run --config FILE --headless`"
         )
     size = shutil.get_terminal_size(fallback=(0, 0))
     if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:

@@ -37,14 +37,22 @@ class Rig:
                 return i
         return n
 
-    def act(self, verb: Verb, actor: Actor = ALICE, *, version: int | None = -1,
-            reason: str = "") -> ActionOutcome:  # fmt: skip
+    def act(
+        self, verb: Verb, actor: Actor = ALICE, *, version: int | None = -1, reason: str = ""
+    ) -> ActionOutcome:
         expected = self.engine.state.version if version == -1 else version
         return self.engine.submit(Action(verb, actor, Source.KEY, expected, reason=reason))
 
 
-def make_rig(tmp_path: Path, scenario: str = "healthy", seed: int = 0, *,
-             judge: str = "threshold", config: Config | None = None, **overrides: Any) -> Rig:  # fmt: skip
+def make_rig(
+    tmp_path: Path,
+    scenario: str = "healthy",
+    seed: int = 0,
+    *,
+    judge: str = "threshold",
+    config: Config | None = None,
+    **overrides: Any,
+) -> Rig:
     clock = VirtualClock()
     cfg = config or demo_config(scenario, seed, judge=judge, **overrides)
     built = build_engine(cfg, clock, audit_path=tmp_path / "audit.jsonl")

@@ -15,14 +15,21 @@ from canary_tui.records.audit import AuditError, AuditLog, read_records, verify
 def write_log(path: Path, n: int = 5) -> None:
     log = AuditLog(path)
     for i in range(n):
-        log.append({"type": "intent", "time": 1000.0 + i, "verb": "step_forward",
-                    "actor": {"name": "alice", "kind": "person"}})  # fmt: skip
+        log.append(
+            {
+                "type": "intent",
+                "time": 1000.0 + i,
+                "verb": "step_forward",
+                "actor": {"name": "alice", "kind": "person"},
+            }
+        )
     log.close()
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "canary_tui.cli", *args], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "canary_tui.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_intact_chain_verifies(tmp_path: Path) -> None:

@@ -27,13 +27,28 @@ def test_the_readme_example_is_valid() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("canary:\n  name: x\nplan:\n  - weight: 150\n", "c.yaml:4: plan[0].weight: Input should be less than or equal to 100"),
-        ("canary:\n  name: x\nloop:\n  tick: soon\n", "c.yaml:4: loop.tick: 'soon' is not a duration"),
-        ("canary:\n  name: x\njudge:\n  kind: magic\n", "c.yaml:4: judge.kind: Input should be 'threshold' or 'sequential'"),
+        (
+            "canary:\n  name: x\nplan:\n  - weight: 150\n",
+            "c.yaml:4: plan[0].weight: Input should be less than or equal to 100",
+        ),
+        (
+            "canary:\n  name: x\nloop:\n  tick: soon\n",
+            "c.yaml:4: loop.tick: 'soon' is not a duration",
+        ),
+        (
+            "canary:\n  name: x\njudge:\n  kind: magic\n",
+            "c.yaml:4: judge.kind: Input should be 'threshold' or 'sequential'",
+        ),
         ("canary:\n  name: x\nlop:\n  tick: 1\n", "c.yaml:3: lop: unknown field"),
         ("plan: []\n", "canary: Field required"),
-        ("canary:\n  name: x\nplan:\n  - weight: 50\n  - weight: 10\n", "plan weights must not decrease"),
-        ("canary:\n  name: x\nmetrics:\n  - name: l\n    kind: latency\n", "c.yaml:4: metrics[0]: a latency metric needs threshold_ms"),
+        (
+            "canary:\n  name: x\nplan:\n  - weight: 50\n  - weight: 10\n",
+            "plan weights must not decrease",
+        ),
+        (
+            "canary:\n  name: x\nmetrics:\n  - name: l\n    kind: latency\n",
+            "c.yaml:4: metrics[0]: a latency metric needs threshold_ms",
+        ),
         ("canary:\n  name: x\n  name: y\n", "c.yaml:3: key 'name' appears twice"),
         ("canary: [unclosed\n", "c.yaml:2: not valid YAML"),
         ("- just\n- a list\n", "the top level must be a mapping"),
@@ -63,9 +78,11 @@ def test_unknown_adapter_and_simulator_settings(tmp_path: Path) -> None:
     from canary_tui.config.build import build_engine
     from canary_tui.core.clock import VirtualClock
 
-    for source, fragment in (("kind: nope", "unknown metric source 'nope'"),
-                             ("kind: simulator\n  scenario: boom", "unknown scenario 'boom'"),
-                             ("kind: simulator\n  speed: 3", "unknown simulator setting(s): speed")):  # fmt: skip
+    for source, fragment in (
+        ("kind: nope", "unknown metric source 'nope'"),
+        ("kind: simulator\n  scenario: boom", "unknown scenario 'boom'"),
+        ("kind: simulator\n  speed: 3", "unknown simulator setting(s): speed"),
+    ):
         cfg = load_config(write(tmp_path, f"canary:\n  name: x\nsource:\n  {source}\n"))
         with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
             build_engine(cfg, VirtualClock(), audit_path=tmp_path / "a.jsonl")

@@ -18,8 +18,15 @@ def fresh(now: float = 0.0) -> CanaryState:
     return CanaryState.initial(PLAN.step(0).weight, now)
 
 
-def act(state: CanaryState, verb: Verb, *, actor: Actor = ALICE, version: int | None = None,
-        reason: str = "", now: float = 10.0) -> Accepted | Refused:  # fmt: skip
+def act(
+    state: CanaryState,
+    verb: Verb,
+    *,
+    actor: Actor = ALICE,
+    version: int | None = None,
+    reason: str = "",
+    now: float = 10.0,
+) -> Accepted | Refused:
     v = state.version if version is None else version
     return decide(state, Action(verb, actor, Source.KEY, v, reason=reason), PLAN, now)
 
@@ -120,7 +127,9 @@ plans = st.lists(st.integers(0, 100), min_size=1, max_size=6).map(
 
 
 @settings(max_examples=300, deadline=None)
-@given(plan=plans, steps=st.lists(st.tuples(verbs, st.booleans(), st.text(max_size=3)), max_size=40))
+@given(
+    plan=plans, steps=st.lists(st.tuples(verbs, st.booleans(), st.text(max_size=3)), max_size=40)
+)
 def test_invariants_under_any_sequence(plan: RampPlan, steps: list[tuple[Verb, bool, str]]) -> None:
     state = CanaryState.initial(plan.step(0).weight, 0.0)
     for t, (verb, stale, reason) in enumerate(steps, start=1):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canary_tui.core.judging.threshold import ThresholdJudge
 from canary_tui.core.judging.base import StepContext
+from canary_tui.core.judging.threshold import ThresholdJudge
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.slo import SLO, SLOKind, gauge
 from canary_tui.core.specs import MetricKind, MetricSpec

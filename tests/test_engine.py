@@ -68,8 +68,17 @@ def test_no_data_rollback_policy_kills_after_grace(rig_factory: Factory) -> None
     from canary_tui.config.demo import demo_config
 
     cfg = demo_config("metrics-outage")
-    cfg = cfg.model_copy(update={"loop": cfg.loop.model_copy(update={
-        "no_data": cfg.loop.no_data.model_copy(update={"action": "rollback", "grace": 20.0})})})
+    cfg = cfg.model_copy(
+        update={
+            "loop": cfg.loop.model_copy(
+                update={
+                    "no_data": cfg.loop.no_data.model_copy(
+                        update={"action": "rollback", "grace": 20.0}
+                    )
+                }
+            )
+        }
+    )
     rig = rig_factory(config=cfg)
     rig.ticks(200, until=lambda e: e.state.terminal)
     assert rig.engine.state.phase is Phase.ROLLED_BACK
@@ -142,7 +151,9 @@ def test_stale_action_refused_with_who_and_kill_wins(rig_factory: Factory) -> No
     assert promote.message.startswith("refused: bob killed the canary")
     second_kill = rig.act(Verb.KILL, ALICE, version=seen)
     assert second_kill.ok and "nothing to do" in second_kill.message
-    results = [r for r in read_records(rig.audit_path) if r.get("verb") == "kill" and r["type"] == "result"]
+    results = [
+        r for r in read_records(rig.audit_path) if r.get("verb") == "kill" and r["type"] == "result"
+    ]
     assert [r["outcome"] for r in results] == ["applied", "noop"]
 
 

@@ -249,3 +249,23 @@ def _transition(
         case Verb.ANNOTATE:  # pragma: no cover - handled before
             return state, "annotated"
     raise AssertionError(f"unhandled verb {verb}")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What became of a submitted action, as the person who submitted it sees it."""
+
+    ok: bool
+    verb: Verb
+    message: str
+    version: int
+    action_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "verb": self.verb.value,
+            "message": self.message,
+            "version": self.version,
+            "action_id": self.action_id,
+        }

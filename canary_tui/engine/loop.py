@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from canary_tui.core.actions import Accepted, Action, Refused, Verb, decide
+from canary_tui.core.actions import Accepted, Action, ActionOutcome, Refused, Verb, decide
 from canary_tui.core.clock import Clock
 from canary_tui.core.frames import ActivityEntry, CanaryInfo, Frame, SeriesPoint
 from canary_tui.core.judging.base import Judge, StepContext
@@ -41,26 +41,6 @@ class EngineSettings:
     burn_window_s: float = 300.0
     kill_attempts: int = 3
     policy: Policy = field(default_factory=Policy)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionOutcome:
-    """What became of a submitted action, as the person who submitted it sees it."""
-
-    ok: bool
-    verb: Verb
-    message: str
-    version: int
-    action_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "verb": self.verb.value,
-            "message": self.message,
-            "version": self.version,
-            "action_id": self.action_id,
-        }
 
 
 class Engine:
@@ -340,7 +320,9 @@ class Engine:
             text = f"{action.verb.label}" + (f": {action.reason}" if action.reason else "")
             self._note("intent", who, text, written.get("seq"))
         elif kind == "refused":
-            self._note("refused", who, f"{action.verb.label} refused: {message}", written.get("seq"))
+            self._note(
+                "refused", who, f"{action.verb.label} refused: {message}", written.get("seq")
+            )
         else:
             label = "" if outcome == "applied" else f" [{outcome}]"
             self._note("result", who, f"{message or action.verb.label}{label}", written.get("seq"))

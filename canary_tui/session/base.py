@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from canary_tui.core.actions import Actor, Verb
+from canary_tui.core.actions import ActionOutcome, Actor, Verb
 from canary_tui.core.frames import Frame
-from canary_tui.engine.loop import ActionOutcome
 
 FrameHandler = Callable[[Frame], None]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from canary_tui.core.actions import Action, Actor, Source, Verb
+from canary_tui.core.actions import Action, ActionOutcome, Actor, Source, Verb
 from canary_tui.core.frames import Frame
-from canary_tui.engine.loop import ActionOutcome, Engine
+from canary_tui.engine.loop import Engine
 from canary_tui.session.base import FrameHandler
 
 

@@ -11,10 +11,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from canary_tui.core.actions import Verb, why_not
+from canary_tui.core.actions import ActionOutcome, Verb, why_not
 from canary_tui.core.frames import ActivityEntry, Frame
 from canary_tui.core.state import Phase
-from canary_tui.engine.loop import ActionOutcome
 from canary_tui.session.base import Session
 from canary_tui.session.model import DashboardModel
 from canary_tui.tui.keymap import ACTIONS_BY_ID, action_bindings

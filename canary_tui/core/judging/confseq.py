@@ -1,0 +1,433 @@
+"""Anytime-valid confidence sequences for bad-event rates: the mathematics, in pure Python.
+
+One job: turn a stream of per-window counts into e-values and confidence bounds that stay valid
+however often, and for however long, they are looked at.
+
+The building block is a likelihood-ratio martingale: for a null value v0 and an alternative v1,
+the product over windows of L(v1) / L(v0) has expectation at most 1 while the null holds, so by
+Ville's inequality it ever reaches 1/alpha with probability at most alpha. Two mixtures make it
+practical (Robbins' mixture sequential probability ratio test, as used for canaries by Lindon,
+Sanden and Shirikian, KDD 2022, and for count data by Lindon and Malek, 2022):
+
+- over alternatives: a fixed prior over multipliers v1 = v0 * exp(k * step), k = 1..J, placed
+  above v0 (evidence that the value is larger) or below it (evidence that it is smaller). A
+  one-sided alternative keeps the martingale a supermartingale for every value on the null's
+  side, even one that drifts over time, and makes the e-value monotone in v0, so the values not
+  rejected always form an interval;
+- over start times (Shiryaev-Roberts): every window starts a fresh test with a prior weight
+  fixed in advance (half on the very first window, the rest spread over time with a scale of
+  `restart_scale_s`), so a regression that begins an hour into a canary is not diluted by the
+  healthy hour before it. The weights sum to at most 1, so the sum is still a test
+  supermartingale and alpha still holds for the whole canary, not per look or per hour.
+
+Two likelihoods feed it:
+
+- `RatioSequence`: the rate ratio rho = p_canary / p_baseline. Given how many requests each
+  variant really served in a window (n_c, n_b) and how many bad events there were in total (m),
+  the canary's share of the bad events is binomial with probability
+  theta = rho * n_c / (rho * n_c + n_b) when bad events are Poisson. The baseline's rate cancels:
+  the test is valid when load, and with it both variants' rates, rise and fall together, and it
+  uses the realised traffic split, not the router's requested weight. (With binomial counts the
+  conditional law is hypergeometric, which is less spread than this binomial, so the test is
+  conservative.)
+- `RateSequence`: one variant's own rate p, a binomial likelihood per window (the SLO guard).
+
+`rate_lower_bound` / `rate_upper_bound` give anytime-valid bounds on one rate from cumulative
+counts alone (no start times), and `chernoff_lower_bound` a fixed-sample bound for one window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT_STEP = math.log(1.4)  # grid spacing: neighbouring values differ by 40%
+DEFAULT_HALF_WIDTH = 10  # nulls from anchor / 1.4**10 (x0.035) to anchor * 1.4**10 (x29)
+DEFAULT_ALTERNATIVES = 8  # alternatives up to 1.4**8 = 14.8 times the null
+DEFAULT_PRIOR_SD = 1.0  # half-normal prior on log(alternative / null)
+DEFAULT_RESTART_SCALE_S = 600.0
+DEFAULT_FIRST_WEIGHT = 0.5
+
+_TINY = 1e-100  # statistics this small are scaled back up (exactly, through the log scale)
+_RENORMALISE_EVERY = 16
+_P_MAX = 1.0 - 1e-12
+
+
+def multiplier_weights(count: int, step: float, sd: float) -> tuple[float, ...]:
+    """Prior weights for multipliers exp(k * step), k = 1..count: half-normal in log, sum 1."""
+    if count < 1 or step <= 0 or sd <= 0:
+        raise ValueError("need at least one alternative, a positive step and a positive sd")
+    raw = [math.exp(-0.5 * (k * step / sd) ** 2) for k in range(1, count + 1)]
+    total = sum(raw)
+    return tuple(r / total for r in raw)
+
+
+def restart_weight(elapsed_s: float, duration_s: float, scale_s: float, share: float) -> float:
+    """Prior weight of a test started for the window [elapsed, elapsed + duration).
+
+    share * scale * (1/(t + scale) - 1/(t + d + scale)): the weights of consecutive windows
+    telescope, so all of them together never exceed `share`, however long the canary runs.
+    """
+    if duration_s <= 0 or share <= 0:
+        return 0.0
+    t = max(0.0, elapsed_s)
+    return share * scale_s * (1.0 / (t + scale_s) - 1.0 / (t + duration_s + scale_s))
+
+
+@dataclass(frozen=True, slots=True)
+class GridSettings:
+    """The shape of a grid of null values and of the prior over alternatives and start times."""
+
+    step: float = DEFAULT_STEP
+    half_width: int = DEFAULT_HALF_WIDTH
+    alternatives: int = DEFAULT_ALTERNATIVES
+    prior_sd: float = DEFAULT_PRIOR_SD
+    restart_scale_s: float = DEFAULT_RESTART_SCALE_S
+    first_weight: float = DEFAULT_FIRST_WEIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One end of a confidence interval.
+
+    `value` interpolates (in log scale) between the last grid value rejected and the first one
+    not rejected; `index` is the first grid value not rejected; `open_end` is True when the
+    bound lies beyond the grid (nothing, or everything, was rejected).
+    """
+
+    value: float
+    index: int
+    open_end: bool
+
+
+class ShiryaevRobertsGrid:
+    """Mixtures of one-sided likelihood-ratio martingales for every null value on a log grid.
+
+    The grid's values are anchor * exp(step * (i - half_width)), i = 0..2 * half_width. The
+    caller supplies, for each window, the log-likelihood at every point of `points` (the nulls
+    plus `alternatives` more on each side); any additive constant cancels.
+    """
+
+    def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
+        cfg = settings or GridSettings()
+        step, half_width, alternatives = cfg.step, cfg.half_width, cfg.alternatives
+        first_weight, restart_scale_s = cfg.first_weight, cfg.restart_scale_s
+        if anchor <= 0 or not math.isfinite(anchor):
+            raise ValueError("the grid's anchor must be a positive number")
+        if half_width < 0:
+            raise ValueError("half_width must not be negative")
+        if not 0.0 <= first_weight <= 1.0:
+            raise ValueError("first_weight must lie within 0..1")
+        if restart_scale_s <= 0:
+            raise ValueError("restart_scale_s must be positive")
+        self.anchor = anchor
+        self.step = step
+        self.half_width = half_width
+        self.alternatives = alternatives
+        self.restart_scale_s = restart_scale_s
+        self.restart_share = 1.0 - first_weight
+        self.weights = multiplier_weights(alternatives, step, cfg.prior_sd)
+        self._weight_sum = sum(self.weights)
+        n_null = 2 * half_width + 1
+        offset = half_width + alternatives
+        self.log_nulls = tuple(math.log(anchor) + step * (i - half_width) for i in range(n_null))
+        self.nulls = tuple(math.exp(u) for u in self.log_nulls)
+        self.log_points = tuple(
+            math.log(anchor) + step * (j - offset) for j in range(n_null + 2 * alternatives)
+        )
+        self.points = tuple(math.exp(u) for u in self.log_points)
+        self.anchor_index = half_width
+        # The weighted Shiryaev-Roberts statistic of the alternative nulls[i] * e^(k step)
+        # against nulls[i] is exp(_scale[i]) * _up[k-1][i]; _down the same for e^(-k step).
+        # The per-null log scale carries the growth, so nothing overflows.
+        self._up = [[0.0] * n_null for _ in range(alternatives)]
+        self._down = [[0.0] * n_null for _ in range(alternatives)]
+        self._scale = [0.0] * n_null
+        self._pending = first_weight  # start weight not yet folded in (windows without news)
+        self.updates = 0
+
+    def add_time(self, elapsed_s: float, duration_s: float) -> None:
+        """Open the tests that start with this window (call once per window, data or not)."""
+        self._pending += restart_weight(
+            elapsed_s, duration_s, self.restart_scale_s, self.restart_share
+        )
+
+    def update(self, loglik: Sequence[float]) -> None:
+        """Fold in one window: `loglik[j]` is its log-likelihood at `points[j]`."""
+        alts, n_null = self.alternatives, len(self.nulls)
+        if len(loglik) != len(self.points):
+            raise ValueError("one log-likelihood per grid point is needed")
+        top = max(loglik)
+        exp = math.exp
+        # factors[j] = L(points[j]) / L(best) <= 1; the null's 1 / L(null) goes to its scale
+        factors = [exp(v - top) for v in loglik]
+        scale = [
+            s + top - v for s, v in zip(self._scale, loglik[alts : alts + n_null], strict=True)
+        ]
+        self._scale = scale
+        pending, self._pending = self._pending, 0.0
+        fresh = [pending * exp(-s) for s in scale] if pending > 0 else None
+        for k in range(1, alts + 1):
+            w = self.weights[k - 1]
+            for rows, first in ((self._up, alts + k), (self._down, alts - k)):
+                old, fac = rows[k - 1], factors[first : first + n_null]
+                if fresh is None:
+                    rows[k - 1] = [r * f for r, f in zip(old, fac, strict=True)]
+                else:
+                    rows[k - 1] = [(r + w * m) * f for r, m, f in zip(old, fresh, fac, strict=True)]
+        self.updates += 1
+        if self.updates % _RENORMALISE_EVERY == 0:
+            self._renormalise()
+
+    def _renormalise(self) -> None:
+        """Move tiny statistics back into range before they underflow (exact: no loss)."""
+        for i in range(len(self.nulls)):
+            big = max(max(row[i] for row in self._up), max(row[i] for row in self._down))
+            if 0.0 < big < _TINY:
+                for rows in (self._up, self._down):
+                    for row in rows:
+                        row[i] *= 1.0 / _TINY
+                self._scale[i] += math.log(_TINY)
+
+    def log_e_greater(self, index: int) -> float:
+        """log of the e-value against "the value is at most nulls[index]" (at every window)."""
+        return self._log_e(self._up, index)
+
+    def log_e_less(self, index: int) -> float:
+        """log of the e-value against "the value is at least nulls[index]"."""
+        return self._log_e(self._down, index)
+
+    def _log_e(self, rows: list[list[float]], index: int) -> float:
+        started = sum(row[index] for row in rows)
+        waiting = self._pending * self._weight_sum
+        if started <= 0.0:
+            return math.log(waiting) if waiting > 0 else -math.inf
+        out = self._scale[index] + math.log(started)
+        if waiting > 0:
+            out = max(out, math.log(waiting)) + math.log1p(math.exp(-abs(out - math.log(waiting))))
+        return out
+
+    def e_greater(self, index: int) -> float:
+        """E-value against "the value is at most nulls[index]" (capped at e^700)."""
+        return math.exp(min(self.log_e_greater(index), 700.0))
+
+    def e_less(self, index: int) -> float:
+        """E-value against "the value is at least nulls[index]" (capped at e^700)."""
+        return math.exp(min(self.log_e_less(index), 700.0))
+
+    def lower(self, alpha: float) -> Bound:
+        """The lower confidence bound: every grid value below `index` is rejected at `alpha`.
+
+        The e-values fall as the null rises (see the module's docstring), so a bisection finds
+        the first grid value not rejected.
+        """
+        limit = math.log(1.0 / alpha)
+        last = len(self.nulls) - 1
+        if self.log_e_greater(0) < limit:
+            return Bound(self.nulls[0], 0, True)
+        if self.log_e_greater(last) >= limit:
+            return Bound(self.nulls[last], last + 1, True)
+        lo, hi = 0, last  # lo rejected, hi not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.log_e_greater(mid) >= limit:
+                lo = mid
+            else:
+                hi = mid
+        value = self._cross(lo, hi, self.log_e_greater(lo), self.log_e_greater(hi), limit)
+        return Bound(value, hi, False)
+
+    def upper(self, alpha: float) -> Bound:
+        """The upper confidence bound: every grid value above `index` is rejected at `alpha`."""
+        limit = math.log(1.0 / alpha)
+        last = len(self.nulls) - 1
+        if self.log_e_less(last) < limit:
+            return Bound(self.nulls[last], last, True)
+        if self.log_e_less(0) >= limit:
+            return Bound(self.nulls[0], -1, True)
+        lo, hi = 0, last  # lo not rejected, hi rejected
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.log_e_less(mid) >= limit:
+                hi = mid
+            else:
+                lo = mid
+        value = self._cross(hi, lo, self.log_e_less(hi), self.log_e_less(lo), limit)
+        return Bound(value, lo, False)
+
+    def _cross(
+        self, rejected: int, kept: int, log_rej: float, log_kept: float, limit: float
+    ) -> float:
+        """Where log(e) crosses log(1/alpha) between two neighbouring grid values (display)."""
+        hi, lo = max(log_rej, limit), log_kept
+        frac = 0.0 if not hi > lo else (hi - limit) / (hi - lo)
+        u = self.log_nulls[rejected] + (self.log_nulls[kept] - self.log_nulls[rejected]) * frac
+        return math.exp(u)
+
+
+class RatioSequence:
+    """Confidence sequence for rho = p_canary / p_baseline from which variant each bad event hit.
+
+    Per window the likelihood of rho is that of `canary_bad` out of `canary_bad + baseline_bad`
+    with theta = rho * n_c / (rho * n_c + n_b), n_c and n_b the requests each variant served.
+    """
+
+    def __init__(self, anchor: float = 1.0, settings: GridSettings | None = None) -> None:
+        self.grid = ShiryaevRobertsGrid(anchor, settings)
+
+    def observe(
+        self,
+        canary_bad: float,
+        canary_n: float,
+        baseline_bad: float,
+        baseline_n: float,
+        elapsed_s: float,
+        duration_s: float,
+    ) -> None:
+        self.grid.add_time(elapsed_s, duration_s)
+        bad = canary_bad + baseline_bad
+        if bad <= 0 or canary_n <= 0 or baseline_n <= 0:
+            return  # the window says nothing about rho
+        self.grid.update(
+            ratio_loglik(
+                self.grid.log_points, self.grid.points, canary_bad, canary_n, bad, baseline_n
+            )
+        )
+
+    def add_time(self, elapsed_s: float, duration_s: float) -> None:
+        self.grid.add_time(elapsed_s, duration_s)
+
+
+def ratio_loglik(
+    log_rhos: Sequence[float],
+    rhos: Sequence[float],
+    canary_bad: float,
+    canary_n: float,
+    bad: float,
+    baseline_n: float,
+) -> list[float]:
+    """log L(rho) + const of the canary's share of `bad` events, at each rho (and its log)."""
+    log = math.log
+    return [
+        canary_bad * u - bad * log(r * canary_n + baseline_n)
+        for u, r in zip(log_rhos, rhos, strict=True)
+    ]
+
+
+class RateSequence:
+    """Confidence sequence for one variant's bad-event rate p (binomial per window)."""
+
+    def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
+        self.grid = ShiryaevRobertsGrid(anchor, settings)
+        self._log_p = [min(u, math.log(_P_MAX)) for u in self.grid.log_points]
+        self._log_q = [math.log1p(-math.exp(u)) for u in self._log_p]
+
+    def observe(self, bad: float, n: float, elapsed_s: float, duration_s: float) -> None:
+        self.grid.add_time(elapsed_s, duration_s)
+        if n <= 0:
+            return
+        good = max(0.0, n - bad)
+        self.grid.update(
+            [bad * lp + good * lq for lp, lq in zip(self._log_p, self._log_q, strict=True)]
+        )
+
+    def add_time(self, elapsed_s: float, duration_s: float) -> None:
+        self.grid.add_time(elapsed_s, duration_s)
+
+
+# --- one rate from cumulative counts -------------------------------------------------------
+
+
+def rate_log_e(
+    bad: float,
+    n: float,
+    p0: float,
+    *,
+    upward: bool,
+    step: float = DEFAULT_STEP,
+    weights: Sequence[float] | None = None,
+) -> float:
+    """log of the mixture e-value against "p <= p0" (upward) or "p >= p0" (downward).
+
+    Alternatives p0 * exp(+-k * step) with half-normal weights; alternatives outside (0, 1)
+    are dropped (their weight is simply lost, which is conservative).
+    """
+    ws = weights if weights is not None else multiplier_weights(DEFAULT_ALTERNATIVES, step, 1.0)
+    if n <= 0:
+        return math.log(sum(ws))
+    good = max(0.0, n - bad)
+    p0 = min(max(p0, 1e-300), _P_MAX)
+    lq0 = math.log1p(-p0)
+    terms: list[float] = []
+    for k, w in enumerate(ws, start=1):
+        p1 = p0 * math.exp(k * step if upward else -k * step)
+        if p1 >= 1.0:
+            break
+        terms.append(
+            math.log(w) + bad * (k * step if upward else -k * step) + good * (math.log1p(-p1) - lq0)
+        )
+    if not terms:
+        return -math.inf
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def rate_lower_bound(bad: float, n: float, alpha: float, iterations: int = 40) -> float:
+    """Anytime-valid lower bound on a rate from cumulative counts (0 when none can be said)."""
+    limit = math.log(1.0 / alpha)
+    if n <= 0 or bad <= 0 or rate_log_e(bad, n, 1e-12, upward=True) < limit:
+        return 0.0
+    lo, hi = math.log(1e-12), math.log(min(1.0, bad / n))
+    for _ in range(iterations):  # the e-value falls as p0 rises: bisect in log(p0)
+        mid = 0.5 * (lo + hi)
+        if rate_log_e(bad, n, math.exp(mid), upward=True) >= limit:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(lo)
+
+
+def rate_upper_bound(bad: float, n: float, alpha: float, iterations: int = 40) -> float:
+    """Anytime-valid upper bound on a rate from cumulative counts (1 when none can be said)."""
+    limit = math.log(1.0 / alpha)
+    if n <= 0 or rate_log_e(bad, n, _P_MAX / 1.3, upward=False) < limit:
+        return 1.0
+    lo, hi = math.log(max(bad / n, 1e-12)), math.log(_P_MAX / 1.3)
+    for _ in range(iterations):  # the e-value rises with p0: bisect in log(p0)
+        mid = 0.5 * (lo + hi)
+        if rate_log_e(bad, n, math.exp(mid), upward=False) >= limit:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(hi)
+
+
+def bernoulli_kl(p: float, q: float) -> float:
+    """KL(Bernoulli(p) || Bernoulli(q)) in nats."""
+    q = min(max(q, 1e-300), _P_MAX)
+    out = 0.0
+    if p > 0:
+        out += p * math.log(p / q)
+    if p < 1:
+        out += (1 - p) * math.log((1 - p) / (1 - q))
+    return out
+
+
+def chernoff_lower_bound(bad: float, n: float, delta: float, iterations: int = 60) -> float:
+    """Fixed-sample lower bound on a rate: the smallest q with n * KL(bad/n || q) <= log(1/delta).
+
+    Valid for one look at one window (Chernoff-Hoeffding); used for the burn-rate guard.
+    """
+    if n <= 0 or bad <= 0:
+        return 0.0
+    phat = min(1.0, bad / n)
+    limit = math.log(1.0 / delta) / n
+    lo, hi = 0.0, phat
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if bernoulli_kl(phat, mid) > limit:
+            lo = mid
+        else:
+            hi = mid
+    return lo

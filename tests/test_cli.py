@@ -1,0 +1,109 @@
+"""The command line: headless exit codes and JSON events; bad input never shows a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "checkout.yaml"
+
+
+def canary(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "canary_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def config_for(tmp_path: Path, scenario: str, seed: int = 3) -> Path:
+    text = EXAMPLE.read_text().replace("scenario: healthy", f"scenario: {scenario}")
+    text = text.replace("seed: 7", f"seed: {seed}").replace(
+        "./checkout-audit.jsonl", str(tmp_path / "audit.jsonl")
+    )
+    text = text.replace("kind: sequential", "kind: threshold")
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("scenario", "code", "outcome"),
+    [
+        ("healthy", 0, "promoted"),
+        ("error-regression", 1, "rolled_back"),
+    ],
+)
+def test_headless_exit_codes_and_json_events(
+    tmp_path: Path, scenario: str, code: int, outcome: str
+) -> None:
+    out = canary(
+        "run", "--config", str(config_for(tmp_path, scenario)), "--headless", "--speed", "max"
+    )
+    assert out.returncode == code, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events[-1] == {"event": "end", "outcome": outcome, "exit": code}
+    ticks = [e for e in events if e["event"] == "tick"]
+    assert ticks and all({"phase", "weight", "verdicts", "step"} <= set(e) for e in ticks)
+    assert any(e["event"] == "activity" and e["kind"] == "result" for e in events)
+    verify = canary("audit", "verify", str(tmp_path / "audit.jsonl"))
+    assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--config", "/nonexistent.yaml", "--headless"], "no such config file"),
+        (["demo", "--scenario", "nope"], "unknown scenario 'nope'"),
+        (["demo"], "needs a terminal"),
+        (
+            ["run", "--config", "CFG", "--headless", "--speed", "fast"],
+            "--speed must be a positive number",
+        ),
+        (
+            ["run", "--config", "CFG", "--headless", "--speed", "-2"],
+            "--speed must be a positive number",
+        ),
+        (
+            ["run", "--config", "CFG", "--headless", "--audit", "BLOCKED/a.jsonl"],
+            "cannot open audit log",
+        ),
+        (["audit", "verify", "/nonexistent.jsonl"], "cannot read audit log"),
+    ],
+)
+def test_bad_input_gives_one_clear_message(tmp_path: Path, args: list[str], fragment: str) -> None:
+    cfg = config_for(tmp_path, "healthy")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("")
+    args = [a.replace("CFG", str(cfg)).replace("BLOCKED", str(blocked)) for a in args]
+    out = canary(*args, env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    assert out.returncode == 2, out
+    assert fragment in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 3
+
+
+def test_invalid_config_names_line_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("canary:\n  name: x\nplan:\n  - weight: 500\n")
+    out = canary("run", "--config", str(p), "--headless")
+    assert out.returncode == 2
+    assert f"{p}:4: plan[0].weight" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_lists_commands() -> None:
+    out = canary("--help")
+    assert out.returncode == 0
+    for command in ("demo", "run", "audit"):
+        assert command in out.stdout

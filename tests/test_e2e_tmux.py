@@ -1,0 +1,128 @@
+"""End to end in a real terminal: `canary-tui demo` in tmux, keys by send-keys, screen by
+capture-pane. Skipped only where tmux is missing (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from canary_tui.records.audit import read_records, verify
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        shutil.which("tmux") is None and not os.environ.get("CI"), reason="tmux is not installed"
+    ),
+]
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path) -> None:
+        self.socket = str(tmp_path / "tmux.sock")
+        self.session = f"canary-{uuid.uuid4().hex[:6]}"
+
+    def run(self, *args: str) -> str:
+        out = subprocess.run(
+            ["tmux", "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return out.stdout
+
+    def start(self, command: str, width: int = 80, height: int = 24) -> None:
+        self.run(
+            "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command
+        )
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, check: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; screen was:\n{text}")
+
+    def alive(self) -> bool:
+        return (
+            subprocess.run(
+                ["tmux", "-S", self.socket, "has-session", "-t", self.session], capture_output=True
+            ).returncode
+            == 0
+        )
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+
+
+def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
+    tmux = Tmux(tmp_path)
+    audit = tmp_path / "audit.jsonl"
+    done = tmp_path / "exit-code"
+    command = (
+        f"cd {Path.cwd()} && TERM=xterm-256color {sys.executable} -m canary_tui.cli demo "
+        f"--scenario healthy --speed 4 --audit {audit}; echo $? > {done}"
+    )
+    tmux.start(command)
+    try:
+        tmux.wait_for(lambda s: "PROGRESSING" in s and "error rate" in s, "the dashboard")
+        screen = tmux.screen()
+        assert "checkout" in screen and "plan" in screen and "Kill" in screen
+        tmux.keys("p")
+        tmux.wait_for(lambda s: "PAUSED" in s, "PAUSED in the header")
+        tmux.keys("P")
+        tmux.wait_for(lambda s: "Promote checkout" in s, "the promote confirmation")
+        tmux.keys("n")
+        tmux.wait_for(lambda s: "Promote checkout" not in s, "the confirmation to close")
+        tmux.keys("k")
+        tmux.wait_for(lambda s: "ROLLED BACK" in s, "ROLLED BACK after kill")
+        tmux.keys("q")
+        deadline = time.monotonic() + 20
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        tmux.kill()
+    assert verify(audit).ok
+    records = list(read_records(audit))
+    kill = [r for r in records if r.get("verb") == "kill" and r["type"] == "result"]
+    assert kill and kill[0]["outcome"] == "applied" and kill[0]["source"] == "key"
+    assert kill[0]["actor"]["kind"] == "person"
+    assert records[-1]["type"] == "session" and records[-1]["event"] == "stop"
+
+
+def test_demo_refuses_a_tiny_terminal(tmp_path: Path) -> None:
+    tmux = Tmux(tmp_path)
+    out = tmp_path / "out"
+    tmux.start(
+        f"cd {Path.cwd()} && stty cols 40 rows 12 && {sys.executable} -m canary_tui.cli demo --audit "
+        f"{tmp_path / 'a.jsonl'} 2> {out}; echo $? >> {out}",
+        width=40,
+        height=12,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (out.exists() and out.read_text().endswith("\n")):
+            time.sleep(0.2)
+        text = out.read_text()
+    finally:
+        tmux.kill()
+    assert "terminal too small: 40x12" in text and text.strip().endswith("2")
+    assert "Traceback" not in text

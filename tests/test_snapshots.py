@@ -1,0 +1,45 @@
+"""The dashboard's look at fixed sizes (pytest-textual-snapshot), on seeded virtual-time data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tui_support import app_on, settle
+
+
+async def _settle(pilot: Any) -> None:
+    await settle(pilot, 6)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_dashboard_progressing(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    app, _ = app_on(tmp_path, "healthy", seed=4, ticks=40)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_dashboard_after_automatic_rollback(
+    snap_compare: Any, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app, rig = app_on(tmp_path, "error-regression", seed=1, ticks=60)
+    assert rig.engine.state.terminal
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+def test_dashboard_too_small(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = app_on(tmp_path)
+    assert snap_compare(app, terminal_size=(50, 16), run_before=_settle)
+
+
+def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = app_on(tmp_path)
+
+    async def open_help(pilot: Any) -> None:
+        await _settle(pilot)
+        await pilot.press("question_mark")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)

@@ -1,0 +1,27 @@
+"""Helpers for Pilot and snapshot tests: an app on a seeded engine in virtual time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from canary_tui.core.actions import Actor
+from canary_tui.session.inprocess import InProcessSession
+from canary_tui.tui.app import CanaryApp, make_app
+from tests.conftest import Rig, make_rig
+
+ALICE = Actor("alice", host="bastion", ssh_client="203.0.113.7")
+
+
+def app_on(
+    tmp_path: Path, scenario: str = "healthy", seed: int = 0, ticks: int = 10, **kw: object
+) -> tuple[CanaryApp, Rig]:
+    rig = make_rig(tmp_path, scenario, seed)
+    rig.ticks(ticks)
+    app = make_app(InProcessSession(rig.engine, ALICE), **kw)  # type: ignore[arg-type]
+    return app, rig
+
+
+async def settle(pilot: object, rounds: int = 4) -> None:
+    """Let workers, thread hand-offs and coalesced renders finish."""
+    for _ in range(rounds):
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
