@@ -110,19 +110,19 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_tiny_terminal(tmp_path: Path) -> None:
     tmux = Tmux(tmp_path)
-    out = tmp_path / "out"
+    err, code = tmp_path / "stderr", tmp_path / "exit-code"
     tmux.start(
-        f"cd {Path.cwd()} && stty cols 40 rows 12 && {sys.executable} -m canary_tui.cli demo --audit "
-        f"{tmp_path / 'a.jsonl'} 2> {out}; echo $? >> {out}",
+        f"cd {Path.cwd()} && stty cols 40 rows 12 && {sys.executable} -m canary_tui.cli demo "
+        f"--audit {tmp_path / 'a.jsonl'} 2> {err}; echo $? > {code}.tmp && mv {code}.tmp {code}",
         width=40,
         height=12,
     )
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (out.exists() and out.read_text().endswith("\n")):
+        while time.monotonic() < deadline and not code.exists():
             time.sleep(0.2)
-        text = out.read_text()
     finally:
         tmux.kill()
-    assert "terminal too small: 40x12" in text and text.strip().endswith("2")
-    assert "Traceback" not in text
+    assert code.read_text().strip() == "2"
+    text = err.read_text()
+    assert "terminal too small: 40x12" in text and "Traceback" not in text

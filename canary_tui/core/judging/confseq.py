@@ -162,12 +162,11 @@ class ShiryaevRobertsGrid:
         exp = math.exp
         # factors[j] = L(points[j]) / L(best) <= 1; the null's 1 / L(null) goes to its scale
         factors = [exp(v - top) for v in loglik]
-        scale = [
+        pending, self._pending = self._pending, 0.0
+        fresh = [pending * exp(-s) for s in self._scale] if pending > 0 else None
+        self._scale = [
             s + top - v for s, v in zip(self._scale, loglik[alts : alts + n_null], strict=True)
         ]
-        self._scale = scale
-        pending, self._pending = self._pending, 0.0
-        fresh = [pending * exp(-s) for s in scale] if pending > 0 else None
         for k in range(1, alts + 1):
             w = self.weights[k - 1]
             for rows, first in ((self._up, alts + k), (self._down, alts - k)):
