@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -81,6 +81,16 @@ def _check_terminal() -> None:
         )
 
 
+def _check_theme(theme: str) -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    from themes import load_builtin_themes
+
+    known = [t.name for t in load_builtin_themes()] + sorted(BUILTIN_THEMES)
+    if theme not in known:
+        fail(f"unknown theme {theme!r}; known: {', '.join(known)}")
+
+
 def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
     from canary_tui.engine.runner import EngineRunner
     from canary_tui.session.identity import local_actor
@@ -101,6 +111,19 @@ def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
         built.engine.audit.close()
     if runner.error is not None:
         fail(f"the loop stopped on an error: {runner.error}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def look_options(command: F) -> F:
+    """The dashboard's look: shared by every command that opens it."""
+    command = click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")(
+        command
+    )
+    return click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")(
+        command
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -143,8 +166,7 @@ def cli() -> None:
     show_default=True,
     help="How canary and baseline are compared.",
 )
-@click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")
-@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+@look_options
 def demo(
     scenario: str,
     speed: str,
@@ -160,6 +182,7 @@ def demo(
 
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    _check_theme(theme)
     config = demo_config(scenario, seed, judge=judge)
     clock = _clock_for(speed, config)
     _check_terminal()
@@ -193,8 +216,7 @@ def demo(
     default=None,
     help="Audit log file (overrides the config's audit.path).",
 )
-@click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")
-@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+@look_options
 def run(
     config_path: Path,
     headless: bool,
@@ -210,6 +232,7 @@ def run(
         fail(str(exc))
     clock = _clock_for(speed, config)
     if not headless:
+        _check_theme(theme)
         _check_terminal()
     built = _build(config, clock, audit_path)
     if headless:

@@ -1,0 +1,726 @@
+"""The sequential judge: anytime-valid canary-vs-baseline analysis, looked at every tick.
+
+One job: from each window of counts, say per metric whether the canary is worse than the
+baseline by more than the metric's tolerance (FAIL), demonstrably within it (PASS), or not yet
+known (INCONCLUSIVE), with the evidence, while keeping the probability of ever failing a canary
+that is within tolerance below `alpha` for the whole canary, however often it is asked.
+
+How (the mathematics is in `confseq`):
+- every metric is a count of bad events out of requests: errors, requests slower than a
+  threshold read from the histogram buckets (fixed before counting starts: the metric's
+  `threshold_ms`, or the baseline's p95/p99 over the first minute), or a custom count;
+- the comparison is a confidence sequence for the rate ratio canary/baseline, built from which
+  variant each bad event hit given the requests each variant really served, so it holds when
+  load rises and falls and whatever weight the router was asked for;
+- FAIL when the whole interval lies above the tolerance, PASS when it lies within it after the
+  step's hold and a minimum sample, INCONCLUSIVE otherwise; `alpha` is split evenly across
+  the metrics and the SLO guards;
+- beside the comparison, per SLO: the canary's own bad-event rate bounded above the objective
+  (a FAIL even when the baseline is just as bad), and the SRE workbook's multi-window burn rate;
+- no data, a broken query, or a variant without traffic is never a PASS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from canary_tui.core.judging.base import StepContext, bad_and_total, pct
+from canary_tui.core.judging.confseq import (
+    Bound,
+    GridSettings,
+    RateSequence,
+    RatioSequence,
+    chernoff_lower_bound,
+    rate_lower_bound,
+    rate_upper_bound,
+)
+from canary_tui.core.metrics import Histogram, Sample, VariantCounts
+from canary_tui.core.slo import SLO
+from canary_tui.core.specs import MetricKind, MetricSpec
+from canary_tui.core.verdict import Evidence, Status, Verdict
+
+
+class Effect(StrEnum):
+    """The effect the evidence reports an interval for."""
+
+    RATIO = "ratio"  # canary rate / baseline rate
+    DIFFERENCE = "difference"  # canary rate - baseline rate
+
+
+@dataclass(frozen=True, slots=True)
+class BurnWindow:
+    """Fire when the error budget burns at `factor` times over both windows (SRE workbook)."""
+
+    long_s: float
+    short_s: float
+    factor: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.short_s <= self.long_s:
+            raise ValueError("burn windows need 0 < short_s <= long_s")
+        if self.factor <= 0:
+            raise ValueError("burn factor must be positive")
+
+
+# The workbook's paging pair for a 30-day SLO: 2% of the budget in 1 h, 5% in 6 h.
+SRE_BURN_WINDOWS = (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0, 6.0))
+
+_SNAPSHOT_EVERY_S = 15.0
+_DISPLAY_LOOKBACKS_S = (600.0, 300.0, 120.0, 60.0, 30.0)
+
+
+class SequentialJudge:
+    """Anytime-valid sequential judge (implements the `Judge` protocol).
+
+    Settings:
+    - `specs`: the metrics; each one's tolerance is `tolerance_ratio` (canary/baseline) and,
+      if positive, `tolerance_abs` (canary - baseline): the canary may be worse up to the larger
+      of the two, as in `MetricSpec`.
+    - `alpha`: the false-rollback budget for the whole canary, split evenly across the metrics
+      and the SLO guards (0.01: one healthy canary in a hundred is ever rolled back).
+    - `effect`: which effect the evidence reports (ratio or difference); the decision is the
+      same either way.
+    - `pass_alpha`: the risk of calling a step PASS while the canary is beyond tolerance.
+    - `min_requests`: canary requests needed within a step before it can PASS.
+    - `slos`: SLOs whose objective the canary must meet on its own (a guard verdict each).
+    - `burn_windows`: multi-window burn-rate rules for those SLOs.
+    - `slow_quantiles`: metric name -> baseline quantile (0.95, 0.99) whose value, read from
+      the baseline over the first `calibration_s` seconds (and at least
+      `calibration_min_requests` requests), replaces the metric's `threshold_ms`.
+    - `snap_thresholds`: move latency thresholds up to the next histogram bucket bound, so that
+      slow requests are counted, not interpolated.
+    - `no_traffic_s`: a variant silent this long makes every verdict no-data.
+    - `grid`: the shape of the confidence sequences (grid, priors, restart scale).
+    """
+
+    def __init__(
+        self,
+        specs: tuple[MetricSpec, ...],
+        alpha: float = 0.01,
+        *,
+        effect: Effect | str = Effect.RATIO,
+        pass_alpha: float = 0.05,
+        min_requests: float = 200.0,
+        slos: tuple[SLO, ...] = (),
+        burn_windows: tuple[BurnWindow, ...] = SRE_BURN_WINDOWS,
+        slow_quantiles: Mapping[str, float] | None = None,
+        calibration_s: float = 60.0,
+        calibration_min_requests: float = 1000.0,
+        snap_thresholds: bool = True,
+        no_traffic_s: float = 30.0,
+        grid: GridSettings | None = None,
+    ) -> None:
+        if not 0.0 < alpha < 1.0 or not 0.0 < pass_alpha < 1.0:
+            raise ValueError("alpha and pass_alpha must lie strictly between 0 and 1")
+        if not specs and not slos:
+            raise ValueError("the judge needs at least one metric or SLO")
+        quantiles = dict(slow_quantiles or {})
+        names = {s.name for s in specs}
+        for name, q in quantiles.items():
+            if name not in names:
+                raise ValueError(f"slow_quantiles names an unknown metric {name!r}")
+            if not 0.5 <= q < 1.0:
+                raise ValueError(f"metric {name!r}: the baseline quantile must lie in [0.5, 1)")
+        self.specs = specs
+        self.slos = slos
+        self.alpha = alpha
+        self.pass_alpha = pass_alpha
+        self.effect = Effect(effect)
+        self.min_requests = min_requests
+        self.calibration_s = calibration_s
+        self.calibration_min_requests = calibration_min_requests
+        self.no_traffic_s = no_traffic_s
+        tests = len(specs) + len(slos)
+        self.alpha_per_test = alpha / tests
+        self._comparisons = [
+            _Comparison(
+                spec,
+                self,
+                alpha / tests,
+                pass_alpha / max(1, len(specs)),
+                quantiles.get(spec.name),
+                snap_thresholds,
+                grid,
+            )
+            for spec in specs
+        ]
+        self._guards = [_Guard(slo, alpha / tests, burn_windows, grid) for slo in slos]
+        self._t0: float | None = None
+        self._last: Sample | None = None
+        self._seen: dict[str, float] = {}  # variant -> end of the last window it had traffic
+
+    # --- the Judge protocol ---------------------------------------------------------------
+    def start_step(self, index: int, now: float) -> None:
+        for comp in self._comparisons:
+            comp.start_step()
+
+    def observe(self, sample: Sample) -> None:
+        sample = sample.validated()
+        self._last = sample
+        if self._t0 is None:
+            self._t0 = sample.start
+        elapsed = sample.start - self._t0
+        duration = max(0.0, sample.end - sample.start)
+        if not sample.ok:
+            for comp in self._comparisons:
+                comp.idle(elapsed, duration)
+            for guard in self._guards:
+                guard.idle(elapsed, duration)
+            return
+        assert sample.baseline is not None and sample.canary is not None
+        for variant, counts in (("baseline", sample.baseline), ("canary", sample.canary)):
+            if counts.requests > 0:
+                self._seen[variant] = sample.end
+        for comp in self._comparisons:
+            comp.observe(sample, elapsed, duration)
+        for guard in self._guards:
+            guard.observe(sample, elapsed, duration)
+
+    def verdicts(self, ctx: StepContext) -> tuple[Verdict, ...]:
+        names = [c.spec.name for c in self._comparisons] + [g.name for g in self._guards]
+        last = self._last
+        if last is None:
+            return _all_no_data(names, "waiting for the first window", "no-data")
+        if not last.ok:
+            return _all_no_data(names, last.problem or "no data", "no-data")
+        for variant in ("canary", "baseline"):
+            seen = self._seen.get(variant)
+            if seen is None:
+                return _all_no_data(
+                    names, f"the {variant} has served no requests yet", "no-traffic"
+                )
+            if last.end - seen >= self.no_traffic_s:
+                silent = last.end - seen
+                why = f"the {variant} served no requests for {silent:.0f} s"
+                return _all_no_data(names, why, "no-traffic")
+        out = [comp.verdict(ctx, last.end) for comp in self._comparisons]
+        out += [guard.verdict() for guard in self._guards]
+        return tuple(out)
+
+    # --- extras for the engine --------------------------------------------------------------
+    def calibrate(self, baseline_latency: Histogram) -> None:
+        """Fix the slow-request thresholds now, from the baseline's latency before the canary."""
+        for comp in self._comparisons:
+            if comp.quantile is not None and comp.threshold_s is None:
+                comp.fix_threshold(baseline_latency)
+
+    def thresholds_ms(self) -> dict[str, float | None]:
+        """The slow-request threshold each latency metric counts with (None: calibrating)."""
+        return {
+            c.spec.name: None if c.threshold_s is None else c.threshold_s * 1000.0
+            for c in self._comparisons
+            if c.spec.kind is MetricKind.LATENCY
+        }
+
+
+def _all_no_data(names: list[str], reason: str, rule: str) -> tuple[Verdict, ...]:
+    return tuple(
+        Verdict(name, Status.INCONCLUSIVE, f"no data: {reason}", Evidence(rule=rule), no_data=True)
+        for name in names
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    canary_bad: float = 0.0
+    canary_n: float = 0.0
+    baseline_bad: float = 0.0
+    baseline_n: float = 0.0
+
+    def __add__(self, other: _Counts) -> _Counts:
+        return _Counts(
+            self.canary_bad + other.canary_bad,
+            self.canary_n + other.canary_n,
+            self.baseline_bad + other.baseline_bad,
+            self.baseline_n + other.baseline_n,
+        )
+
+    def __sub__(self, other: _Counts) -> _Counts:
+        return _Counts(
+            self.canary_bad - other.canary_bad,
+            self.canary_n - other.canary_n,
+            self.baseline_bad - other.baseline_bad,
+            self.baseline_n - other.baseline_n,
+        )
+
+    @property
+    def canary_rate(self) -> float | None:
+        return self.canary_bad / self.canary_n if self.canary_n > 0 else None
+
+    @property
+    def baseline_rate(self) -> float | None:
+        return self.baseline_bad / self.baseline_n if self.baseline_n > 0 else None
+
+
+class _Comparison:
+    """One metric: the ratio's confidence sequence, cumulative counts, display windows."""
+
+    def __init__(
+        self,
+        spec: MetricSpec,
+        judge: SequentialJudge,
+        alpha: float,
+        pass_alpha: float,
+        quantile: float | None,
+        snap: bool,
+        grid: GridSettings | None,
+    ) -> None:
+        self.spec = spec
+        self.judge = judge
+        self.quantile = quantile
+        self.snap = snap
+        self.uses_abs = spec.tolerance_abs > 0
+        # With an absolute tolerance too, a FAIL also needs the difference's bound, whose
+        # baseline-rate part gets a quarter of the metric's alpha.
+        self.alpha_ratio = alpha * (0.75 if self.uses_abs else 1.0)
+        self.alpha_base = alpha * 0.25
+        self.pass_alpha_ratio = pass_alpha * 0.5
+        self.pass_alpha_rate = pass_alpha * 0.25
+        self.seq = RatioSequence(spec.tolerance_ratio, grid)
+        self.threshold_s: float | None = None
+        self.threshold_note = ""
+        if spec.kind is MetricKind.LATENCY and quantile is None:
+            assert spec.threshold_ms is not None
+            self.threshold_s = spec.threshold_ms / 1000.0
+            self._snapped = not snap
+        else:
+            self._snapped = True
+        self.total = _Counts()
+        self.step_canary_n = 0.0
+        self.problem: str | None = None
+        self._calibration: Histogram | None = None
+        self._calibration_start: float | None = None
+        self._snapshots: deque[tuple[float, _Counts]] = deque(
+            maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
+        )
+        self._step_start = _Counts()
+
+    # --- feeding ---------------------------------------------------------------------------
+    def start_step(self) -> None:
+        self.step_canary_n = 0.0
+        self._step_start = self.total
+
+    def idle(self, elapsed: float, duration: float) -> None:
+        self.seq.add_time(elapsed, duration)
+
+    def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
+        assert sample.baseline is not None and sample.canary is not None
+        if self.quantile is not None and self.threshold_s is None:
+            self._calibrate(sample)
+            self.seq.add_time(elapsed, duration)
+            return
+        if not self._snapped:
+            hist = sample.baseline.latency or sample.canary.latency
+            if hist is not None and self.threshold_s is not None:
+                self.threshold_s = _snap(self.threshold_s, hist.bounds)
+                self._snapped = True
+        b, c = self._count(sample.baseline), self._count(sample.canary)
+        if b is None or c is None:
+            self.problem = f"{self.spec.name} cannot be counted from this source" + (
+                " (no latency histogram)" if self.spec.kind is MetricKind.LATENCY else ""
+            )
+            self.seq.add_time(elapsed, duration)
+            return
+        self.problem = None
+        window = _Counts(c[0], c[1], b[0], b[1])
+        self.seq.observe(
+            window.canary_bad,
+            window.canary_n,
+            window.baseline_bad,
+            window.baseline_n,
+            elapsed,
+            duration,
+        )
+        self.total = self.total + window
+        self.step_canary_n += window.canary_n
+        if not self._snapshots or sample.end - self._snapshots[-1][0] >= _SNAPSHOT_EVERY_S:
+            self._snapshots.append((sample.end, self.total))
+
+    def _count(self, counts: VariantCounts) -> tuple[float, float] | None:
+        if self.spec.kind is MetricKind.LATENCY:
+            if counts.latency is None or self.threshold_s is None:
+                return None
+            return counts.latency.count_above(self.threshold_s), counts.latency.total
+        return bad_and_total(self.spec, counts)
+
+    def _calibrate(self, sample: Sample) -> None:
+        assert sample.baseline is not None
+        hist = sample.baseline.latency
+        if hist is None:
+            self.problem = f"{self.spec.name} cannot be counted from this source (no histogram)"
+            return
+        self.problem = None
+        if self._calibration_start is None:
+            self._calibration_start = sample.start
+        if self._calibration is None or self._calibration.bounds != hist.bounds:
+            self._calibration = hist
+        else:
+            self._calibration = self._calibration + hist
+        long_enough = sample.end - self._calibration_start >= self.judge.calibration_s
+        if long_enough and self._calibration.total >= self.judge.calibration_min_requests:
+            self.fix_threshold(self._calibration)
+
+    def fix_threshold(self, baseline_latency: Histogram) -> None:
+        assert self.quantile is not None
+        value = baseline_latency.quantile(self.quantile)
+        if value is None:
+            return
+        finite = [b for b in baseline_latency.bounds if math.isfinite(b)]
+        threshold = _snap(value, baseline_latency.bounds) if self.snap else value
+        if finite and not math.isfinite(threshold):
+            threshold = finite[-1]
+        if threshold <= 0:
+            return
+        self.threshold_s = threshold
+        self.threshold_note = (
+            f"p{self.quantile * 100:g} of the baseline was {value * 1000:.0f} ms"
+            + (f", counted from the {threshold * 1000:g} ms bucket" if self.snap else "")
+        )
+        self._calibration = None
+
+    # --- judging ---------------------------------------------------------------------------
+    def verdict(self, ctx: StepContext, now: float) -> Verdict:
+        spec = self.spec
+        if self.problem is not None:
+            return Verdict(
+                spec.name,
+                Status.INCONCLUSIVE,
+                f"no data: {self.problem}",
+                Evidence(rule="no-data"),
+                no_data=True,
+            )
+        if self.threshold_s is None:
+            have = self._calibration.total if self._calibration is not None else 0.0
+            return Verdict(
+                spec.name,
+                Status.INCONCLUSIVE,
+                f"{spec.name}: learning the baseline's p{(self.quantile or 0) * 100:g} "
+                f"({have:.0f} of {self.judge.calibration_min_requests:.0f} requests, "
+                f"{self.judge.calibration_s:.0f} s)",
+                Evidence(rule="calibrating"),
+            )
+        grid = self.seq.grid
+        anchor = grid.anchor_index
+        lower = grid.lower(self.alpha_ratio)
+        upper = grid.upper(self.pass_alpha_ratio)
+        log_fail = grid.log_e_greater(anchor)
+        log_pass = grid.log_e_less(anchor)
+        ratio_fail = log_fail >= math.log(1.0 / self.alpha_ratio)
+        ratio_within = log_pass >= math.log(1.0 / self.pass_alpha_ratio)
+        diff = self._difference(lower, upper) if self.uses_abs or self.effect_is_diff else None
+        fail, within = ratio_fail, ratio_within
+        if self.uses_abs:
+            assert diff is not None
+            fail = fail and diff.fail_low > spec.tolerance_abs
+            within = within or diff.pass_high <= spec.tolerance_abs
+        hold_left = ctx.hold_s - ctx.time_in_step
+        reason = ""
+        if fail:
+            status, rule, p_value = Status.FAIL, "sequential-ratio-above-tolerance", log_fail
+        elif within and hold_left <= 0 and self.step_canary_n >= self.judge.min_requests:
+            status, rule, p_value = Status.PASS, "sequential-within-tolerance", log_pass
+        else:
+            status, rule, p_value = Status.INCONCLUSIVE, "sequential-undecided", log_fail
+            if within and hold_left > 0:
+                reason = f" (within tolerance; hold {ctx.time_in_step:.0f} of {ctx.hold_s:.0f} s)"
+            elif within:
+                reason = (
+                    f" (within tolerance; {self.step_canary_n:.0f} of "
+                    f"{self.judge.min_requests:.0f} canary requests this step)"
+                )
+        p = min(1.0, math.exp(-min(p_value, 700.0)))
+        return self._render(status, rule, p, lower, upper, diff, reason, now)
+
+    @property
+    def effect_is_diff(self) -> bool:
+        return self.judge.effect is Effect.DIFFERENCE
+
+    def _difference(self, lower: Bound, upper: Bound) -> _Difference:
+        """Bounds on canary - baseline = p_baseline * (rho - 1), from rho's and p_baseline's."""
+        t = self.total
+        grid = self.seq.grid
+        base_lo = rate_lower_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
+        base_hi = rate_upper_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
+        # conservative ends of rho's interval: the last grid value rejected on each side
+        rho_lo = grid.nulls[lower.index - 1] if lower.index >= 1 else 0.0
+        rho_hi = grid.nulls[upper.index + 1] if upper.index + 1 < len(grid.nulls) else math.inf
+        fail_low = (base_lo if rho_lo >= 1 else base_hi) * (rho_lo - 1.0)
+        pass_base_lo = rate_lower_bound(t.baseline_bad, t.baseline_n, self.pass_alpha_rate)
+        pass_base_hi = rate_upper_bound(t.baseline_bad, t.baseline_n, self.pass_alpha_rate)
+        via_ratio = (
+            math.inf
+            if math.isinf(rho_hi)
+            else (pass_base_hi if rho_hi >= 1 else pass_base_lo) * (rho_hi - 1.0)
+        )
+        canary_hi = rate_upper_bound(t.canary_bad, t.canary_n, self.pass_alpha_rate)
+        pass_high = min(via_ratio, canary_hi - pass_base_lo)
+        # for display: the same with the interpolated ends
+        shown_lo = (base_lo if lower.value >= 1 else base_hi) * (lower.value - 1.0)
+        if lower.open_end and lower.index == 0:
+            shown_lo = -base_hi
+        return _Difference(fail_low, pass_high, shown_lo, pass_high)
+
+    def _render(
+        self,
+        status: Status,
+        rule: str,
+        p_value: float,
+        lower: Bound,
+        upper: Bound,
+        diff: _Difference | None,
+        reason: str,
+        now: float,
+    ) -> Verdict:
+        spec = self.spec
+        tol = spec.tolerance_ratio
+        lo_value = max(lower.value, tol * 1.0000001) if status is Status.FAIL else lower.value
+        window, label = self._display_window(lo_value, upper, diff, now)
+        c_rate, b_rate = window.canary_rate, window.baseline_rate
+        name = spec.name
+        if spec.kind is MetricKind.LATENCY and self.threshold_s is not None:
+            name = f"{spec.name} (>{self.threshold_s * 1000:g} ms)"
+        head = f"{name}: canary {pct(c_rate)} vs baseline {pct(b_rate)}"
+        if label:
+            head += f" ({label})"
+        ratio = _ratio(window)
+        if self.effect_is_diff and diff is not None:
+            estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
+            effect = f"difference {_pp(estimate)} [{_pp(diff.shown_low)}, {_pp(diff.shown_high)}]"
+            tolerance = f"tolerance {_pp(spec.tolerance_abs)}"
+            interval = (diff.shown_low, diff.shown_high if math.isfinite(diff.shown_high) else 1.0)
+            evidence_tol, evidence_effect = spec.tolerance_abs, estimate
+        else:
+            lo_text = f"<{_x(lower.value)}" if lower.open_end and lower.index == 0 else _x(lo_value)
+            hi_text = (
+                f">{_x(upper.value)}" if upper.open_end and upper.index >= 0 else _x(upper.value)
+            )
+            if upper.open_end and upper.index < 0:
+                hi_text = f"<{_x(upper.value)}"
+            effect = f"ratio {_x(ratio)} [{lo_text}, {hi_text}]"
+            tolerance = f"tolerance {_x(tol)}"
+            if self.uses_abs:
+                tolerance += f" or {_pp(spec.tolerance_abs)}"
+            interval = (lo_value if not (lower.open_end and lower.index == 0) else 0.0, upper.value)
+            evidence_tol, evidence_effect = tol, ratio
+        why = f"{head}, {effect}, {tolerance}: {status.value.upper()}{reason}"
+        evidence = Evidence(
+            rule=rule,
+            baseline_rate=b_rate,
+            canary_rate=c_rate,
+            baseline_n=window.baseline_n,
+            canary_n=window.canary_n,
+            effect=evidence_effect
+            if evidence_effect is None or math.isfinite(evidence_effect)
+            else None,
+            interval=interval,
+            tolerance=evidence_tol,
+            p_value=p_value,
+        )
+        return Verdict(spec.name, status, why, evidence)
+
+    def _display_window(
+        self, lo: float, upper: Bound, diff: _Difference | None, now: float
+    ) -> tuple[_Counts, str]:
+        """The longest recent window whose point estimate lies inside the interval shown."""
+        candidates: list[tuple[_Counts, str]] = [(self.total, "")]
+        for lookback in _DISPLAY_LOOKBACKS_S:
+            snap = next((c for t, c in reversed(self._snapshots) if t <= now - lookback), None)
+            if snap is not None and snap != self.total:
+                label = f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
+                candidates.append((self.total - snap, label))
+        hi = math.inf if upper.open_end and upper.index >= 0 else upper.value
+        for window, label in candidates:
+            if self.effect_is_diff and diff is not None:
+                c, b = window.canary_rate, window.baseline_rate
+                est = None if c is None or b is None else c - b
+                inside = est is None or diff.shown_low <= est <= diff.shown_high
+            else:
+                r = _ratio(window)
+                inside = r is None or lo <= r <= hi
+            if inside:
+                return window, label
+        return candidates[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Difference:
+    fail_low: float  # conservative lower bound used for FAIL
+    pass_high: float  # upper bound used for PASS
+    shown_low: float
+    shown_high: float
+
+
+def _ratio(window: _Counts) -> float | None:
+    c, b = window.canary_rate, window.baseline_rate
+    if c is None or b is None:
+        return None
+    if b <= 0:
+        return None if c <= 0 else math.inf
+    return c / b
+
+
+def _x(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "inf"
+    if value >= 100:
+        return f"{value:.0f}x"
+    return f"{value:.2g}x"
+
+
+def _pp(value: float | None) -> str:
+    """A difference of rates in percentage points: 0.014 -> '+1.4 pp'."""
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value * 100:+.2g} pp"
+
+
+def _snap(threshold_s: float, bounds: tuple[float, ...]) -> float:
+    """The smallest finite bucket bound at or above the threshold (the threshold if none)."""
+    for bound in bounds:
+        if math.isfinite(bound) and bound >= threshold_s * (1 - 1e-9):
+            return bound
+    return threshold_s
+
+
+class _Sliding:
+    """Sums of (bad, total) over the last `length_s` seconds, in bins of `bin_s` (bounded)."""
+
+    def __init__(self, length_s: float, bin_s: float) -> None:
+        self.length_s = length_s
+        self.bin_s = bin_s
+        self._bins: deque[list[float]] = deque()
+        self.bad = 0.0
+        self.total = 0.0
+
+    def add(self, t: float, bad: float, total: float) -> None:
+        index = math.floor(t / self.bin_s)
+        if self._bins and self._bins[-1][0] == index:
+            self._bins[-1][1] += bad
+            self._bins[-1][2] += total
+        else:
+            self._bins.append([float(index), bad, total])
+        self.bad += bad
+        self.total += total
+        oldest = index - math.ceil(self.length_s / self.bin_s)
+        while self._bins and self._bins[0][0] <= oldest:
+            _, b, n = self._bins.popleft()
+            self.bad -= b
+            self.total -= n
+
+
+class _Guard:
+    """One SLO for the canary alone: an anytime-valid bound and the burn-rate windows."""
+
+    def __init__(
+        self,
+        slo: SLO,
+        alpha: float,
+        burn_windows: tuple[BurnWindow, ...],
+        grid: GridSettings | None,
+    ) -> None:
+        self.slo = slo
+        self.name = f"{slo.name} SLO"
+        self.alpha = alpha
+        self.budget = slo.budget
+        self.seq = RateSequence(self.budget, grid)
+        self.bad = 0.0
+        self.n = 0.0
+        self.problem: str | None = None
+        self.burns = [
+            (
+                w,
+                _Sliding(w.long_s, max(1.0, w.short_s / 10)),
+                _Sliding(w.short_s, max(1.0, w.short_s / 10)),
+            )
+            for w in burn_windows
+        ]
+
+    def idle(self, elapsed: float, duration: float) -> None:
+        self.seq.add_time(elapsed, duration)
+
+    def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
+        assert sample.canary is not None
+        bad = self.slo.bad(sample.canary)
+        if bad is None:
+            self.problem = f"the {self.slo.name} SLO cannot be counted (no latency histogram)"
+            self.seq.add_time(elapsed, duration)
+            return
+        self.problem = None
+        n = sample.canary.requests
+        self.seq.observe(bad, n, elapsed, duration)
+        self.bad += bad
+        self.n += n
+        for _, long, short in self.burns:
+            long.add(sample.end, bad, n)
+            short.add(sample.end, bad, n)
+
+    def verdict(self) -> Verdict:
+        if self.problem is not None:
+            return Verdict(
+                self.name,
+                Status.INCONCLUSIVE,
+                f"no data: {self.problem}",
+                Evidence(rule="no-data"),
+                no_data=True,
+            )
+        grid = self.seq.grid
+        log_e = grid.log_e_greater(grid.anchor_index)
+        bound_fail = log_e >= math.log(1.0 / self.alpha)
+        lower = grid.lower(self.alpha)
+        rate = self.bad / self.n if self.n > 0 else None
+        what = "errors" if self.slo.kind.value == "availability" else "slow requests"
+        allowed = f"the {pct(self.budget)} the {self.slo.objective * 100:g}% objective allows"
+        burning = self._burning()
+        p_value = min(1.0, math.exp(-min(log_e, 700.0)))
+        evidence = Evidence(
+            rule="slo-bound" if bound_fail else ("burn-rate" if burning else "slo"),
+            canary_rate=rate,
+            canary_n=self.n,
+            interval=(lower.value if not lower.open_end or lower.index else 0.0, 1.0),
+            tolerance=self.budget,
+            p_value=p_value,
+        )
+        if bound_fail:
+            lo = max(lower.value, self.budget)
+            why = f"{self.name}: canary {what} {pct(rate)} (at least {pct(lo)}), above {allowed}"
+            return Verdict(self.name, Status.FAIL, f"{why}: FAIL", evidence)
+        if burning:
+            return Verdict(self.name, Status.FAIL, f"{self.name}: {burning}: FAIL", evidence)
+        if rate is not None and rate > self.budget:
+            why = f"{self.name}: canary {what} {pct(rate)}, above {allowed}, not yet certain"
+            return Verdict(self.name, Status.INCONCLUSIVE, f"{why}: INCONCLUSIVE", evidence)
+        why = f"{self.name}: canary {what} {pct(rate)}, within {allowed}: PASS"
+        return Verdict(self.name, Status.PASS, why, evidence)
+
+    def _burning(self) -> str:
+        """Why the burn-rate rule fires ('' when it does not)."""
+        for window, long, short in self.burns:
+            if long.total <= 0 or short.total <= 0:
+                continue
+            burn_long = long.bad / long.total / self.budget
+            burn_short = short.bad / short.total / self.budget
+            if burn_long < window.factor or burn_short < window.factor:
+                continue
+            if chernoff_lower_bound(long.bad, long.total, self.alpha) <= self.budget:
+                continue  # too few requests to tell a burn from noise
+            return (
+                f"budget burning {burn_long:.1f}x over {_dur(window.long_s)} and "
+                f"{burn_short:.1f}x over {_dur(window.short_s)}, limit {window.factor:g}x"
+            )
+        return ""
+
+
+def _dur(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
