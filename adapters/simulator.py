@@ -9,7 +9,9 @@ histogram buckets. Time comes from an injectable clock, so tests run in virtual 
 from __future__ import annotations
 
 import bisect
+import json
 import math
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -101,6 +103,7 @@ class SimulatorSettings:
     sigma: float = 0.5
     replicas: int = 10
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
+    state_file: str | None = None  # keep the routing state here: a "cluster" that outlives us
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -138,6 +141,7 @@ class SimulatedService:
         self._checkpoint()
         self._router_failures = 0
         self.router_calls: list[str] = []
+        self._load_routing()
         self.metrics = SimulatorMetrics(self)
         self.router = SimulatorRouter(self)
 
@@ -232,6 +236,27 @@ class SimulatedService:
             self._router_failures -= 1
             raise RouterError(f"simulated router failure during {name}")
 
+    def _load_routing(self) -> None:
+        path = self.settings.state_file
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            self.weight = int(saved["weight"])
+            self.mirror = bool(saved["mirror"])
+            self.paused = bool(saved["paused"])
+
+    def save_routing(self) -> None:
+        """Persist the routing state atomically, as a cluster would keep it."""
+        path = self.settings.state_file
+        if not path:
+            return
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"weight": self.weight, "mirror": self.mirror, "paused": self.paused}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
     def routing(self) -> RoutingState:
         reps = self.settings.replicas
         canary_ready = 0 if self.weight == 0 else max(1, round(reps * self.weight / 100))
@@ -285,28 +310,33 @@ class SimulatorRouter:
             raise RouterError(f"weight {weight} is outside 0..100", retryable=False)
         self.service._router_call(f"set_weight({weight})")
         self.service.weight = weight
+        self.service.save_routing()
         return self.service.routing()
 
     def set_mirror(self, on: bool) -> RoutingState:
         self.service._router_call(f"set_mirror({on})")
         self.service.mirror = on
+        self.service.save_routing()
         return self.service.routing()
 
     def set_paused(self, paused: bool) -> RoutingState:
         self.service._router_call(f"set_paused({paused})")
         self.service.paused = paused
+        self.service.save_routing()
         return self.service.routing()
 
     def abort(self) -> RoutingState:
         self.service._router_call("abort")
         self.service.weight = 0
         self.service.mirror = False
+        self.service.save_routing()
         return self.service.routing()
 
     def promote(self) -> RoutingState:
         self.service._router_call("promote")
         self.service.weight = 100
         self.service.mirror = False
+        self.service.save_routing()
         return self.service.routing()
 
     def shadow_unsupported(self) -> str | None:

@@ -67,6 +67,35 @@ def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
         fail(str(exc))
 
 
+def _attach_dashboard(canary: str, serve_args: list[str], *, theme: str, ascii_only: bool) -> None:
+    """Reuse the canary's session daemon, or start one, then attach this terminal to it."""
+    from canary_tui.session.launch import ensure_daemon
+
+    try:
+        path, started = ensure_daemon(canary, serve_args)
+    except RuntimeError as exc:
+        fail(str(exc))
+    if not started:
+        click.echo(f"attaching to the running session for {canary!r}", err=True)
+    _attach_to(path, theme=theme, ascii_only=ascii_only)
+
+
+def _attach_to(path: Path, *, theme: str, ascii_only: bool) -> None:
+    import asyncio
+
+    from canary_tui.session.client import SessionUnavailable, SocketSession, query_status
+    from canary_tui.tui.app import make_app
+
+    try:
+        asyncio.run(query_status(path))
+    except (SessionUnavailable, OSError, ValueError) as exc:
+        fail(str(exc))
+    app = make_app(SocketSession(path), theme=theme, ascii_only=ascii_only)
+    app.run()
+    if app.return_code:
+        sys.exit(app.return_code)
+
+
 def _check_terminal() -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         fail(
@@ -166,8 +195,15 @@ def cli() -> None:
     show_default=True,
     help="How canary and baseline are compared.",
 )
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Run the loop inside this terminal instead of a session daemon "
+    "(it then stops when the dashboard closes).",
+)
 @look_options
 def demo(
+    in_process: bool,
     scenario: str,
     speed: str,
     seed: int,
@@ -186,7 +222,14 @@ def demo(
     config = demo_config(scenario, seed, judge=judge)
     clock = _clock_for(speed, config)
     _check_terminal()
-    _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+    if in_process:
+        _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+        return
+    serve_args = ["--demo", "--scenario", scenario, "--seed", str(seed), "--speed", speed,
+                  "--judge", judge]  # fmt: skip
+    if audit_path is not None:
+        serve_args += ["--audit", str(audit_path.resolve())]
+    _attach_dashboard(config.canary.name, serve_args, theme=theme, ascii_only=ascii_only)
 
 
 @cli.command()
@@ -216,8 +259,15 @@ def demo(
     default=None,
     help="Audit log file (overrides the config's audit.path).",
 )
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Run the loop inside this terminal instead of a session daemon "
+    "(it then stops when the dashboard closes).",
+)
 @look_options
 def run(
+    in_process: bool,
     config_path: Path,
     headless: bool,
     speed: str,
@@ -234,10 +284,15 @@ def run(
     if not headless:
         _check_theme(theme)
         _check_terminal()
-    built = _build(config, clock, audit_path)
     if headless:
-        sys.exit(run_headless(built, emit=_emit_json))
-    _run_dashboard(built, theme=theme, ascii_only=ascii_only)
+        sys.exit(run_headless(_build(config, clock, audit_path), emit=_emit_json))
+    if in_process:
+        _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+        return
+    serve_args = ["--config", str(config_path.resolve()), "--speed", speed]
+    if audit_path is not None:
+        serve_args += ["--audit", str(audit_path.resolve())]
+    _attach_dashboard(config.canary.name, serve_args, theme=theme, ascii_only=ascii_only)
 
 
 def _emit_json(event: dict[str, Any]) -> None:
@@ -321,6 +376,158 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     emit({"event": "end", "outcome": state.phase.value, "exit": code})
     engine.audit.close()
     return code
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The canary's YAML configuration.",
+)
+@click.option("--demo", "demo_mode", is_flag=True, help="Serve the demo canary on the simulator.")
+@click.option("--scenario", default="healthy", show_default=True, help="With --demo.")
+@click.option("--seed", default=0, show_default=True, type=int, help="With --demo.")
+@click.option(
+    "--judge",
+    type=click.Choice(["sequential", "threshold"]),
+    default="sequential",
+    show_default=True,
+    help="With --demo.",
+)
+@click.option("--speed", default="1", show_default=True, help="Simulator only: time factor.")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Audit log file (overrides the config's audit.path).",
+)
+@click.option(
+    "--exit-when-done",
+    is_flag=True,
+    help="Stop the daemon once the canary is promoted or rolled back.",
+)
+def serve(
+    config_path: Path | None,
+    demo_mode: bool,
+    scenario: str,
+    seed: int,
+    judge: str,
+    speed: str,
+    audit_path: Path | None,
+    exit_when_done: bool,
+) -> None:
+    """Run a session daemon with no dashboard: it owns the loop; terminals attach to it.
+
+    Use it under nohup or a service manager; `canary-tui attach` opens a dashboard on it.
+    """
+    from canary_tui.config.demo import demo_config
+    from canary_tui.engine.loop import state_from_audit
+    from canary_tui.records.audit import AuditError, last_session_state
+    from canary_tui.session.daemon import DaemonError, SessionDaemon, run_daemon
+    from canary_tui.session.sockets import lock_path, socket_path
+
+    if demo_mode == (config_path is not None):
+        fail("serve needs exactly one of --config FILE or --demo")
+    if demo_mode:
+        from adapters.simulator import SCENARIOS
+
+        if scenario not in SCENARIOS:
+            fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+        config = demo_config(scenario, seed, judge=judge)
+    else:
+        assert config_path is not None
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            fail(str(exc))
+    if speed == "max":
+        fail("--speed max is for `run --headless` only; a session daemon runs in real time")
+    clock = _clock_for(speed, config)
+    built = _build(config, clock, audit_path)
+    try:
+        previous = last_session_state(built.audit_path)
+    except AuditError as exc:
+        fail(str(exc))
+    resume = state_from_audit(previous, clock.now()) if previous else None
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    daemon = SessionDaemon(
+        built.engine,
+        socket_path=socket_path(config.canary.name),
+        lock_path=lock_path(config.canary.name),
+        operators=config.session.operators,
+        group=config.session.group,
+        stop_when_terminal=exit_when_done,
+        resume=resume,
+    )
+    try:
+        run_daemon(daemon)
+    except DaemonError as exc:
+        fail(str(exc))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@look_options
+def attach(name: str | None, theme: str, ascii_only: bool) -> None:
+    """Open a dashboard on a running session (the only one, or NAME)."""
+    from canary_tui.session.sockets import list_sockets, socket_path
+
+    _check_theme(theme)
+    if name is None:
+        sockets = list_sockets()
+        if not sockets:
+            fail("no live sessions; start one with `canary-tui demo` or `canary-tui serve`")
+        if len(sockets) > 1:
+            names = ", ".join(p.stem for p in sockets)
+            example = sockets[0].stem
+            fail(f"several live sessions ({names}): name one, e.g. `canary-tui attach {example}`")
+        path = sockets[0]
+    else:
+        path = socket_path(name)
+        if not path.exists():
+            fail(f"no live session named {name!r} (see `canary-tui ls`)")
+    _check_terminal()
+    _attach_to(path, theme=theme, ascii_only=ascii_only)
+
+
+@cli.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per session.")
+def list_sessions(as_json: bool) -> None:
+    """List live sessions: canary, phase, weight, who is attached, since when."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from canary_tui.session.client import SessionUnavailable, query_status
+    from canary_tui.session.sockets import list_sockets
+
+    rows = []
+    for path in list_sockets():
+        try:
+            rows.append(asyncio.run(query_status(path)))
+        except (SessionUnavailable, OSError, TimeoutError, ValueError):
+            continue  # a dead daemon's socket: the next daemon for it cleans it up
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo("no live sessions")
+        return
+    click.echo(f"{'CANARY':<20} {'PHASE':<12} {'WEIGHT':>6} {'STEP':>5}  {'SINCE':<8} ATTACHED")
+    for r in rows:
+        since = datetime.fromtimestamp(r["since"], UTC).strftime("%H:%M:%S")
+        people = [a["user"] + (f"@{a['ssh_client']}" if a.get("ssh_client") else "")
+                  for a in r["attached"]]  # fmt: skip
+        who = ", ".join(people) or f"nobody (unattended: {r['unattended']})"
+        step = f"{r['step']}/{r['steps']}"
+        click.echo(
+            f"{r['canary']:<20} {r['phase']:<12} {r['weight']:>5}% {step:>5}  {since:<8} {who}"
+        )
 
 
 @cli.group()

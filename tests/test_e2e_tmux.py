@@ -76,9 +76,10 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
     tmux = Tmux(tmp_path)
     audit = tmp_path / "audit.jsonl"
     done = tmp_path / "exit-code"
+    env = f"CANARY_TUI_RUNTIME_DIR={tmp_path / 'run'} XDG_STATE_HOME={tmp_path / 'state'}"
     command = (
-        f"cd {Path.cwd()} && TERM=xterm-256color {sys.executable} -m canary_tui.cli demo "
-        f"--scenario healthy --speed 4 --audit {audit}; echo $? > {done}"
+        f"cd {Path.cwd()} && {env} TERM=xterm-256color {sys.executable} -m canary_tui.cli "
+        f"demo --scenario healthy --speed 4 --audit {audit}; echo $? > {done}"
     )
     tmux.start(command)
     try:
@@ -93,7 +94,11 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
         tmux.wait_for(lambda s: "Promote checkout" not in s, "the confirmation to close")
         tmux.keys("k")
         tmux.wait_for(lambda s: "ROLLED BACK" in s, "ROLLED BACK after kill")
-        tmux.keys("q")
+        tmux.keys("q")  # the last one out is asked: leave the loop running, or stop it
+        tmux.wait_for(lambda s: "last one attached" in s, "the leave dialog")
+        tmux.keys("s")
+        tmux.wait_for(lambda s: "What should happen to the canary first" in s, "kill or hold")
+        tmux.keys("h")
         deadline = time.monotonic() + 20
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -113,5 +113,6 @@ def build_engine(config: Config, clock: Clock, *, audit_path: Path | None = None
         slos=slos_of(config),
         settings=settings,
         armed=loop.auto_rollback == "armed",
+        unattended=loop.unattended,
     )
     return Built(engine, ctx, path)

@@ -93,12 +93,20 @@ class LoopSection(Strict):
     auto_advance: bool = True
     auto_rollback: Literal["armed", "disarmed"] = "armed"
     no_data: NoDataSection = NoDataSection()
+    unattended: Literal["hold", "follow"] = "hold"
 
     @model_validator(mode="after")
     def _check(self) -> LoopSection:
         if self.tick <= 0:
             raise ValueError("tick must be positive")
         return self
+
+
+class SessionSection(Strict):
+    """Who may act through the session daemon; everyone else who can connect only watches."""
+
+    operators: list[str] = Field(default_factory=list)  # user names, or @group
+    group: str | None = None  # share the socket with this group (0770) for pairing
 
 
 class AuditSection(Strict):
@@ -150,6 +158,7 @@ class Config(Strict):
     judge: JudgeSection = JudgeSection()
     loop: LoopSection = LoopSection()
     audit: AuditSection = AuditSection()
+    session: SessionSection = SessionSection()
     source: AdapterSection = AdapterSection()
     router: AdapterSection = AdapterSection()
 

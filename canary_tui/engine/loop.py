@@ -59,6 +59,7 @@ class Engine:
         slos: tuple[SLO, ...] = (),
         settings: EngineSettings | None = None,
         armed: bool = True,
+        unattended: str = "hold",
     ) -> None:
         self.info, self.plan, self.judge = info, plan, judge
         self.source, self.router, self.audit, self.clock = source, router, audit, clock
@@ -84,22 +85,68 @@ class Engine:
         self._pending_kill: Action | None = None
         self._ticks = itertools.count(1)
         self._router_unsupported_shadow = router.shadow_unsupported()
+        self.attended = True
+        self.unattended = unattended
+        self._frame_seq = 0
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        """Read the live routing state back, audit the start, and set the first weight."""
+    def start(self, resume: CanaryState | None = None) -> None:
+        """Read the live routing state back and audit the start.
+
+        A fresh canary is set to the first step's weight. With `resume` (the last state the
+        audit log knows, after a crash), the router's read-back decides the step: the cluster
+        is the truth, not this process's memory.
+        """
         with self._lock:
-            self._record_plain("session", "start", f"loop started for {self.info.name}")
             try:
                 self.routing = self.router.read()
-            except RouterError as exc:
+            except Exception as exc:  # an adapter bug must not stop the loop
                 self._warn(f"cannot read the router: {exc}")
-            if self.routing is None or self.routing.weight != self.state.weight:
-                try:
-                    self.routing = self.router.set_weight(self.state.weight)
-                except RouterError as exc:
-                    self._warn(f"cannot set the first step's weight: {exc}")
+            if resume is not None:
+                self.state = self._reconcile(resume)
+                self._record_plain(
+                    "session", "start",
+                    f"loop resumed for {self.info.name} at {self.state.phase.label}, "
+                    f"step {self.state.step_index + 1}, router {self._router_weight()}",
+                )  # fmt: skip
+            else:
+                self._record_plain("session", "start", f"loop started for {self.info.name}")
+                if self.routing is None or self.routing.weight != self.state.weight:
+                    try:
+                        self.routing = self.router.set_weight(self.state.weight)
+                    except Exception as exc:
+                        self._warn(f"cannot set the first step's weight: {exc}")
             self._publish(new_point=None)
+
+    def _router_weight(self) -> str:
+        return "unknown" if self.routing is None else f"{self.routing.weight}%"
+
+    def _reconcile(self, last: CanaryState) -> CanaryState:
+        now = self.clock.now()
+        state = replace(last, step_started_at=now)
+        if state.terminal or self.routing is None:
+            return state
+        matching = [i for i, st in enumerate(self.plan.steps) if st.weight == self.routing.weight]
+        if matching:
+            index = min(matching, key=lambda i: abs(i - state.step_index))
+            state = replace(state, step_index=index, weight=self.plan.step(index).weight)
+        if self.routing.weight == 0 and last.weight > 0:
+            self._warn("the router reports 0%: the canary was aborted outside this loop")
+        state = replace(state, shadow=self.routing.mirror)
+        return state
+
+    def set_attended(self, attended: bool) -> None:
+        """Whether anyone is watching; unattended, the loop follows `unattended` policy."""
+        with self._lock:
+            if attended != self.attended:
+                self.attended = attended
+                if not attended:
+                    text = (
+                        f"nobody attached: unattended policy is '{self.unattended}' "
+                        "(auto-rollback stays armed)"
+                    )
+                    self._note("info", "loop", text)
+                self._publish(new_point=None)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Send `subscriber` a full frame now and every new frame after; return unsubscribe."""
@@ -141,8 +188,11 @@ class Engine:
             self._refresh_routing()
             if self._pending_kill is not None and not self.state.terminal:
                 self._apply(self._pending_kill, retrying=True)
+            policy = self.settings.policy
+            if not self.attended and self.unattended == "hold":
+                policy = replace(policy, auto_advance=False)
             for action in automatic_actions(
-                self.state, self.plan, self.verdicts, now, self.no_data_since, self.settings.policy
+                self.state, self.plan, self.verdicts, now, self.no_data_since, policy
             ):
                 self._apply(action)
             self.warning = self._current_warning()
@@ -203,6 +253,12 @@ class Engine:
             self.warning = self._current_warning()
             self._publish(new_point=None)
             return outcome
+
+    def audit_refusal(self, action: Action, reason: str) -> None:
+        """Audit and show an action refused before it reached the state machine (a viewer's)."""
+        with self._lock:
+            self._record(action, uuid.uuid4().hex[:12], "refused", message=reason)
+            self._publish(new_point=None)
 
     def _apply(self, action: Action, *, retrying: bool = False) -> ActionOutcome:
         now = self.clock.now()
@@ -389,6 +445,11 @@ class Engine:
             full=full,
             sample=sample,
             presence=self.presence,
+            extra={
+                "seq": self._frame_seq,
+                "attended": self.attended,
+                "unattended": self.unattended,
+            },
         )
 
     def _publish(self, new_point: SeriesPoint | None, sample: Sample | None = None) -> Frame:
@@ -399,6 +460,7 @@ class Engine:
                 self._points.popleft()
         activity = tuple(self._pending_activity)
         self._pending_activity.clear()
+        self._frame_seq += 1
         points = (new_point,) if new_point is not None else ()
         frame = self._frame(points=points, activity=activity, full=False, sample=sample)
         for subscriber in list(self._subscribers):
@@ -425,3 +487,19 @@ def _state_dict(state: CanaryState) -> dict[str, Any]:
 def replace_state(engine: Engine, **changes: Any) -> None:
     """Test helper: force engine state fields (e.g. a time in step)."""
     engine.state = replace(engine.state, **changes)
+
+
+def state_from_audit(record_state: dict[str, Any], now: float) -> CanaryState:
+    """Rebuild a CanaryState from the `state` field of an audit record."""
+    from canary_tui.core.state import Phase
+
+    return CanaryState(
+        phase=Phase(record_state["phase"]),
+        step_index=int(record_state["step"]),
+        weight=int(record_state["weight"]),
+        shadow=bool(record_state["shadow"]),
+        armed=bool(record_state["armed"]),
+        version=int(record_state["version"]),
+        step_started_at=now,
+        started_at=now,
+    )

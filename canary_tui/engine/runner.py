@@ -5,21 +5,29 @@ from __future__ import annotations
 import threading
 import time
 
+from canary_tui.core.state import CanaryState
 from canary_tui.engine.loop import Engine
 
 
 class EngineRunner:
     """Ticks `engine` every `tick_s` seconds of its clock in a daemon thread."""
 
-    def __init__(self, engine: Engine, *, stop_when_terminal: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        stop_when_terminal: bool = False,
+        resume: CanaryState | None = None,
+    ) -> None:
         self.engine = engine
+        self.resume = resume
         self.stop_when_terminal = stop_when_terminal
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
     def start(self) -> None:
-        self.engine.start()
+        self.engine.start(self.resume)
         self._thread = threading.Thread(target=self._run, name="canary-loop", daemon=True)
         self._thread.start()
 

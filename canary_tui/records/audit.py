@@ -157,6 +157,23 @@ class AuditLog:
                 self._fd = -1
 
 
+def last_session_state(path: Path) -> dict[str, Any] | None:
+    """The canary state the log last recorded, if the last session did not stop cleanly.
+
+    A daemon killed mid-session leaves no `stop` record: its successor resumes from this
+    state (and the router's read-back). After a clean stop, a new session starts fresh.
+    """
+    if not path.exists():
+        return None
+    last: dict[str, Any] | None = None
+    for rec in read_records(path):
+        last = rec
+    if last is None or (last.get("type") == "session" and last.get("event") == "stop"):
+        return None
+    state = last.get("state")
+    return state if isinstance(state, dict) else None
+
+
 def describe(rec: Mapping[str, Any]) -> str:
     """One human line for a record, as `audit tail` and the activity pane show it."""
     from datetime import UTC, datetime

@@ -13,6 +13,7 @@ from canary_tui.session.base import Session
 from canary_tui.tui.commands import CanaryCommands
 from canary_tui.tui.keymap import ACTIONS_BY_ID, app_bindings
 from canary_tui.tui.screens.dashboard import DashboardScreen
+from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.help import HelpScreen, describe
 from canary_tui.tui.themes import register_themes
 
@@ -50,7 +51,10 @@ class CanaryApp(App[None]):
         self.run_worker(self._attach(), group="session")
 
     async def _attach(self) -> None:
-        await self.session.attach(self._on_frame)
+        try:
+            await self.session.attach(self._on_frame)
+        except Exception as exc:  # shown to the person, not as a traceback
+            self.exit(return_code=2, message=f"canary-tui: cannot attach: {exc}")
 
     def _on_frame(self, frame: Frame) -> None:
         self.dashboard.on_frame(frame)
@@ -66,7 +70,41 @@ class CanaryApp(App[None]):
             del key
         self.push_screen(HelpScreen(rows))
 
+    @property
+    def detachable(self) -> bool:
+        return bool(getattr(self.session, "detachable", False))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "detach":
+            return self.detachable
+        return True
+
+    async def action_detach(self) -> None:
+        """Leave the session; its daemon (and the loop) carry on."""
+        await self.session.detach()
+        self.exit()
+
     async def action_quit(self) -> None:
+        frame = self.dashboard.model.frame
+        alone = frame is not None and len(frame.presence) <= 1
+        if self.detachable and alone and not self.session.read_only:
+            unattended = str(frame.extra.get("unattended", "hold")) if frame else "hold"
+            self.push_screen(LeaveScreen(unattended), self._left)
+            return
+        await self.session.detach()
+        self.exit()
+
+    async def _left(self, choice: str | None) -> None:
+        if choice is None:
+            return
+        if choice in ("kill", "hold"):
+            stop = getattr(self.session, "stop_daemon", None)
+            if stop is not None:
+                try:
+                    await stop(choice)
+                except Exception as exc:
+                    self.notify(f"could not stop the loop: {exc}", severity="error")
+                    return
         await self.session.detach()
         self.exit()
 

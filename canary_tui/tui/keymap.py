@@ -79,5 +79,6 @@ def action_bindings() -> list[Binding]:
 def app_bindings() -> list[Binding]:
     return [
         Binding("question_mark", "help", "Keys", id="help"),
+        Binding("x", "detach", "Detach", id="detach"),
         Binding("q", "quit", "Quit", id="quit"),
     ]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 DEFAULT_STEP = math.log(1.4)  # grid spacing: neighbouring values differ by 40%
 DEFAULT_HALF_WIDTH = 10  # nulls from anchor / 1.4**10 (x0.035) to anchor * 1.4**10 (x29)
@@ -75,6 +76,9 @@ def restart_weight(elapsed_s: float, duration_s: float, scale_s: float, share: f
     return share * scale_s * (1.0 / (t + scale_s) - 1.0 / (t + duration_s + scale_s))
 
 
+Sides = Literal["greater", "less", "both"]
+
+
 @dataclass(frozen=True, slots=True)
 class GridSettings:
     """The shape of a grid of null values and of the prior over alternatives and start times."""
@@ -85,6 +89,15 @@ class GridSettings:
     prior_sd: float = DEFAULT_PRIOR_SD
     restart_scale_s: float = DEFAULT_RESTART_SCALE_S
     first_weight: float = DEFAULT_FIRST_WEIGHT
+
+
+Prepared = tuple[float, list[float]]
+
+
+def prepare(loglik: Sequence[float]) -> Prepared:
+    """The largest log-likelihood and every point's likelihood relative to it (<= 1)."""
+    top = max(loglik)
+    return top, [math.exp(v - top) for v in loglik]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,79 +114,240 @@ class Bound:
     open_end: bool
 
 
-class ShiryaevRobertsGrid:
-    """Mixtures of one-sided likelihood-ratio martingales for every null value on a log grid.
+class Grid:
+    """E-values for every null value on a log grid; the confidence bounds they imply.
 
     The grid's values are anchor * exp(step * (i - half_width)), i = 0..2 * half_width. The
     caller supplies, for each window, the log-likelihood at every point of `points` (the nulls
-    plus `alternatives` more on each side); any additive constant cancels.
+    plus `alternatives` more on each side); any additive constant cancels. Subclasses say how
+    windows combine: one test from the start (`MixtureGrid`) or a test restarted at every
+    window (`ShiryaevRobertsGrid`).
     """
 
     def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
         cfg = settings or GridSettings()
-        step, half_width, alternatives = cfg.step, cfg.half_width, cfg.alternatives
-        first_weight, restart_scale_s = cfg.first_weight, cfg.restart_scale_s
         if anchor <= 0 or not math.isfinite(anchor):
             raise ValueError("the grid's anchor must be a positive number")
-        if half_width < 0:
+        if cfg.half_width < 0:
             raise ValueError("half_width must not be negative")
-        if not 0.0 <= first_weight <= 1.0:
-            raise ValueError("first_weight must lie within 0..1")
-        if restart_scale_s <= 0:
-            raise ValueError("restart_scale_s must be positive")
         self.anchor = anchor
-        self.step = step
-        self.half_width = half_width
-        self.alternatives = alternatives
-        self.restart_scale_s = restart_scale_s
-        self.restart_share = 1.0 - first_weight
-        self.weights = multiplier_weights(alternatives, step, cfg.prior_sd)
-        self._weight_sum = sum(self.weights)
-        n_null = 2 * half_width + 1
-        offset = half_width + alternatives
-        self.log_nulls = tuple(math.log(anchor) + step * (i - half_width) for i in range(n_null))
+        self.step = cfg.step
+        self.half_width = cfg.half_width
+        self.alternatives = cfg.alternatives
+        self.weights = multiplier_weights(cfg.alternatives, cfg.step, cfg.prior_sd)
+        self.log_weights = tuple(math.log(w) for w in self.weights)
+        n_null = 2 * cfg.half_width + 1
+        offset = cfg.half_width + cfg.alternatives
+        log_anchor = math.log(anchor)
+        self.log_nulls = tuple(log_anchor + cfg.step * (i - cfg.half_width) for i in range(n_null))
         self.nulls = tuple(math.exp(u) for u in self.log_nulls)
         self.log_points = tuple(
-            math.log(anchor) + step * (j - offset) for j in range(n_null + 2 * alternatives)
+            log_anchor + cfg.step * (j - offset) for j in range(n_null + 2 * cfg.alternatives)
         )
         self.points = tuple(math.exp(u) for u in self.log_points)
-        self.anchor_index = half_width
-        # The weighted Shiryaev-Roberts statistic of the alternative nulls[i] * e^(k step)
-        # against nulls[i] is exp(_scale[i]) * _up[k-1][i]; _down the same for e^(-k step).
-        # The per-null log scale carries the growth, so nothing overflows.
-        self._up = [[0.0] * n_null for _ in range(alternatives)]
-        self._down = [[0.0] * n_null for _ in range(alternatives)]
-        self._scale = [0.0] * n_null
-        self._pending = first_weight  # start weight not yet folded in (windows without news)
+        self.anchor_index = cfg.half_width
         self.updates = 0
+        self._memo: dict[int, float] = {}  # (index + 1) * side -> log e-value, until new data
+        self._hints = {1: self.anchor_index, -1: self.anchor_index}  # where bounds last were
+
+    def add_time(self, elapsed_s: float, duration_s: float) -> None:
+        """A window has passed (call once per window, data or not)."""
+        self._memo.clear()
+
+    def update(self, loglik: Sequence[float], prepared: Prepared | None = None) -> None:
+        """Fold in one window: `loglik[j]` is its log-likelihood at `points[j]`.
+
+        `prepared` (from `prepare(loglik)`) saves work when grids share one likelihood.
+        """
+        raise NotImplementedError
+
+    def log_e_greater(self, index: int) -> float:
+        """log of the e-value against "the value is at most nulls[index]"."""
+        return self._log_e_memo(index, 1)
+
+    def log_e_less(self, index: int) -> float:
+        """log of the e-value against "the value is at least nulls[index]"."""
+        return self._log_e_memo(index, -1)
+
+    def _log_e_memo(self, index: int, side: int) -> float:
+        key = (index + 1) * side
+        value = self._memo.get(key)
+        if value is None:
+            value = self._log_e(index, side)
+            self._memo[key] = value
+        return value
+
+    def _log_e(self, index: int, side: int) -> float:
+        """log e-value against the null's side: 1 for "at most", -1 for "at least"."""
+        raise NotImplementedError
+
+    def e_greater(self, index: int) -> float:
+        """E-value against "the value is at most nulls[index]" (capped at e^700)."""
+        return math.exp(min(self.log_e_greater(index), 700.0))
+
+    def e_less(self, index: int) -> float:
+        """E-value against "the value is at least nulls[index]" (capped at e^700)."""
+        return math.exp(min(self.log_e_less(index), 700.0))
+
+    def lower(self, alpha: float) -> Bound:
+        """The lower confidence bound: every grid value below `index` is rejected at `alpha`.
+
+        The e-values fall as the null rises (see the module's docstring), so the first grid
+        value not rejected is found by walking from where it was last time.
+        """
+        limit = math.log(1.0 / alpha)
+        last = len(self.nulls) - 1
+        i = self._first_not(1, limit)  # first i with log_e_greater(i) < limit, or last + 1
+        if i == 0:
+            return Bound(self.nulls[0], 0, True)
+        if i > last:
+            return Bound(self.nulls[last], last + 1, True)
+        value = self._cross(i - 1, i, self.log_e_greater(i - 1), self.log_e_greater(i), limit)
+        return Bound(value, i, False)
+
+    def upper(self, alpha: float) -> Bound:
+        """The upper confidence bound: every grid value above `index` is rejected at `alpha`."""
+        limit = math.log(1.0 / alpha)
+        last = len(self.nulls) - 1
+        i = self._first_not(-1, limit)  # last i with log_e_less(i) < limit, or -1
+        if i == last:
+            return Bound(self.nulls[last], last, True)
+        if i < 0:
+            return Bound(self.nulls[0], -1, True)
+        value = self._cross(i + 1, i, self.log_e_less(i + 1), self.log_e_less(i), limit)
+        return Bound(value, i, False)
+
+    def _first_not(self, side: int, limit: float) -> int:
+        """The boundary between rejected and kept nulls on one side, walking from a hint.
+
+        side 1: the smallest i not rejected as "at most" (e falls with i), or len(nulls);
+        side -1: the largest i not rejected as "at least" (e rises with i), or -1.
+        """
+        last = len(self.nulls) - 1
+        i = min(max(self._hints[side], 0), last)
+
+        def rejected(j: int) -> bool:
+            return self._log_e_memo(j, side) >= limit
+
+        if side == 1:
+            if rejected(i):
+                while i <= last and rejected(i):
+                    i += 1
+            else:
+                while i > 0 and not rejected(i - 1):
+                    i -= 1
+        else:
+            if rejected(i):
+                while i >= 0 and rejected(i):
+                    i -= 1
+            else:
+                while i < last and not rejected(i + 1):
+                    i += 1
+        self._hints[side] = min(max(i, 0), last)
+        return i
+
+    def _cross(
+        self, rejected: int, kept: int, log_rej: float, log_kept: float, limit: float
+    ) -> float:
+        """Where log(e) crosses log(1/alpha) between two neighbouring grid values (display)."""
+        hi, lo = max(log_rej, limit), log_kept
+        frac = 0.0 if not hi > lo else (hi - limit) / (hi - lo)
+        u = self.log_nulls[rejected] + (self.log_nulls[kept] - self.log_nulls[rejected]) * frac
+        return math.exp(u)
+
+
+class MixtureGrid(Grid):
+    """One mixture test per null, from the first window on (Robbins' mixture SPRT).
+
+    The mixture's e-value needs only the summed log-likelihood at each point, so a window
+    costs one addition per point and memory stays fixed.
+    """
+
+    def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
+        super().__init__(anchor, settings)
+        self._total = [0.0] * len(self.points)
+
+    def update(self, loglik: Sequence[float], prepared: Prepared | None = None) -> None:
+        if len(loglik) != len(self.points):
+            raise ValueError("one log-likelihood per grid point is needed")
+        self._total = [a + b for a, b in zip(self._total, loglik, strict=True)]
+        self._memo.clear()
+        self.updates += 1
+
+    def _log_e(self, index: int, side: int) -> float:
+        total, centre = self._total, index + self.alternatives
+        base = total[centre]
+        terms = [
+            lw + total[centre + side * k] - base for k, lw in enumerate(self.log_weights, start=1)
+        ]
+        top = max(terms)
+        return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+class ShiryaevRobertsGrid(Grid):
+    """One-sided mixture tests for every null, restarted at every window (Shiryaev-Roberts).
+
+    A test started with window t gets the prior weight `restart_weight(t)` (plus
+    `first_weight` for the very first window); the statistic is their sum, which for a null
+    that holds at every window is a supermartingale starting at most at 1.
+    """
+
+    def __init__(
+        self, anchor: float, settings: GridSettings | None = None, *, sides: Sides = "both"
+    ) -> None:
+        super().__init__(anchor, settings)
+        cfg = settings or GridSettings()
+        if not 0.0 <= cfg.first_weight <= 1.0:
+            raise ValueError("first_weight must lie within 0..1")
+        if cfg.restart_scale_s <= 0:
+            raise ValueError("restart_scale_s must be positive")
+        self.restart_scale_s = cfg.restart_scale_s
+        self.restart_share = 1.0 - cfg.first_weight
+        self._weight_sum = sum(self.weights)
+        n_null = len(self.nulls)
+        # The weighted statistic of the alternative nulls[i] * e^(k step) against nulls[i] is
+        # exp(_scale[i]) * _up[k-1][i]; _down the same for e^(-k step). The per-null log scale
+        # carries the growth, so nothing overflows.
+        self._up = [[0.0] * n_null for _ in range(self.alternatives)]
+        self._down = [[0.0] * n_null for _ in range(self.alternatives)]
+        self._scale = [0.0] * n_null
+        self._pending = cfg.first_weight  # start weight not yet folded in (no news since)
+        self._cache: dict[int, list[float]] = {}
+        self._active: list[tuple[list[list[float]], int]] = []
+        if sides in ("greater", "both"):
+            self._active.append((self._up, 1))
+        if sides in ("less", "both"):
+            self._active.append((self._down, -1))
 
     def add_time(self, elapsed_s: float, duration_s: float) -> None:
         """Open the tests that start with this window (call once per window, data or not)."""
+        self._memo.clear()
         self._pending += restart_weight(
             elapsed_s, duration_s, self.restart_scale_s, self.restart_share
         )
 
-    def update(self, loglik: Sequence[float]) -> None:
-        """Fold in one window: `loglik[j]` is its log-likelihood at `points[j]`."""
+    def update(self, loglik: Sequence[float], prepared: Prepared | None = None) -> None:
         alts, n_null = self.alternatives, len(self.nulls)
         if len(loglik) != len(self.points):
             raise ValueError("one log-likelihood per grid point is needed")
-        top = max(loglik)
+        top, factors = prepared if prepared is not None else prepare(loglik)
         exp = math.exp
-        # factors[j] = L(points[j]) / L(best) <= 1; the null's 1 / L(null) goes to its scale
-        factors = [exp(v - top) for v in loglik]
+        self._cache.clear()
+        self._memo.clear()
         pending, self._pending = self._pending, 0.0
         fresh = [pending * exp(-s) for s in self._scale] if pending > 0 else None
+        # the null's 1 / L(null) goes into its scale; factors[j] = L(points[j]) / L(top) <= 1
         self._scale = [
             s + top - v for s, v in zip(self._scale, loglik[alts : alts + n_null], strict=True)
         ]
-        for k in range(1, alts + 1):
-            w = self.weights[k - 1]
-            for rows, first in ((self._up, alts + k), (self._down, alts - k)):
+        for rows, sign in self._active:
+            for k in range(1, alts + 1):
+                first = alts + sign * k
                 old, fac = rows[k - 1], factors[first : first + n_null]
                 if fresh is None:
                     rows[k - 1] = [r * f for r, f in zip(old, fac, strict=True)]
                 else:
+                    w = self.weights[k - 1]
                     rows[k - 1] = [(r + w * m) * f for r, m, f in zip(old, fresh, fac, strict=True)]
         self.updates += 1
         if self.updates % _RENORMALISE_EVERY == 0:
@@ -189,80 +363,30 @@ class ShiryaevRobertsGrid:
                         row[i] *= 1.0 / _TINY
                 self._scale[i] += math.log(_TINY)
 
-    def log_e_greater(self, index: int) -> float:
-        """log of the e-value against "the value is at most nulls[index]" (at every window)."""
-        return self._log_e(self._up, index)
-
-    def log_e_less(self, index: int) -> float:
-        """log of the e-value against "the value is at least nulls[index]"."""
-        return self._log_e(self._down, index)
-
-    def _log_e(self, rows: list[list[float]], index: int) -> float:
-        started = sum(row[index] for row in rows)
+    def _log_e(self, index: int, side: int) -> float:
+        rows = self._up if side == 1 else self._down
+        columns = self._cache.get(side)
+        if columns is None:
+            columns = [sum(column) for column in zip(*rows, strict=True)]
+            self._cache[side] = columns
+        started = columns[index]
         waiting = self._pending * self._weight_sum
         if started <= 0.0:
             return math.log(waiting) if waiting > 0 else -math.inf
         out = self._scale[index] + math.log(started)
         if waiting > 0:
-            out = max(out, math.log(waiting)) + math.log1p(math.exp(-abs(out - math.log(waiting))))
+            lw = math.log(waiting)
+            out = max(out, lw) + math.log1p(math.exp(-abs(out - lw)))
         return out
 
-    def e_greater(self, index: int) -> float:
-        """E-value against "the value is at most nulls[index]" (capped at e^700)."""
-        return math.exp(min(self.log_e_greater(index), 700.0))
 
-    def e_less(self, index: int) -> float:
-        """E-value against "the value is at least nulls[index]" (capped at e^700)."""
-        return math.exp(min(self.log_e_less(index), 700.0))
-
-    def lower(self, alpha: float) -> Bound:
-        """The lower confidence bound: every grid value below `index` is rejected at `alpha`.
-
-        The e-values fall as the null rises (see the module's docstring), so a bisection finds
-        the first grid value not rejected.
-        """
-        limit = math.log(1.0 / alpha)
-        last = len(self.nulls) - 1
-        if self.log_e_greater(0) < limit:
-            return Bound(self.nulls[0], 0, True)
-        if self.log_e_greater(last) >= limit:
-            return Bound(self.nulls[last], last + 1, True)
-        lo, hi = 0, last  # lo rejected, hi not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.log_e_greater(mid) >= limit:
-                lo = mid
-            else:
-                hi = mid
-        value = self._cross(lo, hi, self.log_e_greater(lo), self.log_e_greater(hi), limit)
-        return Bound(value, hi, False)
-
-    def upper(self, alpha: float) -> Bound:
-        """The upper confidence bound: every grid value above `index` is rejected at `alpha`."""
-        limit = math.log(1.0 / alpha)
-        last = len(self.nulls) - 1
-        if self.log_e_less(last) < limit:
-            return Bound(self.nulls[last], last, True)
-        if self.log_e_less(0) >= limit:
-            return Bound(self.nulls[0], -1, True)
-        lo, hi = 0, last  # lo not rejected, hi rejected
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.log_e_less(mid) >= limit:
-                hi = mid
-            else:
-                lo = mid
-        value = self._cross(hi, lo, self.log_e_less(hi), self.log_e_less(lo), limit)
-        return Bound(value, lo, False)
-
-    def _cross(
-        self, rejected: int, kept: int, log_rej: float, log_kept: float, limit: float
-    ) -> float:
-        """Where log(e) crosses log(1/alpha) between two neighbouring grid values (display)."""
-        hi, lo = max(log_rej, limit), log_kept
-        frac = 0.0 if not hi > lo else (hi - limit) / (hi - lo)
-        u = self.log_nulls[rejected] + (self.log_nulls[kept] - self.log_nulls[rejected]) * frac
-        return math.exp(u)
+def make_grid(
+    anchor: float, settings: GridSettings | None = None, *, sides: Sides = "both", restarts: bool
+) -> Grid:
+    """A restarted (Shiryaev-Roberts) grid, or a single mixture test from the start."""
+    if restarts:
+        return ShiryaevRobertsGrid(anchor, settings, sides=sides)
+    return MixtureGrid(anchor, settings)
 
 
 class RatioSequence:
@@ -272,8 +396,15 @@ class RatioSequence:
     with theta = rho * n_c / (rho * n_c + n_b), n_c and n_b the requests each variant served.
     """
 
-    def __init__(self, anchor: float = 1.0, settings: GridSettings | None = None) -> None:
-        self.grid = ShiryaevRobertsGrid(anchor, settings)
+    def __init__(
+        self,
+        anchor: float = 1.0,
+        settings: GridSettings | None = None,
+        *,
+        sides: Sides = "both",
+        restarts: bool = True,
+    ) -> None:
+        self.grid: Grid = make_grid(anchor, settings, sides=sides, restarts=restarts)
 
     def observe(
         self,
@@ -284,18 +415,36 @@ class RatioSequence:
         elapsed_s: float,
         duration_s: float,
     ) -> None:
-        self.grid.add_time(elapsed_s, duration_s)
-        bad = canary_bad + baseline_bad
-        if bad <= 0 or canary_n <= 0 or baseline_n <= 0:
-            return  # the window says nothing about rho
-        self.grid.update(
-            ratio_loglik(
-                self.grid.log_points, self.grid.points, canary_bad, canary_n, bad, baseline_n
-            )
+        observe_ratio(
+            (self,), canary_bad, canary_n, baseline_bad, baseline_n, elapsed_s, duration_s
         )
 
     def add_time(self, elapsed_s: float, duration_s: float) -> None:
         self.grid.add_time(elapsed_s, duration_s)
+
+
+def observe_ratio(
+    sequences: Sequence[RatioSequence],
+    canary_bad: float,
+    canary_n: float,
+    baseline_bad: float,
+    baseline_n: float,
+    elapsed_s: float,
+    duration_s: float,
+) -> None:
+    """Feed one window to ratio sequences on the same grid (the likelihood is computed once)."""
+    for seq in sequences:
+        seq.grid.add_time(elapsed_s, duration_s)
+    bad = canary_bad + baseline_bad
+    if not sequences or bad <= 0 or canary_n <= 0 or baseline_n <= 0:
+        return  # the window says nothing about rho
+    grid = sequences[0].grid
+    loglik = ratio_loglik(grid.log_points, grid.points, canary_bad, canary_n, bad, baseline_n)
+    prepared = prepare(loglik)
+    for seq in sequences:
+        if seq.grid.points != grid.points:
+            raise ValueError("sequences fed together must share one grid")
+        seq.grid.update(loglik, prepared)
 
 
 def ratio_loglik(
@@ -317,8 +466,15 @@ def ratio_loglik(
 class RateSequence:
     """Confidence sequence for one variant's bad-event rate p (binomial per window)."""
 
-    def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
-        self.grid = ShiryaevRobertsGrid(anchor, settings)
+    def __init__(
+        self,
+        anchor: float,
+        settings: GridSettings | None = None,
+        *,
+        sides: Sides = "both",
+        restarts: bool = True,
+    ) -> None:
+        self.grid: Grid = make_grid(anchor, settings, sides=sides, restarts=restarts)
         self._log_p = [min(u, math.log(_P_MAX)) for u in self.grid.log_points]
         self._log_q = [math.log1p(-math.exp(u)) for u in self._log_p]
 

@@ -31,10 +31,12 @@ from enum import StrEnum
 from canary_tui.core.judging.base import StepContext, bad_and_total, pct
 from canary_tui.core.judging.confseq import (
     Bound,
+    Grid,
     GridSettings,
     RateSequence,
     RatioSequence,
     chernoff_lower_bound,
+    observe_ratio,
     rate_lower_bound,
     rate_upper_bound,
 )
@@ -257,7 +259,13 @@ class _Counts:
 
 
 class _Comparison:
-    """One metric: the ratio's confidence sequence, cumulative counts, display windows."""
+    """One metric: the ratio's confidence sequences, counts, and the words for its verdict.
+
+    Two sequences on the same likelihood: `fails` (restarted every window, Shiryaev-Roberts)
+    gives the lower bound that decides FAIL, so a regression late in a canary is caught as fast
+    as an early one; `passes` (one test from the start of the step) gives the upper bound that
+    decides PASS, so only what the canary did during this step can pass it.
+    """
 
     def __init__(
         self,
@@ -273,45 +281,54 @@ class _Comparison:
         self.judge = judge
         self.quantile = quantile
         self.snap = snap
+        self.grid_settings = grid
         self.uses_abs = spec.tolerance_abs > 0
         # With an absolute tolerance too, a FAIL also needs the difference's bound, whose
         # baseline-rate part gets a quarter of the metric's alpha.
         self.alpha_ratio = alpha * (0.75 if self.uses_abs else 1.0)
         self.alpha_base = alpha * 0.25
-        self.pass_alpha_ratio = pass_alpha * 0.5
+        self.pass_alpha_ratio = pass_alpha * (0.5 if self.uses_abs else 1.0)
         self.pass_alpha_rate = pass_alpha * 0.25
-        self.seq = RatioSequence(spec.tolerance_ratio, grid)
+        self.fails = RatioSequence(spec.tolerance_ratio, grid, sides="greater")
+        self.passes = self._new_pass_sequence()
         self.threshold_s: float | None = None
         self.threshold_note = ""
+        self._snapped = True
         if spec.kind is MetricKind.LATENCY and quantile is None:
             assert spec.threshold_ms is not None
             self.threshold_s = spec.threshold_ms / 1000.0
             self._snapped = not snap
-        else:
-            self._snapped = True
         self.total = _Counts()
-        self.step_canary_n = 0.0
+        self.step = _Counts()
         self.problem: str | None = None
         self._calibration: Histogram | None = None
         self._calibration_start: float | None = None
         self._snapshots: deque[tuple[float, _Counts]] = deque(
             maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
         )
-        self._step_start = _Counts()
+
+    def _new_pass_sequence(self) -> RatioSequence:
+        return RatioSequence(
+            self.spec.tolerance_ratio, self.grid_settings, sides="less", restarts=False
+        )
+
+    @property
+    def calibrating(self) -> bool:
+        return self.quantile is not None and self.threshold_s is None
 
     # --- feeding ---------------------------------------------------------------------------
     def start_step(self) -> None:
-        self.step_canary_n = 0.0
-        self._step_start = self.total
+        self.step = _Counts()
+        self.passes = self._new_pass_sequence()
 
     def idle(self, elapsed: float, duration: float) -> None:
-        self.seq.add_time(elapsed, duration)
+        self.fails.add_time(elapsed, duration)
 
     def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
         assert sample.baseline is not None and sample.canary is not None
-        if self.quantile is not None and self.threshold_s is None:
+        if self.calibrating:
             self._calibrate(sample)
-            self.seq.add_time(elapsed, duration)
+            self.fails.add_time(elapsed, duration)
             return
         if not self._snapped:
             hist = sample.baseline.latency or sample.canary.latency
@@ -323,20 +340,21 @@ class _Comparison:
             self.problem = f"{self.spec.name} cannot be counted from this source" + (
                 " (no latency histogram)" if self.spec.kind is MetricKind.LATENCY else ""
             )
-            self.seq.add_time(elapsed, duration)
+            self.fails.add_time(elapsed, duration)
             return
         self.problem = None
-        window = _Counts(c[0], c[1], b[0], b[1])
-        self.seq.observe(
-            window.canary_bad,
-            window.canary_n,
-            window.baseline_bad,
-            window.baseline_n,
+        w = _Counts(c[0], c[1], b[0], b[1])
+        observe_ratio(
+            (self.fails, self.passes),
+            w.canary_bad,
+            w.canary_n,
+            w.baseline_bad,
+            w.baseline_n,
             elapsed,
             duration,
         )
-        self.total = self.total + window
-        self.step_canary_n += window.canary_n
+        self.total = self.total + w
+        self.step = self.step + w
         if not self._snapshots or sample.end - self._snapshots[-1][0] >= _SNAPSHOT_EVERY_S:
             self._snapshots.append((sample.end, self.total))
 
@@ -367,19 +385,11 @@ class _Comparison:
     def fix_threshold(self, baseline_latency: Histogram) -> None:
         assert self.quantile is not None
         value = baseline_latency.quantile(self.quantile)
-        if value is None:
+        if value is None or value <= 0:
             return
-        finite = [b for b in baseline_latency.bounds if math.isfinite(b)]
         threshold = _snap(value, baseline_latency.bounds) if self.snap else value
-        if finite and not math.isfinite(threshold):
-            threshold = finite[-1]
-        if threshold <= 0:
-            return
         self.threshold_s = threshold
-        self.threshold_note = (
-            f"p{self.quantile * 100:g} of the baseline was {value * 1000:.0f} ms"
-            + (f", counted from the {threshold * 1000:g} ms bucket" if self.snap else "")
-        )
+        self.threshold_note = f"baseline p{self.quantile * 100:g} was {value * 1000:.0f} ms"
         self._calibration = None
 
     # --- judging ---------------------------------------------------------------------------
@@ -393,76 +403,75 @@ class _Comparison:
                 Evidence(rule="no-data"),
                 no_data=True,
             )
-        if self.threshold_s is None:
+        if self.calibrating:
             have = self._calibration.total if self._calibration is not None else 0.0
-            return Verdict(
-                spec.name,
-                Status.INCONCLUSIVE,
+            why = (
                 f"{spec.name}: learning the baseline's p{(self.quantile or 0) * 100:g} "
                 f"({have:.0f} of {self.judge.calibration_min_requests:.0f} requests, "
-                f"{self.judge.calibration_s:.0f} s)",
-                Evidence(rule="calibrating"),
+                f"{self.judge.calibration_s:.0f} s): INCONCLUSIVE"
             )
-        grid = self.seq.grid
-        anchor = grid.anchor_index
-        lower = grid.lower(self.alpha_ratio)
-        upper = grid.upper(self.pass_alpha_ratio)
-        log_fail = grid.log_e_greater(anchor)
-        log_pass = grid.log_e_less(anchor)
-        ratio_fail = log_fail >= math.log(1.0 / self.alpha_ratio)
-        ratio_within = log_pass >= math.log(1.0 / self.pass_alpha_ratio)
+            return Verdict(spec.name, Status.INCONCLUSIVE, why, Evidence(rule="calibrating"))
+        fails, passes = self.fails.grid, self.passes.grid
+        lower = fails.lower(self.alpha_ratio)
+        upper = passes.upper(self.pass_alpha_ratio)
+        log_fail = fails.log_e_greater(fails.anchor_index)
+        log_pass = passes.log_e_less(passes.anchor_index)
+        fail = log_fail >= math.log(1.0 / self.alpha_ratio)
+        within = log_pass >= math.log(1.0 / self.pass_alpha_ratio)
         diff = self._difference(lower, upper) if self.uses_abs or self.effect_is_diff else None
-        fail, within = ratio_fail, ratio_within
         if self.uses_abs:
             assert diff is not None
             fail = fail and diff.fail_low > spec.tolerance_abs
             within = within or diff.pass_high <= spec.tolerance_abs
         hold_left = ctx.hold_s - ctx.time_in_step
+        enough = self.step.canary_n >= self.judge.min_requests
         reason = ""
         if fail:
-            status, rule, p_value = Status.FAIL, "sequential-ratio-above-tolerance", log_fail
-        elif within and hold_left <= 0 and self.step_canary_n >= self.judge.min_requests:
-            status, rule, p_value = Status.PASS, "sequential-within-tolerance", log_pass
+            status, rule, log_e = Status.FAIL, "sequential: beyond tolerance", log_fail
+        elif within and hold_left <= 0 and enough:
+            status, rule, log_e = Status.PASS, "sequential: within tolerance", log_pass
         else:
-            status, rule, p_value = Status.INCONCLUSIVE, "sequential-undecided", log_fail
+            status, rule, log_e = Status.INCONCLUSIVE, "sequential: undecided", log_fail
             if within and hold_left > 0:
-                reason = f" (within tolerance; hold {ctx.time_in_step:.0f} of {ctx.hold_s:.0f} s)"
+                reason = f" (within tolerance; held {ctx.time_in_step:.0f} of {ctx.hold_s:.0f} s)"
             elif within:
                 reason = (
-                    f" (within tolerance; {self.step_canary_n:.0f} of "
+                    f" (within tolerance; {self.step.canary_n:.0f} of "
                     f"{self.judge.min_requests:.0f} canary requests this step)"
                 )
-        p = min(1.0, math.exp(-min(p_value, 700.0)))
-        return self._render(status, rule, p, lower, upper, diff, reason, now)
+        p_value = min(1.0, math.exp(-min(log_e, 700.0)))
+        return self._render(status, rule, p_value, lower, upper, diff, reason, now)
 
     @property
     def effect_is_diff(self) -> bool:
         return self.judge.effect is Effect.DIFFERENCE
 
     def _difference(self, lower: Bound, upper: Bound) -> _Difference:
-        """Bounds on canary - baseline = p_baseline * (rho - 1), from rho's and p_baseline's."""
-        t = self.total
-        grid = self.seq.grid
+        """Bounds on canary - baseline = p_baseline * (rho - 1), from rho's and p_baseline's.
+
+        FAIL side: rho's lower bound (all windows) with the baseline rate over the canary; PASS
+        side: this step only, also through the canary's own rate (when there are no bad events
+        a ratio says nothing, but a small canary rate still bounds the difference).
+        """
+        t, s, nulls = self.total, self.step, self.fails.grid.nulls
         base_lo = rate_lower_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
         base_hi = rate_upper_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
-        # conservative ends of rho's interval: the last grid value rejected on each side
-        rho_lo = grid.nulls[lower.index - 1] if lower.index >= 1 else 0.0
-        rho_hi = grid.nulls[upper.index + 1] if upper.index + 1 < len(grid.nulls) else math.inf
+        rho_lo = nulls[lower.index - 1] if lower.index >= 1 else 0.0  # last value rejected
         fail_low = (base_lo if rho_lo >= 1 else base_hi) * (rho_lo - 1.0)
-        pass_base_lo = rate_lower_bound(t.baseline_bad, t.baseline_n, self.pass_alpha_rate)
-        pass_base_hi = rate_upper_bound(t.baseline_bad, t.baseline_n, self.pass_alpha_rate)
-        via_ratio = (
-            math.inf
-            if math.isinf(rho_hi)
-            else (pass_base_hi if rho_hi >= 1 else pass_base_lo) * (rho_hi - 1.0)
-        )
-        canary_hi = rate_upper_bound(t.canary_bad, t.canary_n, self.pass_alpha_rate)
-        pass_high = min(via_ratio, canary_hi - pass_base_lo)
-        # for display: the same with the interpolated ends
-        shown_lo = (base_lo if lower.value >= 1 else base_hi) * (lower.value - 1.0)
+        shown_low = (base_lo if lower.value >= 1 else base_hi) * (lower.value - 1.0)
         if lower.open_end and lower.index == 0:
-            shown_lo = -base_hi
-        return _Difference(fail_low, pass_high, shown_lo, pass_high)
+            shown_low = -base_hi
+        step_lo = rate_lower_bound(s.baseline_bad, s.baseline_n, self.pass_alpha_rate)
+        step_hi = rate_upper_bound(s.baseline_bad, s.baseline_n, self.pass_alpha_rate)
+        rho_hi = nulls[upper.index + 1] if 0 <= upper.index + 1 < len(nulls) else math.inf
+        if upper.index < 0:
+            rho_hi = nulls[0]
+        via_ratio = (
+            math.inf if math.isinf(rho_hi) else (step_hi if rho_hi >= 1 else step_lo) * (rho_hi - 1)
+        )
+        canary_hi = rate_upper_bound(s.canary_bad, s.canary_n, self.pass_alpha_rate)
+        pass_high = min(via_ratio, canary_hi - step_lo)
+        return _Difference(fail_low, pass_high, shown_low, base_lo, base_hi)
 
     def _render(
         self,
@@ -477,81 +486,157 @@ class _Comparison:
     ) -> Verdict:
         spec = self.spec
         tol = spec.tolerance_ratio
-        lo_value = max(lower.value, tol * 1.0000001) if status is Status.FAIL else lower.value
-        window, label = self._display_window(lo_value, upper, diff, now)
+        lo = max(lower.value, tol * (1 + 1e-9)) if status is Status.FAIL else lower.value
+        lo_open = lower.open_end and lower.index == 0 and status is not Status.FAIL
+        window, label = self._display_window(status, lo, upper)
+        hi, hi_open = upper.value, upper.open_end and upper.index >= 0
+        if status is Status.FAIL or hi < lo:
+            # The step's upper bound speaks for the whole step; after a change within it, show
+            # the upper bound of the recent window the rates are quoted for instead.
+            hi = max(lo, _window_upper(window, self.pass_alpha_ratio, self.fails.grid))
+            hi_open = False
         c_rate, b_rate = window.canary_rate, window.baseline_rate
         name = spec.name
         if spec.kind is MetricKind.LATENCY and self.threshold_s is not None:
-            name = f"{spec.name} (>{self.threshold_s * 1000:g} ms)"
+            name = f"{spec.name} >{self.threshold_s * 1000:g} ms"
         head = f"{name}: canary {pct(c_rate)} vs baseline {pct(b_rate)}"
         if label:
             head += f" ({label})"
         ratio = _ratio(window)
         if self.effect_is_diff and diff is not None:
-            estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
-            effect = f"difference {_pp(estimate)} [{_pp(diff.shown_low)}, {_pp(diff.shown_high)}]"
-            tolerance = f"tolerance {_pp(spec.tolerance_abs)}"
-            interval = (diff.shown_low, diff.shown_high if math.isfinite(diff.shown_high) else 1.0)
-            evidence_tol, evidence_effect = spec.tolerance_abs, estimate
-        else:
-            lo_text = f"<{_x(lower.value)}" if lower.open_end and lower.index == 0 else _x(lo_value)
-            hi_text = (
-                f">{_x(upper.value)}" if upper.open_end and upper.index >= 0 else _x(upper.value)
+            d_lo = (
+                max(diff.shown_low, spec.tolerance_abs)
+                if status is Status.FAIL
+                else (diff.shown_low)
             )
-            if upper.open_end and upper.index < 0:
-                hi_text = f"<{_x(upper.value)}"
-            effect = f"ratio {_x(ratio)} [{lo_text}, {hi_text}]"
-            tolerance = f"tolerance {_x(tol)}"
+            d_hi = diff.pass_high if status is Status.PASS else _diff_from_ratio(hi, diff)
+            estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
+            effect_text = f"difference {_pp(estimate)} [{_pp(d_lo)}, {_pp(d_hi)}]"
+            tol_text = f"tolerance {_pp(spec.tolerance_abs)}"
+            if tol > 1.0:
+                tol_text += f" or {_x(tol)}"
+            interval = (d_lo, d_hi if math.isfinite(d_hi) else 1.0)
+            shown_tol, effect = spec.tolerance_abs, estimate
+        else:
+            lo_text = f"<{_x(lo)}" if lo_open else _x(lo)
+            hi_text = f">{_x(hi)}" if hi_open else _x(hi)
+            effect_text = f"ratio {_x(ratio)} [{lo_text}, {hi_text}]"
+            tol_text = f"tolerance {_x(tol)}"
             if self.uses_abs:
-                tolerance += f" or {_pp(spec.tolerance_abs)}"
-            interval = (lo_value if not (lower.open_end and lower.index == 0) else 0.0, upper.value)
-            evidence_tol, evidence_effect = tol, ratio
-        why = f"{head}, {effect}, {tolerance}: {status.value.upper()}{reason}"
+                tol_text += f" or {_pp(spec.tolerance_abs)}"
+            interval = (0.0 if lo_open else lo, hi)
+            shown_tol, effect = tol, ratio
+        why = f"{head}, {effect_text}, {tol_text}: {status.value.upper()}{reason}"
+        if self.threshold_note and status is not Status.INCONCLUSIVE:
+            why += f"; {self.threshold_note}"
         evidence = Evidence(
             rule=rule,
             baseline_rate=b_rate,
             canary_rate=c_rate,
             baseline_n=window.baseline_n,
             canary_n=window.canary_n,
-            effect=evidence_effect
-            if evidence_effect is None or math.isfinite(evidence_effect)
-            else None,
+            effect=effect if effect is None or math.isfinite(effect) else None,
             interval=interval,
-            tolerance=evidence_tol,
+            tolerance=shown_tol,
             p_value=p_value,
         )
         return Verdict(spec.name, status, why, evidence)
 
-    def _display_window(
-        self, lo: float, upper: Bound, diff: _Difference | None, now: float
-    ) -> tuple[_Counts, str]:
-        """The longest recent window whose point estimate lies inside the interval shown."""
+    def _display_window(self, status: Status, lo: float, upper: Bound) -> tuple[_Counts, str]:
+        """The window whose rates the verdict quotes.
+
+        PASS quotes this step (what passed it). FAIL quotes the window, of the whole canary and
+        the last 10, 5, 2, 1 min and 30 s, that holds the most evidence against the tolerance.
+        INCONCLUSIVE quotes the longest of them whose ratio lies between the bounds.
+        """
+        if status is Status.PASS:
+            return self.step, "this step"
         candidates: list[tuple[_Counts, str]] = [(self.total, "")]
-        for lookback in _DISPLAY_LOOKBACKS_S:
-            snap = next((c for t, c in reversed(self._snapshots) if t <= now - lookback), None)
-            if snap is not None and snap != self.total:
-                label = f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
-                candidates.append((self.total - snap, label))
-        hi = math.inf if upper.open_end and upper.index >= 0 else upper.value
+        snaps = self._snapshots
+        if snaps:
+            now = snaps[-1][0]
+            for lookback in _DISPLAY_LOOKBACKS_S:
+                i = len(snaps) - 1 - math.ceil(lookback / _SNAPSHOT_EVERY_S)
+                i = min(max(i, 0), len(snaps) - 1)
+                while i > 0 and snaps[i][0] > now - lookback:
+                    i -= 1
+                while i + 1 < len(snaps) and snaps[i + 1][0] <= now - lookback:
+                    i += 1
+                t, snap = snaps[i]
+                if t <= now - lookback and snap != self.total:
+                    label = (
+                        f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
+                    )
+                    candidates.append((self.total - snap, label))
+        if status is Status.FAIL:
+            grid = self.fails.grid
+            return max(candidates, key=lambda c: _window_log_e(c[0], grid, grid.anchor_index))
         for window, label in candidates:
-            if self.effect_is_diff and diff is not None:
-                c, b = window.canary_rate, window.baseline_rate
-                est = None if c is None or b is None else c - b
-                inside = est is None or diff.shown_low <= est <= diff.shown_high
-            else:
-                r = _ratio(window)
-                inside = r is None or lo <= r <= hi
-            if inside:
+            r = _ratio(window)
+            if r is None or lo <= r <= upper.value or (upper.open_end and r >= lo):
                 return window, label
         return candidates[-1]
 
 
 @dataclass(frozen=True, slots=True)
 class _Difference:
-    fail_low: float  # conservative lower bound used for FAIL
-    pass_high: float  # upper bound used for PASS
+    fail_low: float  # conservative lower bound on canary - baseline, used for FAIL
+    pass_high: float  # upper bound over this step, used for PASS
     shown_low: float
-    shown_high: float
+    base_lo: float
+    base_hi: float
+
+
+def _diff_from_ratio(rho: float, diff: _Difference) -> float:
+    if math.isinf(rho):
+        return math.inf
+    return (diff.base_hi if rho >= 1 else diff.base_lo) * (rho - 1.0)
+
+
+def _window_ll(window: _Counts, u: float) -> float:
+    c, b = window.canary_bad, window.baseline_bad
+    return c * u - (c + b) * math.log(math.exp(u) * window.canary_n + window.baseline_n)
+
+
+def _window_log_e(window: _Counts, grid: Grid, index: int, up: bool = True) -> float:
+    """One look at one window's totals: log e-value against rho <= (or >=) nulls[index]."""
+    if window.canary_bad + window.baseline_bad <= 0 or window.canary_n <= 0:
+        return 0.0
+    if window.baseline_n <= 0:
+        return 0.0
+    u0 = grid.log_nulls[index] if index < len(grid.log_nulls) else grid.log_nulls[-1]
+    return _window_log_e_at(window, grid, u0, up)
+
+
+def _window_log_e_at(window: _Counts, grid: Grid, u0: float, up: bool) -> float:
+    base = _window_ll(window, u0)
+    sign = 1.0 if up else -1.0
+    terms = [
+        math.log(w) + _window_ll(window, u0 + sign * k * grid.step) - base
+        for k, w in enumerate(grid.weights, start=1)
+    ]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def _window_upper(window: _Counts, alpha: float, grid: Grid) -> float:
+    """Upper bound on rho from one window's totals (display only: a single look)."""
+    top = grid.nulls[-1]
+    if window.canary_bad + window.baseline_bad <= 0 or window.canary_n <= 0:
+        return top
+    if window.baseline_n <= 0:
+        return top
+    limit = math.log(1.0 / alpha)
+    lo_u, hi_u = grid.log_nulls[0], grid.log_nulls[-1]
+    if _window_log_e_at(window, grid, hi_u, up=False) < limit:
+        return top
+    for _ in range(30):  # the e-value against rho >= e^u rises with u
+        mid = 0.5 * (lo_u + hi_u)
+        if _window_log_e_at(window, grid, mid, up=False) >= limit:
+            hi_u = mid
+        else:
+            lo_u = mid
+    return math.exp(hi_u)
 
 
 def _ratio(window: _Counts) -> float | None:
@@ -570,7 +655,7 @@ def _x(value: float | None) -> str:
         return "inf"
     if value >= 100:
         return f"{value:.0f}x"
-    return f"{value:.2g}x"
+    return f"{value:.3g}x"
 
 
 def _pp(value: float | None) -> str:
@@ -630,7 +715,7 @@ class _Guard:
         self.name = f"{slo.name} SLO"
         self.alpha = alpha
         self.budget = slo.budget
-        self.seq = RateSequence(self.budget, grid)
+        self.seq = RateSequence(self.budget, grid, sides="greater")
         self.bad = 0.0
         self.n = 0.0
         self.problem: str | None = None

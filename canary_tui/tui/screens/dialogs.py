@@ -69,3 +69,52 @@ class TextScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class LeaveScreen(ModalScreen[str | None]):
+    """Leaving as the last one attached: keep the loop running (default), or stop it."""
+
+    DEFAULT_CSS = """
+    LeaveScreen { align: center middle; }
+    LeaveScreen > Vertical { width: 72; max-width: 95%; height: auto; border: thick $warning;
+                             background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [
+        Binding("enter,l", "choose('leave')", "Leave running", id="leave_running"),
+        Binding("s", "stop", "Stop loop", id="leave_stop"),
+        Binding("k", "choose('kill')", "Kill+stop", show=False, id="leave_kill"),
+        Binding("h", "choose('hold')", "Hold+stop", show=False, id="leave_hold"),
+        Binding("escape", "choose(None)", "Stay", id="leave_cancel"),
+    ]
+
+    def __init__(self, unattended: str) -> None:
+        super().__init__()
+        self.unattended = unattended
+        self.stopping = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(
+                "You are the last one attached. Without you the loop keeps running with "
+                f"auto-rollback armed; unattended it will [b]{self.unattended}[/b].",
+                id="leave-question",
+            )
+            yield Label(
+                "[b]enter[/b] leave it running    [b]s[/b] stop the loop    [b]escape[/b] stay",
+                id="leave-answers",
+            )
+
+    def action_stop(self) -> None:
+        self.stopping = True
+        self.query_one("#leave-question", Label).update(
+            "Stop the loop. What should happen to the canary first?"
+        )
+        self.query_one("#leave-answers", Label).update(
+            "[b]k[/b] kill it (weight 0), then stop    [b]h[/b] hold it where it is, then stop"
+            "    [b]escape[/b] stay"
+        )
+
+    def action_choose(self, choice: str | None) -> None:
+        if choice in ("kill", "hold") and not self.stopping:
+            return
+        self.dismiss(choice)
