@@ -50,8 +50,15 @@ def _simulator_router(settings: Mapping[str, Any], ctx: AdapterContext) -> Traff
     return router
 
 
+def _prometheus_source(settings: Mapping[str, Any], ctx: AdapterContext) -> MetricSource:
+    from adapters.prometheus import build_prometheus_source
+
+    return build_prometheus_source(settings, ctx)
+
+
 SOURCES: dict[str, Callable[[Mapping[str, Any], AdapterContext], MetricSource]] = {
     "simulator": _simulator_source,
+    "prometheus": _prometheus_source,
 }
 
 ROUTERS: dict[str, Callable[[Mapping[str, Any], AdapterContext], TrafficRouter]] = {

@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 
 need_apt=()
-for tool in tmux; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
+for pair in tmux:tmux prometheus:prometheus ssh:openssh-client /usr/sbin/sshd:openssh-server; do
+    tool=${pair%%:*}; package=${pair#*:}
+    command -v "$tool" >/dev/null || [ -x "$tool" ] || need_apt+=("$package")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     echo "== installing Debian packages: ${need_apt[*]}"

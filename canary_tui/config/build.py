@@ -67,7 +67,7 @@ def judge_of(config: Config) -> Judge:
 
 def build_engine(config: Config, clock: Clock, *, audit_path: Path | None = None) -> Built:
     """Everything the loop needs. Raises ConfigError with a readable message."""
-    ctx = AdapterContext(clock)
+    ctx = AdapterContext(clock, shared={"canary": config.canary.model_dump()})
     try:
         source = build_source(config.source.kind, config.source.settings(), ctx)
         router_settings: dict[str, Any] = config.router.settings()

@@ -214,7 +214,12 @@ class Engine:
                     "info", "loop", f"metrics are back after {now - self.no_data_since:.0f} s"
                 )
             self.no_data, self.no_data_since = None, None
-            self._total_canary = self._total_canary + sample.canary
+            try:
+                self._total_canary = self._total_canary + sample.canary
+            except ValueError as exc:  # e.g. the source changed its histogram buckets
+                self._warn(f"SLO totals restarted: {exc}")
+                self._total_canary = sample.canary
+                self._recent.clear()
             self._recent.append((now, sample.canary))
         else:
             if self.no_data_since is None:
@@ -225,7 +230,10 @@ class Engine:
             self._recent.popleft()
         recent = EMPTY
         for _, counts in self._recent:
-            recent = recent + counts
+            try:
+                recent = recent + counts
+            except ValueError:
+                recent = counts
         self.gauges = tuple(gauge(slo, self._total_canary, recent) for slo in self.slos)
 
     def _refresh_routing(self) -> None:

@@ -9,8 +9,9 @@ Ville's inequality it ever reaches 1/alpha with probability at most alpha. Two m
 practical (Robbins' mixture sequential probability ratio test, as used for canaries by Lindon,
 Sanden and Shirikian, KDD 2022, and for count data by Lindon and Malek, 2022):
 
-- over alternatives: a fixed prior over multipliers v1 = v0 * exp(k * step), k = 1..J, placed
-  above v0 (evidence that the value is larger) or below it (evidence that it is smaller). A
+- over alternatives: a fixed prior over multipliers v1 = v0 * exp(k * step), for a few
+  offsets k (fine near v0, coarse far from it), placed above v0 (evidence that the value is
+  larger) or below it (evidence that it is smaller). A
   one-sided alternative keeps the martingale a supermartingale for every value on the null's
   side, even one that drifts over time, and makes the e-value monotone in v0, so the values not
   rejected always form an interval;
@@ -38,14 +39,18 @@ counts alone (no start times), and `chernoff_lower_bound` a fixed-sample bound f
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-DEFAULT_STEP = math.log(1.4)  # grid spacing: neighbouring values differ by 40%
-DEFAULT_HALF_WIDTH = 10  # nulls from anchor / 1.4**10 (x0.035) to anchor * 1.4**10 (x29)
-DEFAULT_ALTERNATIVES = 8  # alternatives up to 1.4**8 = 14.8 times the null
+DEFAULT_STEP = math.log(1.1)  # the lattice: neighbouring values differ by 10%
+DEFAULT_NULL_EVERY = 3  # nulls every third lattice value: 1.1**3 = 1.33 apart
+DEFAULT_HALF_WIDTH = 8  # nulls from anchor / 1.33**8 (x0.10) to anchor * 1.33**8 (x9.8)
+# alternatives at these lattice offsets from the null: x1.1, 1.21, 1.33, 1.61, 2.14, 3.1,
+# 5.6 and 11.9 (fine near the null, where the decisions are close, coarse far from it)
+DEFAULT_OFFSETS = (1, 2, 3, 5, 8, 12, 18, 26)
 DEFAULT_PRIOR_SD = 1.0  # half-normal prior on log(alternative / null)
 DEFAULT_RESTART_SCALE_S = 600.0
 DEFAULT_FIRST_WEIGHT = 0.5
@@ -55,13 +60,30 @@ _RENORMALISE_EVERY = 16
 _P_MAX = 1.0 - 1e-12
 
 
-def multiplier_weights(count: int, step: float, sd: float) -> tuple[float, ...]:
-    """Prior weights for multipliers exp(k * step), k = 1..count: half-normal in log, sum 1."""
-    if count < 1 or step <= 0 or sd <= 0:
-        raise ValueError("need at least one alternative, a positive step and a positive sd")
-    raw = [math.exp(-0.5 * (k * step / sd) ** 2) for k in range(1, count + 1)]
+def multiplier_weights(
+    offsets: Sequence[int], step: float, sd: float = DEFAULT_PRIOR_SD
+) -> tuple[float, ...]:
+    """Prior weights for multipliers exp(k * step), k in `offsets` (increasing), summing to 1.
+
+    A half-normal density on log(multiplier) times the log-spacing each offset stands for, so
+    that unevenly spaced alternatives approximate one continuous prior.
+    """
+    if not offsets or step <= 0 or sd <= 0 or any(k <= 0 for k in offsets):
+        raise ValueError("need positive offsets, a positive step and a positive sd")
+    if any(b <= a for a, b in itertools.pairwise(offsets)):
+        raise ValueError("offsets must increase")
+    edges = [0.0]
+    edges += [0.5 * (a + b) for a, b in itertools.pairwise(offsets)]
+    edges.append(offsets[-1] + 0.5 * (offsets[-1] - (offsets[-2] if len(offsets) > 1 else 0)))
+    raw = [
+        math.exp(-0.5 * (k * step / sd) ** 2) * (hi - lo)
+        for k, lo, hi in zip(offsets, edges, edges[1:], strict=False)
+    ]
     total = sum(raw)
     return tuple(r / total for r in raw)
+
+
+_DEFAULT_WEIGHTS = multiplier_weights(DEFAULT_OFFSETS, DEFAULT_STEP)
 
 
 def restart_weight(elapsed_s: float, duration_s: float, scale_s: float, share: float) -> float:
@@ -84,8 +106,9 @@ class GridSettings:
     """The shape of a grid of null values and of the prior over alternatives and start times."""
 
     step: float = DEFAULT_STEP
+    null_every: int = DEFAULT_NULL_EVERY
     half_width: int = DEFAULT_HALF_WIDTH
-    alternatives: int = DEFAULT_ALTERNATIVES
+    offsets: tuple[int, ...] = DEFAULT_OFFSETS
     prior_sd: float = DEFAULT_PRIOR_SD
     restart_scale_s: float = DEFAULT_RESTART_SCALE_S
     first_weight: float = DEFAULT_FIRST_WEIGHT
@@ -117,34 +140,41 @@ class Bound:
 class Grid:
     """E-values for every null value on a log grid; the confidence bounds they imply.
 
-    The grid's values are anchor * exp(step * (i - half_width)), i = 0..2 * half_width. The
-    caller supplies, for each window, the log-likelihood at every point of `points` (the nulls
-    plus `alternatives` more on each side); any additive constant cancels. Subclasses say how
-    windows combine: one test from the start (`MixtureGrid`) or a test restarted at every
-    window (`ShiryaevRobertsGrid`).
+    Values live on a lattice anchor * exp(step * j). The nulls are every `null_every`-th
+    lattice value, `half_width` on each side of the anchor; the alternatives of a null are the
+    lattice values `offsets` above and below it. The caller supplies, for each window, the
+    log-likelihood at every lattice value of `points`; any additive constant cancels.
+    Subclasses say how windows combine: one test from the start (`MixtureGrid`) or a test
+    restarted at every window (`ShiryaevRobertsGrid`).
     """
 
     def __init__(self, anchor: float, settings: GridSettings | None = None) -> None:
         cfg = settings or GridSettings()
         if anchor <= 0 or not math.isfinite(anchor):
             raise ValueError("the grid's anchor must be a positive number")
-        if cfg.half_width < 0:
-            raise ValueError("half_width must not be negative")
+        if cfg.half_width < 0 or cfg.null_every < 1:
+            raise ValueError("half_width must not be negative and null_every must be positive")
         self.anchor = anchor
         self.step = cfg.step
         self.half_width = cfg.half_width
-        self.alternatives = cfg.alternatives
-        self.weights = multiplier_weights(cfg.alternatives, cfg.step, cfg.prior_sd)
+        self.null_every = cfg.null_every
+        self.offsets = cfg.offsets
+        self.alternatives = len(cfg.offsets)
+        self.weights = multiplier_weights(cfg.offsets, cfg.step, cfg.prior_sd)
         self.log_weights = tuple(math.log(w) for w in self.weights)
         n_null = 2 * cfg.half_width + 1
-        offset = cfg.half_width + cfg.alternatives
+        reach = cfg.offsets[-1]
+        span = 2 * cfg.half_width * cfg.null_every
         log_anchor = math.log(anchor)
-        self.log_nulls = tuple(log_anchor + cfg.step * (i - cfg.half_width) for i in range(n_null))
-        self.nulls = tuple(math.exp(u) for u in self.log_nulls)
+        first = -cfg.half_width * cfg.null_every - reach  # lattice index of points[0]
         self.log_points = tuple(
-            log_anchor + cfg.step * (j - offset) for j in range(n_null + 2 * cfg.alternatives)
+            log_anchor + cfg.step * (first + j) for j in range(span + 2 * reach + 1)
         )
         self.points = tuple(math.exp(u) for u in self.log_points)
+        # points[centres[i]] is nulls[i]
+        self.centres = tuple(reach + i * cfg.null_every for i in range(n_null))
+        self.log_nulls = tuple(self.log_points[c] for c in self.centres)
+        self.nulls = tuple(self.points[c] for c in self.centres)
         self.anchor_index = cfg.half_width
         self.updates = 0
         self._memo: dict[int, float] = {}  # (index + 1) * side -> log e-value, until new data
@@ -275,10 +305,11 @@ class MixtureGrid(Grid):
         self.updates += 1
 
     def _log_e(self, index: int, side: int) -> float:
-        total, centre = self._total, index + self.alternatives
+        total, centre = self._total, self.centres[index]
         base = total[centre]
         terms = [
-            lw + total[centre + side * k] - base for k, lw in enumerate(self.log_weights, start=1)
+            lw + total[centre + side * k] - base
+            for k, lw in zip(self.offsets, self.log_weights, strict=True)
         ]
         top = max(terms)
         return top + math.log(sum(math.exp(t - top) for t in terms))
@@ -327,7 +358,7 @@ class ShiryaevRobertsGrid(Grid):
         )
 
     def update(self, loglik: Sequence[float], prepared: Prepared | None = None) -> None:
-        alts, n_null = self.alternatives, len(self.nulls)
+        n_null, every = len(self.nulls), self.null_every
         if len(loglik) != len(self.points):
             raise ValueError("one log-likelihood per grid point is needed")
         top, factors = prepared if prepared is not None else prepare(loglik)
@@ -337,18 +368,19 @@ class ShiryaevRobertsGrid(Grid):
         pending, self._pending = self._pending, 0.0
         fresh = [pending * exp(-s) for s in self._scale] if pending > 0 else None
         # the null's 1 / L(null) goes into its scale; factors[j] = L(points[j]) / L(top) <= 1
+        first, last = self.centres[0], self.centres[-1] + 1
         self._scale = [
-            s + top - v for s, v in zip(self._scale, loglik[alts : alts + n_null], strict=True)
+            s + top - v for s, v in zip(self._scale, loglik[first:last:every], strict=True)
         ]
         for rows, sign in self._active:
-            for k in range(1, alts + 1):
-                first = alts + sign * k
-                old, fac = rows[k - 1], factors[first : first + n_null]
+            for j, k in enumerate(self.offsets):
+                start = first + sign * k
+                old, fac = rows[j], factors[start : start + (n_null - 1) * every + 1 : every]
                 if fresh is None:
-                    rows[k - 1] = [r * f for r, f in zip(old, fac, strict=True)]
+                    rows[j] = [r * f for r, f in zip(old, fac, strict=True)]
                 else:
-                    w = self.weights[k - 1]
-                    rows[k - 1] = [(r + w * m) * f for r, m, f in zip(old, fresh, fac, strict=True)]
+                    w = self.weights[j]
+                    rows[j] = [(r + w * m) * f for r, m, f in zip(old, fresh, fac, strict=True)]
         self.updates += 1
         if self.updates % _RENORMALISE_EVERY == 0:
             self._renormalise()
@@ -501,61 +533,102 @@ def rate_log_e(
     *,
     upward: bool,
     step: float = DEFAULT_STEP,
+    offsets: Sequence[int] = DEFAULT_OFFSETS,
     weights: Sequence[float] | None = None,
 ) -> float:
     """log of the mixture e-value against "p <= p0" (upward) or "p >= p0" (downward).
 
-    Alternatives p0 * exp(+-k * step) with half-normal weights; alternatives outside (0, 1)
-    are dropped (their weight is simply lost, which is conservative).
+    Alternatives p0 * exp(+-k * step), k in `offsets`, with `multiplier_weights`;
+    alternatives outside (0, 1) are dropped (their weight is lost, which is conservative).
     """
-    ws = weights if weights is not None else multiplier_weights(DEFAULT_ALTERNATIVES, step, 1.0)
+    if weights is not None:
+        ws: Sequence[float] = weights
+    elif step == DEFAULT_STEP and tuple(offsets) == DEFAULT_OFFSETS:
+        ws = _DEFAULT_WEIGHTS
+    else:
+        ws = multiplier_weights(offsets, step)
     if n <= 0:
         return math.log(sum(ws))
     good = max(0.0, n - bad)
     p0 = min(max(p0, 1e-300), _P_MAX)
     lq0 = math.log1p(-p0)
     terms: list[float] = []
-    for k, w in enumerate(ws, start=1):
-        p1 = p0 * math.exp(k * step if upward else -k * step)
+    for k, w in zip(offsets, ws, strict=True):
+        shift = k * step if upward else -k * step
+        p1 = p0 * math.exp(shift)
         if p1 >= 1.0:
             break
-        terms.append(
-            math.log(w) + bad * (k * step if upward else -k * step) + good * (math.log1p(-p1) - lq0)
-        )
+        terms.append(math.log(w) + bad * shift + good * (math.log1p(-p1) - lq0))
     if not terms:
         return -math.inf
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
-def rate_lower_bound(bad: float, n: float, alpha: float, iterations: int = 40) -> float:
-    """Anytime-valid lower bound on a rate from cumulative counts (0 when none can be said)."""
+def rate_lower_bound(
+    bad: float, n: float, alpha: float, hint: float | None = None, precision: float = 1e-3
+) -> float:
+    """Anytime-valid lower bound on a rate from cumulative counts (0 when none can be said).
+
+    `hint` (the last bound) narrows the search; the result is within `precision` (relative)
+    below the exact crossing, so it errs on the safe side.
+    """
     limit = math.log(1.0 / alpha)
     if n <= 0 or bad <= 0 or rate_log_e(bad, n, 1e-12, upward=True) < limit:
         return 0.0
-    lo, hi = math.log(1e-12), math.log(min(1.0, bad / n))
-    for _ in range(iterations):  # the e-value falls as p0 rises: bisect in log(p0)
+    top = math.log(min(1.0, bad / n))
+
+    def rejected(u: float) -> bool:  # the e-value falls as p0 rises
+        return rate_log_e(bad, n, math.exp(u), upward=True) >= limit
+
+    lo, hi = _bracket(rejected, math.log(1e-12), top, hint, rising=False)
+    while hi - lo > precision:
         mid = 0.5 * (lo + hi)
-        if rate_log_e(bad, n, math.exp(mid), upward=True) >= limit:
+        if rejected(mid):
             lo = mid
         else:
             hi = mid
     return math.exp(lo)
 
 
-def rate_upper_bound(bad: float, n: float, alpha: float, iterations: int = 40) -> float:
+def rate_upper_bound(
+    bad: float, n: float, alpha: float, hint: float | None = None, precision: float = 1e-3
+) -> float:
     """Anytime-valid upper bound on a rate from cumulative counts (1 when none can be said)."""
     limit = math.log(1.0 / alpha)
-    if n <= 0 or rate_log_e(bad, n, _P_MAX / 1.3, upward=False) < limit:
+    ceiling = math.log(_P_MAX / 1.3)
+    if n <= 0 or rate_log_e(bad, n, math.exp(ceiling), upward=False) < limit:
         return 1.0
-    lo, hi = math.log(max(bad / n, 1e-12)), math.log(_P_MAX / 1.3)
-    for _ in range(iterations):  # the e-value rises with p0: bisect in log(p0)
+
+    def rejected(u: float) -> bool:  # the e-value rises with p0
+        return rate_log_e(bad, n, math.exp(u), upward=False) >= limit
+
+    lo, hi = _bracket(rejected, math.log(max(bad / n, 1e-12)), ceiling, hint, rising=True)
+    while hi - lo > precision:
         mid = 0.5 * (lo + hi)
-        if rate_log_e(bad, n, math.exp(mid), upward=False) >= limit:
+        if rejected(mid):
             hi = mid
         else:
             lo = mid
     return math.exp(hi)
+
+
+def _bracket(
+    rejected: Callable[[float], bool], lo: float, hi: float, hint: float | None, rising: bool
+) -> tuple[float, float]:
+    """A narrow (lo, hi) around the crossing, from the hint when it still brackets it."""
+    if hint is None or not hint > 0:
+        return lo, hi
+    u = math.log(hint)
+    a, b = max(lo, u - 0.2), min(hi, u + 0.2)
+    if a >= b:
+        return lo, hi
+    # rising: rejected above the crossing; falling: rejected below it
+    if rising and not rejected(a) and rejected(b):
+        return a, b
+    if not rising and rejected(a) and not rejected(b):
+        return a, b
+    return lo, hi
 
 
 def bernoulli_kl(p: float, q: float) -> float:

@@ -301,6 +301,7 @@ class _Comparison:
         self.total = _Counts()
         self.step = _Counts()
         self.problem: str | None = None
+        self._bound_hints: dict[str, float] = {}
         self._calibration: Histogram | None = None
         self._calibration_start: float | None = None
         self._snapshots: deque[tuple[float, _Counts]] = deque(
@@ -454,22 +455,33 @@ class _Comparison:
         a ratio says nothing, but a small canary rate still bounds the difference).
         """
         t, s, nulls = self.total, self.step, self.fails.grid.nulls
-        base_lo = rate_lower_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
-        base_hi = rate_upper_bound(t.baseline_bad, t.baseline_n, self.alpha_base)
+        hint = self._bound_hints
+        base_lo = hint["base_lo"] = rate_lower_bound(
+            t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_lo")
+        )
+        base_hi = hint["base_hi"] = rate_upper_bound(
+            t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_hi")
+        )
         rho_lo = nulls[lower.index - 1] if lower.index >= 1 else 0.0  # last value rejected
         fail_low = (base_lo if rho_lo >= 1 else base_hi) * (rho_lo - 1.0)
         shown_low = (base_lo if lower.value >= 1 else base_hi) * (lower.value - 1.0)
         if lower.open_end and lower.index == 0:
             shown_low = -base_hi
-        step_lo = rate_lower_bound(s.baseline_bad, s.baseline_n, self.pass_alpha_rate)
-        step_hi = rate_upper_bound(s.baseline_bad, s.baseline_n, self.pass_alpha_rate)
+        step_lo = hint["step_lo"] = rate_lower_bound(
+            s.baseline_bad, s.baseline_n, self.pass_alpha_rate, hint.get("step_lo")
+        )
+        step_hi = hint["step_hi"] = rate_upper_bound(
+            s.baseline_bad, s.baseline_n, self.pass_alpha_rate, hint.get("step_hi")
+        )
         rho_hi = nulls[upper.index + 1] if 0 <= upper.index + 1 < len(nulls) else math.inf
         if upper.index < 0:
             rho_hi = nulls[0]
         via_ratio = (
             math.inf if math.isinf(rho_hi) else (step_hi if rho_hi >= 1 else step_lo) * (rho_hi - 1)
         )
-        canary_hi = rate_upper_bound(s.canary_bad, s.canary_n, self.pass_alpha_rate)
+        canary_hi = hint["canary_hi"] = rate_upper_bound(
+            s.canary_bad, s.canary_n, self.pass_alpha_rate, hint.get("canary_hi")
+        )
         pass_high = min(via_ratio, canary_hi - step_lo)
         return _Difference(fail_low, pass_high, shown_low, base_lo, base_hi)
 
@@ -612,8 +624,8 @@ def _window_log_e_at(window: _Counts, grid: Grid, u0: float, up: bool) -> float:
     base = _window_ll(window, u0)
     sign = 1.0 if up else -1.0
     terms = [
-        math.log(w) + _window_ll(window, u0 + sign * k * grid.step) - base
-        for k, w in enumerate(grid.weights, start=1)
+        lw + _window_ll(window, u0 + sign * k * grid.step) - base
+        for k, lw in zip(grid.offsets, grid.log_weights, strict=True)
     ]
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
@@ -699,6 +711,13 @@ class _Sliding:
             _, b, n = self._bins.popleft()
             self.bad -= b
             self.total -= n
+
+    @property
+    def span_s(self) -> float:
+        """How much time the window covers so far (less than its length early on)."""
+        if not self._bins:
+            return 0.0
+        return min(self.length_s, (self._bins[-1][0] - self._bins[0][0] + 1) * self.bin_s)
 
 
 class _Guard:
@@ -797,15 +816,21 @@ class _Guard:
             if chernoff_lower_bound(long.bad, long.total, self.alpha) <= self.budget:
                 continue  # too few requests to tell a burn from noise
             return (
-                f"budget burning {burn_long:.1f}x over {_dur(window.long_s)} and "
-                f"{burn_short:.1f}x over {_dur(window.short_s)}, limit {window.factor:g}x"
+                f"budget burning {burn_long:.1f}x over {_span(long)} and "
+                f"{burn_short:.1f}x over {_span(short)}, limit {window.factor:g}x"
             )
         return ""
 
 
+def _span(window: _Sliding) -> str:
+    if window.span_s >= window.length_s:
+        return _dur(window.length_s)
+    return f"the {_dur(window.span_s)} so far (of {_dur(window.length_s)})"
+
+
 def _dur(seconds: float) -> str:
     if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
+        return f"{seconds / 3600:.3g} h"
     if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"

@@ -90,15 +90,20 @@ class ComparisonGraph(PlotextPlot):
         self.window_s = window_s
         self._points: Sequence[SeriesPoint] = ()
         self._now = 0.0
+        self._version = 0
+        self._cache_key: tuple[object, ...] | None = None
+        self._cache: Text | None = None
 
     def show(self, points: Sequence[SeriesPoint], now: float) -> None:
         self._points, self._now = points, now
+        self._version += 1
         self._replot()
         self.refresh()
 
     def set_spec(self, spec: GraphSpec) -> None:
         if spec is not self.spec:
             self.spec = spec
+            self._version += 1
             self._replot()
             self.refresh()
 
@@ -124,7 +129,7 @@ class ComparisonGraph(PlotextPlot):
                 marker = (
                     ("*" if line.canary else ".")
                     if self.ascii_only
-                    else ("braille" if line.canary else "dot")
+                    else ("hd" if line.canary else "dot")
                 )
                 plt.plot(
                     xs,
@@ -141,6 +146,12 @@ class ComparisonGraph(PlotextPlot):
         plt.xlabel("seconds ago")
 
     def render(self) -> Text:
+        """Plotext is slow (tens of ms a graph): build once per new data, size or theme."""
         if self.size.width < 12 or self.size.height < 4:
             return Text(self.spec.title, style="dim")
-        return super().render()  # type: ignore[return-value]
+        key = (self.size, self._version, self.app.theme, self.ascii_only)
+        if self._cache is None or key != self._cache_key:
+            self._cache = super().render()  # type: ignore[assignment]
+            self._cache_key = key
+        assert self._cache is not None
+        return self._cache
