@@ -240,3 +240,25 @@ async def test_stop_from_the_last_client_kills_then_exits(daemon: Daemon) -> Non
     records = list(read_records(daemon.audit))
     assert records[-1]["event"] == "stop" and records[-1]["state"]["phase"] == "rolled_back"
     assert verify(daemon.audit).ok
+
+
+def test_socket_and_directory_are_private(daemon: Daemon) -> None:
+    import stat
+
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_IMODE(daemon.socket.parent.stat().st_mode) == 0o700
+
+
+def test_operators_by_user_and_group() -> None:
+    import grp
+    import pwd
+
+    from canary_tui.session.daemon import Peer, is_operator
+
+    me = pwd.getpwuid(os.getuid())
+    group = grp.getgrgid(me.pw_gid).gr_name
+    peer = Peer(os.getpid(), me.pw_uid, me.pw_gid, me.pw_name, None)
+    assert is_operator(peer, [])
+    assert is_operator(peer, [me.pw_name])
+    assert is_operator(peer, [f"@{group}"])
+    assert not is_operator(peer, ["someone-else", "@no-such-group-here"])
