@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -65,6 +66,30 @@ def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
         return build_engine(config, clock, audit_path=audit)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def _via_prometheus(built: Built, url: str | None, exporter_port: int) -> None:
+    """Demo only: serve the simulator's counters on /metrics and read them back through the
+    Prometheus at `url` instead of straight from the simulator."""
+    if url is None:
+        return
+    from adapters.registry import AdapterConfigError
+    from adapters.simulator_exporter import demo_source_via_prometheus
+
+    info = built.engine.info
+    try:
+        demo = demo_source_via_prometheus(
+            built.context.shared["simulator"], url, exporter_port=exporter_port,
+            stable_version=info.stable_version, canary_version=info.canary_version,
+        )  # fmt: skip
+    except (AdapterConfigError, OSError) as exc:
+        fail(f"--prometheus: {exc}")
+    built.engine.source = demo.source
+    built.engine.info = replace(info, metrics=f"prometheus {url}")
+    built.engine.note(
+        f"metrics via Prometheus at {url}; it must scrape {demo.exporter.url} as job "
+        f"canary-tui-demo: {' '.join(demo.scrape_config.split())}"
+    )
 
 
 def _attach_dashboard(canary: str, serve_args: list[str], *, theme: str, ascii_only: bool) -> None:
@@ -196,6 +221,21 @@ def cli() -> None:
     help="How canary and baseline are compared.",
 )
 @click.option(
+    "--prometheus",
+    "prometheus_url",
+    default=None,
+    metavar="URL",
+    help="Read the simulator's metrics back through this Prometheus (which must "
+    "scrape the demo's /metrics endpoint; the activity pane shows the job).",
+)
+@click.option(
+    "--exporter-port",
+    default=9479,
+    show_default=True,
+    type=int,
+    help="With --prometheus: where the simulator serves /metrics.",
+)
+@click.option(
     "--in-process",
     is_flag=True,
     help="Run the loop inside this terminal instead of a session daemon "
@@ -203,6 +243,8 @@ def cli() -> None:
 )
 @look_options
 def demo(
+    prometheus_url: str | None,
+    exporter_port: int,
     in_process: bool,
     scenario: str,
     speed: str,
@@ -222,11 +264,27 @@ def demo(
     config = demo_config(scenario, seed, judge=judge)
     clock = _clock_for(speed, config)
     _check_terminal()
+    if prometheus_url is not None and speed != "1":
+        fail("--prometheus needs --speed 1: Prometheus scrapes in real time")
     if in_process:
-        _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+        built = _build(config, clock, audit_path)
+        _via_prometheus(built, prometheus_url, exporter_port)
+        _run_dashboard(built, theme=theme, ascii_only=ascii_only)
         return
-    serve_args = ["--demo", "--scenario", scenario, "--seed", str(seed), "--speed", speed,
-                  "--judge", judge]  # fmt: skip
+    serve_args = [
+        "--demo",
+        "--scenario",
+        scenario,
+        "--seed",
+        str(seed),
+        "--speed",
+        speed,
+        "--judge",
+        judge,
+    ]
+    if prometheus_url is not None:
+        serve_args += ["--prometheus", prometheus_url]
+        serve_args += ["--exporter-port", str(exporter_port)]
     if audit_path is not None:
         serve_args += ["--audit", str(audit_path.resolve())]
     _attach_dashboard(config.canary.name, serve_args, theme=theme, ascii_only=ascii_only)
@@ -405,6 +463,21 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     help="Audit log file (overrides the config's audit.path).",
 )
 @click.option(
+    "--prometheus",
+    "prometheus_url",
+    default=None,
+    metavar="URL",
+    help="Read the simulator's metrics back through this Prometheus (which must "
+    "scrape the demo's /metrics endpoint; the activity pane shows the job).",
+)
+@click.option(
+    "--exporter-port",
+    default=9479,
+    show_default=True,
+    type=int,
+    help="With --prometheus: where the simulator serves /metrics.",
+)
+@click.option(
     "--exit-when-done",
     is_flag=True,
     help="Stop the daemon once the canary is promoted or rolled back.",
@@ -417,6 +490,8 @@ def serve(
     judge: str,
     speed: str,
     audit_path: Path | None,
+    prometheus_url: str | None,
+    exporter_port: int,
     exit_when_done: bool,
 ) -> None:
     """Run a session daemon with no dashboard: it owns the loop; terminals attach to it.
@@ -447,6 +522,10 @@ def serve(
         fail("--speed max is for `run --headless` only; a session daemon runs in real time")
     clock = _clock_for(speed, config)
     built = _build(config, clock, audit_path)
+    if prometheus_url is not None:
+        if not demo_mode:
+            fail("--prometheus is for the demo; a config names its source under `source:`")
+        _via_prometheus(built, prometheus_url, exporter_port)
     try:
         previous = last_session_state(built.audit_path)
     except AuditError as exc:

@@ -422,6 +422,11 @@ class Engine:
         self._activity.append(entry)
         self._pending_activity.append(entry)
 
+    def note(self, text: str) -> None:
+        """An informational line in the activity pane (not an audit record)."""
+        with self._lock:
+            self._note("info", "loop", text)
+
     def note_presence(self, who: str, joined: bool, present: tuple[str, ...]) -> None:
         """Record that someone attached or left, and publish it."""
         with self._lock:

@@ -46,11 +46,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 DEFAULT_STEP = math.log(1.1)  # the lattice: neighbouring values differ by 10%
-DEFAULT_NULL_EVERY = 3  # nulls every third lattice value: 1.1**3 = 1.33 apart
-DEFAULT_HALF_WIDTH = 8  # nulls from anchor / 1.33**8 (x0.10) to anchor * 1.33**8 (x9.8)
-# alternatives at these lattice offsets from the null: x1.1, 1.21, 1.33, 1.61, 2.14, 3.1,
-# 5.6 and 11.9 (fine near the null, where the decisions are close, coarse far from it)
-DEFAULT_OFFSETS = (1, 2, 3, 5, 8, 12, 18, 26)
+DEFAULT_NULL_EVERY = 4  # nulls every fourth lattice value: 1.1**4 = 1.46 apart
+DEFAULT_HALF_WIDTH = 6  # nulls from anchor / 1.46**6 (x0.10) to anchor * 1.46**6 (x9.8)
+# alternatives at these lattice offsets from the null: x1.1, 1.21, 1.33, 1.61, 2.14, 3.45
+# and 7.4 (fine near the null, where the decisions are close, coarse far from it)
+DEFAULT_OFFSETS = (1, 2, 3, 5, 8, 13, 21)
 DEFAULT_PRIOR_SD = 1.0  # half-normal prior on log(alternative / null)
 DEFAULT_RESTART_SCALE_S = 600.0
 DEFAULT_FIRST_WEIGHT = 0.5
