@@ -28,7 +28,7 @@ from canary_tui.core.frames import Frame
 from canary_tui.core.state import Phase
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3
-MIN_WIDTH, MIN_HEIGHT = 60, 20
+MIN_WIDTH, MIN_HEIGHT = 40, 12
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -115,7 +115,11 @@ def _attach_to(path: Path, *, theme: str, ascii_only: bool) -> None:
         asyncio.run(query_status(path))
     except (SessionUnavailable, OSError, ValueError) as exc:
         fail(str(exc))
-    app = make_app(SocketSession(path), theme=theme, ascii_only=ascii_only)
+    from canary_tui.tui.settings import wants_ascii
+
+    app = make_app(
+        SocketSession(path), theme=theme, ascii_only=wants_ascii(ascii_only), persist_theme=True
+    )
     app.run()
     if app.return_code:
         sys.exit(app.return_code)
@@ -135,14 +139,20 @@ def _check_terminal() -> None:
         )
 
 
-def _check_theme(theme: str) -> None:
+def _check_theme(theme: str | None) -> str:
+    """The theme to start with: --theme (which must exist), else the saved or NO_COLOR one."""
     from textual.theme import BUILTIN_THEMES
 
+    from canary_tui.tui.settings import initial_theme, load_user_themes
     from themes import load_builtin_themes
 
-    known = [t.name for t in load_builtin_themes()] + sorted(BUILTIN_THEMES)
+    if theme is None:
+        return initial_theme(None)  # a saved name that is gone falls back with a notice
+    known = [t.name for t in load_builtin_themes()] + [t.name for t in load_user_themes().themes]
+    known += sorted(BUILTIN_THEMES)
     if theme not in known:
         fail(f"unknown theme {theme!r}; known: {', '.join(known)}")
+    return theme
 
 
 def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
@@ -154,8 +164,13 @@ def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
     _check_terminal()
     runner = EngineRunner(built.engine)
     runner.start()
+    from canary_tui.tui.settings import wants_ascii
+
     app = make_app(
-        InProcessSession(built.engine, local_actor()), theme=theme, ascii_only=ascii_only
+        InProcessSession(built.engine, local_actor()),
+        theme=theme,
+        ascii_only=wants_ascii(ascii_only),
+        persist_theme=True,
     )
     try:
         app.run()
@@ -175,9 +190,11 @@ def look_options(command: F) -> F:
     command = click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")(
         command
     )
-    return click.option("--theme", default="canary-dark", show_default=True, help="Colour theme.")(
-        command
-    )
+    return click.option(
+        "--theme",
+        default=None,
+        help="Colour theme (default: the last one picked with `t`; canary-mono under NO_COLOR).",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -251,7 +268,7 @@ def demo(
     seed: int,
     audit_path: Path | None,
     judge: str,
-    theme: str,
+    theme: str | None,
     ascii_only: bool,
 ) -> None:
     """Run the dashboard on the embedded simulator (no cluster needed)."""
@@ -260,7 +277,7 @@ def demo(
 
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    _check_theme(theme)
+    theme = _check_theme(theme)
     config = demo_config(scenario, seed, judge=judge)
     clock = _clock_for(speed, config)
     _check_terminal()
@@ -330,7 +347,7 @@ def run(
     headless: bool,
     speed: str,
     audit_path: Path | None,
-    theme: str,
+    theme: str | None,
     ascii_only: bool,
 ) -> None:
     """Run the loop for the canary in a config file, with the dashboard or headless."""
@@ -340,7 +357,7 @@ def run(
         fail(str(exc))
     clock = _clock_for(speed, config)
     if not headless:
-        _check_theme(theme)
+        theme = _check_theme(theme)
         _check_terminal()
     if headless:
         sys.exit(run_headless(_build(config, clock, audit_path), emit=_emit_json))
@@ -552,11 +569,11 @@ def serve(
 @cli.command()
 @click.argument("name", required=False)
 @look_options
-def attach(name: str | None, theme: str, ascii_only: bool) -> None:
+def attach(name: str | None, theme: str | None, ascii_only: bool) -> None:
     """Open a dashboard on a running session (the only one, or NAME)."""
     from canary_tui.session.sockets import list_sockets, socket_path
 
-    _check_theme(theme)
+    theme = _check_theme(theme)
     if name is None:
         sockets = list_sockets()
         if not sockets:

@@ -117,10 +117,10 @@ def test_demo_refuses_a_tiny_terminal(tmp_path: Path) -> None:
     tmux = Tmux(tmp_path)
     err, code = tmp_path / "stderr", tmp_path / "exit-code"
     tmux.start(
-        f"cd {Path.cwd()} && stty cols 40 rows 12 && {sys.executable} -m canary_tui.cli demo "
+        f"cd {Path.cwd()} && stty cols 30 rows 10 && {sys.executable} -m canary_tui.cli demo "
         f"--audit {tmp_path / 'a.jsonl'} 2> {err}; echo $? > {code}.tmp && mv {code}.tmp {code}",
-        width=40,
-        height=12,
+        width=30,
+        height=10,
     )
     try:
         deadline = time.monotonic() + 20
@@ -130,4 +130,4 @@ def test_demo_refuses_a_tiny_terminal(tmp_path: Path) -> None:
         tmux.kill()
     assert code.read_text().strip() == "2"
     text = err.read_text()
-    assert "terminal too small: 40x12" in text and "Traceback" not in text
+    assert "terminal too small: 30x10" in text and "Traceback" not in text

@@ -14,7 +14,7 @@ async def _settle(pilot: Any) -> None:
     await settle(pilot, 6)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40), (200, 60)])
 def test_dashboard_progressing(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app, _ = app_on(tmp_path, "healthy", seed=4, ticks=40)
     assert snap_compare(app, terminal_size=size, run_before=_settle)
@@ -29,9 +29,26 @@ def test_dashboard_after_automatic_rollback(
     assert snap_compare(app, terminal_size=size, run_before=_settle)
 
 
-def test_dashboard_too_small(snap_compare: Any, tmp_path: Path) -> None:
-    app, _ = app_on(tmp_path)
-    assert snap_compare(app, terminal_size=(50, 16), run_before=_settle)
+@pytest.mark.parametrize("size", [(50, 16), (30, 10)])
+def test_small_terminals_compact_then_too_small(
+    snap_compare: Any, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app, _ = app_on(tmp_path, "error-regression", seed=1, ticks=30)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize(
+    "theme",
+    ["canary-dark", "canary-light", "canary-high-contrast", "canary-colorblind", "canary-mono"],
+)
+def test_every_builtin_theme(snap_compare: Any, tmp_path: Path, theme: str) -> None:
+    app, _ = app_on(tmp_path, "latency-regression", seed=2, ticks=40, theme=theme)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+def test_ascii_only(snap_compare: Any, tmp_path: Path) -> None:
+    app, _ = app_on(tmp_path, "healthy", seed=4, ticks=40, ascii_only=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
 
 
 def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:

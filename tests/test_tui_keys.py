@@ -159,11 +159,14 @@ async def test_resizing_never_loses_state(tmp_path: Path) -> None:
     app, rig = app_on(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        for size in ((40, 10), (200, 60), (59, 19), (120, 40), (80, 24)):
+        for size in ((30, 8), (200, 60), (59, 19), (120, 40), (45, 14), (80, 24)):
             await pilot.resize_terminal(*size)
             await settle(pilot)
-        assert app.screen.has_class("-too-small") is False
+        assert not app.screen.has_class("-too-small") and not app.screen.has_class("-compact")
         await pilot.resize_terminal(50, 15)
+        await settle(pilot)
+        assert app.screen.has_class("-compact")
+        await pilot.resize_terminal(30, 10)
         await settle(pilot)
         assert app.screen.has_class("-too-small")
         await pilot.press("k")  # the safety key works even then

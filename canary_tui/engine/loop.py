@@ -37,6 +37,7 @@ Subscriber = Callable[[Frame], None]
 class EngineSettings:
     tick_s: float = 5.0
     history_s: float = 600.0  # how much graph history a newly attached client receives
+    smooth_s: float = 30.0  # graph points are rates over this trailing window, like rate[30s]
     activity_keep: int = 200
     burn_window_s: float = 300.0
     kill_attempts: int = 3
@@ -82,6 +83,7 @@ class Engine:
         self._pending_activity: list[ActivityEntry] = []
         self._total_canary: VariantCounts = EMPTY
         self._recent: deque[tuple[float, VariantCounts]] = deque()
+        self._smooth: deque[Sample] = deque()
         self._pending_kill: Action | None = None
         self._ticks = itertools.count(1)
         self._router_unsupported_shadow = router.shadow_unsupported()
@@ -196,7 +198,7 @@ class Engine:
             ):
                 self._apply(action)
             self.warning = self._current_warning()
-            return self._publish(new_point=SeriesPoint.from_sample(sample), sample=sample)
+            return self._publish(new_point=self._graph_point(sample), sample=sample)
 
     def _fetch(self, now: float) -> Sample:
         start, self._last_fetch = self._last_fetch, now
@@ -235,6 +237,27 @@ class Engine:
             except ValueError:
                 recent = counts
         self.gauges = tuple(gauge(slo, self._total_canary, recent) for slo in self.slos)
+
+    def _graph_point(self, sample: Sample) -> SeriesPoint:
+        """A point for the graphs: counts summed over the trailing `smooth_s` window, so a
+        canary at 5% reads as a rate rather than as noise. No data stays a visible gap."""
+        if not sample.ok:
+            return SeriesPoint.from_sample(sample)
+        self._smooth.append(sample)
+        while self._smooth and self._smooth[0].start < sample.end - self.settings.smooth_s - 1e-9:
+            self._smooth.popleft()
+        try:
+            baseline = canary = EMPTY
+            for s in self._smooth:
+                assert s.baseline is not None and s.canary is not None
+                baseline, canary = baseline + s.baseline, canary + s.canary
+        except ValueError:  # histogram layout changed: start the window again
+            self._smooth.clear()
+            self._smooth.append(sample)
+            return SeriesPoint.from_sample(sample)
+        start = self._smooth[0].start
+        return replace(SeriesPoint.from_sample(Sample(start, sample.end, baseline, canary)),
+                       t=sample.end)  # fmt: skip
 
     def _refresh_routing(self) -> None:
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.theme import Theme
 
 from canary_tui.core.frames import Frame
 from canary_tui.session.base import Session
@@ -15,6 +17,7 @@ from canary_tui.tui.keymap import ACTIONS_BY_ID, app_bindings
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.help import HelpScreen, describe
+from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
 
 
@@ -29,11 +32,17 @@ class CanaryApp(App[None]):
         self,
         session: Session,
         *,
-        theme: str = "canary-dark",
+        theme: str = DEFAULT_THEME,
         ascii_only: bool = False,
         keymap: dict[str, str] | None = None,
+        persist_theme: bool = False,
     ) -> None:
         super().__init__()
+        if os.environ.get("SSH_CONNECTION"):
+            self.animation_level = "none"  # every animation frame costs bandwidth over SSH
+        self.persist_theme = persist_theme
+        if ascii_only:
+            self.add_class("-ascii")
         self.session = session
         self.ascii_only = ascii_only
         self._theme_name = theme
@@ -58,6 +67,12 @@ class CanaryApp(App[None]):
 
     def _on_frame(self, frame: Frame) -> None:
         self.dashboard.on_frame(frame)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        if self.persist_theme:
+            problem = save_setting("theme", theme.name)
+            if problem:
+                self.notify(problem, severity="warning")
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str, bool]] = []
@@ -112,12 +127,14 @@ class CanaryApp(App[None]):
 def make_app(
     session: Session,
     *,
-    theme: str = "canary-dark",
+    theme: str = DEFAULT_THEME,
     ascii_only: bool = False,
     keymap: dict[str, str] | None = None,
+    persist_theme: bool = False,
 ) -> CanaryApp:
     """The app for `session`: the CLI, the tests and the benchmarks all build it here."""
-    return CanaryApp(session, theme=theme, ascii_only=ascii_only, keymap=keymap)
+    return CanaryApp(session, theme=theme, ascii_only=ascii_only, keymap=keymap,
+                     persist_theme=persist_theme)  # fmt: skip
 
 
 __all__ = ["Binding", "CanaryApp", "make_app"]

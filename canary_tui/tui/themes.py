@@ -1,12 +1,18 @@
-"""Load Textual themes from the project's themes/ folder (YAML) and register them."""
+"""Register the project's themes (themes/*.yaml) and the user's own with the app."""
 
 from __future__ import annotations
 
 from textual.app import App
 
+from canary_tui.tui.settings import load_user_themes
 from themes import load_builtin_themes
 
 
-def register_themes(app: App[object]) -> None:
+def register_themes(app: App[object]) -> list[str]:
+    """Register built-in then user themes; return one line per user theme file ignored."""
     for theme in load_builtin_themes():
         app.register_theme(theme)
+    user = load_user_themes()
+    for theme in user.themes:
+        app.register_theme(theme)
+    return user.problems

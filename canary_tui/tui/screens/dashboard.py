@@ -19,6 +19,7 @@ from canary_tui.session.model import DashboardModel
 from canary_tui.tui.keymap import ACTIONS_BY_ID, action_bindings
 from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from canary_tui.tui.widgets.activity import ActivityLog
+from canary_tui.tui.widgets.compact import CompactSummary
 from canary_tui.tui.widgets.gauges import SLOGauges
 from canary_tui.tui.widgets.graphs import (
     ERRORS,
@@ -31,7 +32,8 @@ from canary_tui.tui.widgets.header import StatusHeader
 from canary_tui.tui.widgets.plan_bar import PlanBar
 from canary_tui.tui.widgets.verdicts import VerdictTable
 
-MIN_WIDTH, MIN_HEIGHT = 60, 20
+MIN_WIDTH, MIN_HEIGHT = 40, 12  # below this nothing useful fits
+COMPACT_WIDTH, COMPACT_HEIGHT = 60, 20  # below this: numbers and verdicts, no graphs
 WIDE_WIDTH, WIDE_HEIGHT = 120, 36
 
 
@@ -69,13 +71,15 @@ class DashboardScreen(Screen[None]):
             yield VerdictTable()
             yield SLOGauges()
         yield ActivityLog(ascii_only=self.ascii_only)
+        yield CompactSummary()
         with Vertical(id="too-small"):
             yield Static("", id="too-small-text")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(StatusHeader).you = self.session.identity.name
-        for widget in (self.query_one(PlanBar), self.query_one(SLOGauges)):
+        for widget in (self.query_one(PlanBar), self.query_one(SLOGauges),
+                       self.query_one(StatusHeader), self.query_one(VerdictTable)):  # fmt: skip
             widget.ascii_only = self.ascii_only
         for graph in self.query(ComparisonGraph):
             graph.ascii_only = self.ascii_only
@@ -91,6 +95,7 @@ class DashboardScreen(Screen[None]):
         self.set_class(wide, "-wide")
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
+        self.set_class(not small and (width < COMPACT_WIDTH or height < COMPACT_HEIGHT), "-compact")
         if small:
             self.query_one("#too-small-text", Static).update(
                 f"terminal too small: {width}x{height}\nneed at least {MIN_WIDTH}x{MIN_HEIGHT}"
@@ -117,6 +122,10 @@ class DashboardScreen(Screen[None]):
         if frame is None:
             return
         self.query_one(StatusHeader).frame = frame
+        compact = self.query_one(CompactSummary)
+        compact.frame = frame
+        if self.model.activity:
+            compact.last_activity = self.model.activity[-1]
         self.query_one(PlanBar).frame = frame
         self.query_one(VerdictTable).verdicts = frame.verdicts
         self.query_one(SLOGauges).gauges = frame.gauges

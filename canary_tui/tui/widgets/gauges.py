@@ -46,7 +46,10 @@ class SLOGauges(Widget):
                 )
             else:
                 table.add_row(
-                    Text(f"{g.slo} ≥{pct(g.objective, 1)}", style="bold"),
+                    Text(
+                        f"{g.slo} {'>=' if self.ascii_only else '≥'}{pct(g.objective, 1)}",
+                        style="bold",
+                    ),
                     Text(f"now {pct(g.current)}"),
                     Text.assemble(gauge_bar, " budget"),
                     Text(f"burn {burn}", style=burn_style),

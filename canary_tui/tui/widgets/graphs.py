@@ -24,7 +24,32 @@ class Line:
     canary: bool
 
 
-BASELINE_COLOR, CANARY_COLOR = "blue", "orange"
+BASELINE_COLOR, CANARY_COLOR = "#56B4E9", "#E69F00"
+#: Box-drawing and block glyphs plotext draws, and their ASCII stand-ins.
+ASCII_FRAME = str.maketrans(
+    {
+        "┌": "+",
+        "┐": "+",
+        "└": "+",
+        "┘": "+",
+        "─": "-",
+        "│": "|",
+        "┬": "+",
+        "┴": "+",
+        "├": "+",
+        "┤": "+",
+        "┼": "+",
+        "•": ".",
+    }
+)
+
+
+def _rgb(value: str, fallback: str) -> tuple[int, int, int]:
+    text = (value or fallback).lstrip("#")
+    try:
+        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+    except (ValueError, IndexError):
+        return _rgb(fallback, "#FFFFFF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +61,7 @@ class GraphSpec:
 
 
 ERRORS = GraphSpec(
-    "error rate %",
+    "error rate % (30 s)",
     "%",
     (
         Line("baseline", lambda p: p.err_baseline, False),
@@ -46,7 +71,7 @@ ERRORS = GraphSpec(
 )
 
 LATENCY_P99 = GraphSpec(
-    "latency p99 ms",
+    "latency p99 ms (30 s)",
     "ms",
     (
         Line("base p99", lambda p: p.p99_baseline, False),
@@ -55,7 +80,7 @@ LATENCY_P99 = GraphSpec(
 )
 
 LATENCY_ALL = GraphSpec(
-    "latency ms (p50 p95 p99)",
+    "latency ms, p50 p95 p99 (30 s)",
     "ms",
     (
         Line("base p50", lambda p: p.p50_baseline, False),
@@ -68,7 +93,7 @@ LATENCY_ALL = GraphSpec(
 )
 
 REQUESTS = GraphSpec(
-    "requests/s",
+    "requests/s (30 s)",
     "/s",
     (
         Line("baseline", lambda p: p.rps_baseline, False),
@@ -126,18 +151,15 @@ class ComparisonGraph(PlotextPlot):
                     ys.append(v * self.spec.scale)
             if xs:
                 any_data = True
-                marker = (
-                    ("*" if line.canary else ".")
-                    if self.ascii_only
-                    else ("hd" if line.canary else "dot")
-                )
-                plt.plot(
-                    xs,
-                    ys,
-                    label=line.label,
-                    marker=marker,
-                    color=CANARY_COLOR if line.canary else BASELINE_COLOR,
-                )
+                role = "canary" if line.canary else "baseline"
+                variables = self.app.theme_variables
+                if self.ascii_only:
+                    marker = "*" if line.canary else "."
+                else:
+                    marker = variables.get(f"{role}-marker", "hd" if line.canary else "braille")
+                default = CANARY_COLOR if line.canary else BASELINE_COLOR
+                color = _rgb(variables.get(f"{role}-color", default), default)
+                plt.plot(xs, ys, label=line.label, marker=marker, color=color)
         gaps = [p.t - self._now for p in visible if p.no_data]
         if gaps:
             plt.vertical_line(gaps[0], color="red")
@@ -151,7 +173,15 @@ class ComparisonGraph(PlotextPlot):
             return Text(self.spec.title, style="dim")
         key = (self.size, self._version, self.app.theme, self.ascii_only)
         if self._cache is None or key != self._cache_key:
-            self._cache = super().render()  # type: ignore[assignment]
+            self._replot()  # colours and markers come from the theme
+            plot, (width, height) = self._plot, self.size
+            plot.plotsize(width, height)
+            plot._set_size(width, height)
+            plot.theme(self._get_plotext_theme_name(self.app.theme))
+            built = plot.build()
+            if self.ascii_only:
+                built = built.translate(ASCII_FRAME)
+            self._cache = Text.from_ansi(built)
             self._cache_key = key
         assert self._cache is not None
         return self._cache

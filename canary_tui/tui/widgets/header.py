@@ -24,6 +24,7 @@ class StatusHeader(Widget):
     frame: reactive[Frame | None] = reactive(None, layout=False)
     mode: reactive[str] = reactive("LIVE")
     you: reactive[str] = reactive("")
+    ascii_only: reactive[bool] = reactive(False)
 
     def render(self) -> Text:
         f = self.frame
@@ -36,7 +37,7 @@ class StatusHeader(Widget):
         line1 = Text.assemble(
             (f"{info.service}", "bold"),
             f" ({info.namespace})" if wide else "",
-            f"  {info.stable_version}→{info.canary_version}  ",
+            f"  {info.stable_version}{'->' if self.ascii_only else '→'}{info.canary_version}  ",
             (f" {phase} ", self._style(PHASE_STYLE[s.phase])),
             "  ",
             (f"{s.weight}%", "bold"),
@@ -67,8 +68,9 @@ class StatusHeader(Widget):
             ("  watching: ", "dim"),
             present,
         )
-        line1.truncate(self.size.width - 2, overflow="ellipsis")
-        line2.truncate(self.size.width - 2, overflow="ellipsis")
+        overflow = "crop" if self.ascii_only else "ellipsis"
+        line1.truncate(self.size.width - 2, overflow=overflow)
+        line2.truncate(self.size.width - 2, overflow=overflow)
         return Text("\n").join([line1, line2])
 
     def _style(self, spec: str) -> str:

@@ -43,5 +43,7 @@ class PlanBar(Widget):
                 out.append(f" {arrow} ", style="dim")
         if s.phase is Phase.ROLLED_BACK:
             out.append("  rolled back to 0%", style="bold red")
-        out.truncate(max(1, self.size.width - 2), overflow="ellipsis")
+        out.truncate(
+            max(1, self.size.width - 2), overflow="crop" if self.ascii_only else "ellipsis"
+        )
         return out

@@ -22,6 +22,7 @@ class VerdictTable(Widget):
     DEFAULT_CSS = "VerdictTable { height: auto; min-height: 3; padding: 0 1; }"
 
     verdicts: reactive[tuple[Verdict, ...]] = reactive(())
+    ascii_only: reactive[bool] = reactive(False)
 
     def render(self) -> Table | Text:
         if not self.verdicts:
@@ -34,7 +35,8 @@ class VerdictTable(Widget):
         table.add_column("canary", justify="right", no_wrap=True)
         table.add_column("diff", justify="right", no_wrap=True)
         table.add_column("", no_wrap=True)
-        table.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1)
+        overflow = "crop" if self.ascii_only else "ellipsis"
+        table.add_column("why", no_wrap=True, overflow=overflow, ratio=1)
         for v in self.verdicts:
             e = v.evidence
             diff = ""
