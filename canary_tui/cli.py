@@ -92,7 +92,9 @@ def _via_prometheus(built: Built, url: str | None, exporter_port: int) -> None:
     )
 
 
-def _attach_dashboard(canary: str, serve_args: list[str], *, theme: str, ascii_only: bool) -> None:
+def _attach_dashboard(
+    canary: str, serve_args: list[str], *, theme: str, ascii_only: bool, keymap: dict[str, str]
+) -> None:
     """Reuse the canary's session daemon, or start one, then attach this terminal to it."""
     from canary_tui.session.launch import ensure_daemon
 
@@ -102,10 +104,10 @@ def _attach_dashboard(canary: str, serve_args: list[str], *, theme: str, ascii_o
         fail(str(exc))
     if not started:
         click.echo(f"attaching to the running session for {canary!r}", err=True)
-    _attach_to(path, theme=theme, ascii_only=ascii_only)
+    _attach_to(path, theme=theme, ascii_only=ascii_only, keymap=keymap)
 
 
-def _attach_to(path: Path, *, theme: str, ascii_only: bool) -> None:
+def _attach_to(path: Path, *, theme: str, ascii_only: bool, keymap: dict[str, str]) -> None:
     import asyncio
 
     from canary_tui.session.client import SessionUnavailable, SocketSession, query_status
@@ -118,7 +120,11 @@ def _attach_to(path: Path, *, theme: str, ascii_only: bool) -> None:
     from canary_tui.tui.settings import wants_ascii
 
     app = make_app(
-        SocketSession(path), theme=theme, ascii_only=wants_ascii(ascii_only), persist_theme=True
+        SocketSession(path),
+        theme=theme,
+        ascii_only=wants_ascii(ascii_only),
+        persist_theme=True,
+        keymap=keymap,
     )
     app.run()
     if app.return_code:
@@ -139,6 +145,21 @@ def _check_terminal() -> None:
         )
 
 
+def _keymap(config: Config | None = None) -> dict[str, str]:
+    """The user's keys (settings.yaml `keys:`), overridden by the config's; fails on conflicts."""
+    from canary_tui.tui.keymap import check_keymap
+    from canary_tui.tui.settings import load_settings
+
+    saved = load_settings().get("keys")
+    keymap = {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
+    if config is not None:
+        keymap.update(config.keys)
+    problems = check_keymap(keymap)
+    if problems:
+        fail("\n".join(problems))
+    return keymap
+
+
 def _check_theme(theme: str | None) -> str:
     """The theme to start with: --theme (which must exist), else the saved or NO_COLOR one."""
     from textual.theme import BUILTIN_THEMES
@@ -155,7 +176,7 @@ def _check_theme(theme: str | None) -> str:
     return theme
 
 
-def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
+def _run_dashboard(built: Built, *, theme: str, ascii_only: bool, keymap: dict[str, str]) -> None:
     from canary_tui.engine.runner import EngineRunner
     from canary_tui.session.identity import local_actor
     from canary_tui.session.inprocess import InProcessSession
@@ -171,6 +192,7 @@ def _run_dashboard(built: Built, *, theme: str, ascii_only: bool) -> None:
         theme=theme,
         ascii_only=wants_ascii(ascii_only),
         persist_theme=True,
+        keymap=keymap,
     )
     try:
         app.run()
@@ -286,7 +308,7 @@ def demo(
     if in_process:
         built = _build(config, clock, audit_path)
         _via_prometheus(built, prometheus_url, exporter_port)
-        _run_dashboard(built, theme=theme, ascii_only=ascii_only)
+        _run_dashboard(built, theme=theme, ascii_only=ascii_only, keymap=_keymap(config))
         return
     serve_args = [
         "--demo",
@@ -304,7 +326,9 @@ def demo(
         serve_args += ["--exporter-port", str(exporter_port)]
     if audit_path is not None:
         serve_args += ["--audit", str(audit_path.resolve())]
-    _attach_dashboard(config.canary.name, serve_args, theme=theme, ascii_only=ascii_only)
+    _attach_dashboard(
+        config.canary.name, serve_args, theme=theme, ascii_only=ascii_only, keymap=_keymap(config)
+    )
 
 
 @cli.command()
@@ -358,16 +382,20 @@ def run(
     clock = _clock_for(speed, config)
     if not headless:
         theme = _check_theme(theme)
+        keymap = _keymap(config)
         _check_terminal()
     if headless:
         sys.exit(run_headless(_build(config, clock, audit_path), emit=_emit_json))
     if in_process:
-        _run_dashboard(_build(config, clock, audit_path), theme=theme, ascii_only=ascii_only)
+        built = _build(config, clock, audit_path)
+        _run_dashboard(built, theme=theme, ascii_only=ascii_only, keymap=keymap)
         return
     serve_args = ["--config", str(config_path.resolve()), "--speed", speed]
     if audit_path is not None:
         serve_args += ["--audit", str(audit_path.resolve())]
-    _attach_dashboard(config.canary.name, serve_args, theme=theme, ascii_only=ascii_only)
+    _attach_dashboard(
+        config.canary.name, serve_args, theme=theme, ascii_only=ascii_only, keymap=keymap
+    )
 
 
 def _emit_json(event: dict[str, Any]) -> None:
@@ -587,8 +615,9 @@ def attach(name: str | None, theme: str | None, ascii_only: bool) -> None:
         path = socket_path(name)
         if not path.exists():
             fail(f"no live session named {name!r} (see `canary-tui ls`)")
+    keymap = _keymap()
     _check_terminal()
-    _attach_to(path, theme=theme, ascii_only=ascii_only)
+    _attach_to(path, theme=theme, ascii_only=ascii_only, keymap=keymap)
 
 
 @cli.command("ls")

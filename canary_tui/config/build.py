@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from canary_tui.core.plan import RampPlan, RampStep
 from canary_tui.core.policy import NoDataAction, Policy
 from canary_tui.core.slo import SLO, SLOKind
 from canary_tui.core.specs import MetricKind, MetricSpec
+from canary_tui.engine.alerts import Webhook, WebhookAlerter
 from canary_tui.engine.loop import Engine, EngineSettings
 from canary_tui.paths import default_audit_path
 from canary_tui.records.audit import AuditError, AuditLog
@@ -27,6 +29,7 @@ class Built:
     engine: Engine
     context: AdapterContext
     audit_path: Path
+    alerter: WebhookAlerter | None = None
 
 
 def plan_of(config: Config) -> RampPlan:
@@ -115,4 +118,14 @@ def build_engine(config: Config, clock: Clock, *, audit_path: Path | None = None
         armed=loop.auto_rollback == "armed",
         unattended=loop.unattended,
     )
-    return Built(engine, ctx, path)
+    alerter = None
+    hooks = []
+    for hook in config.alerts.webhooks:
+        url = hook.url if hook.url is not None else os.environ.get(hook.url_env or "", "")
+        if not url:
+            raise ConfigError(f"alerts.webhooks: environment variable {hook.url_env} is not set")
+        hooks.append(Webhook(url, timeout_s=hook.timeout, attempts=hook.attempts))
+    if hooks:
+        alerter = WebhookAlerter(hooks)
+        engine.subscribe(alerter.on_frame)
+    return Built(engine, ctx, path, alerter)

@@ -109,6 +109,25 @@ class SessionSection(Strict):
     group: str | None = None  # share the socket with this group (0770) for pairing
 
 
+class WebhookSection(Strict):
+    url: str | None = None
+    url_env: str | None = None  # read the URL (which often holds a token) from this variable
+    timeout: Duration = 5.0
+    attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> WebhookSection:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of url or url_env")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("a webhook url must start with http:// or https://")
+        return self
+
+
+class AlertsSection(Strict):
+    webhooks: list[WebhookSection] = Field(default_factory=list)
+
+
 class AuditSection(Strict):
     path: str | None = None
 
@@ -159,6 +178,8 @@ class Config(Strict):
     loop: LoopSection = LoopSection()
     audit: AuditSection = AuditSection()
     session: SessionSection = SessionSection()
+    alerts: AlertsSection = AlertsSection()
+    keys: dict[str, str] = Field(default_factory=dict)  # binding id -> key(s), e.g. kill: K
     source: AdapterSection = AdapterSection()
     router: AdapterSection = AdapterSection()
 

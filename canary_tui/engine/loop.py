@@ -186,7 +186,7 @@ class Engine:
             self.verdicts = self.judge.verdicts(ctx)
             for v in self.verdicts:
                 if v.status is Status.FAIL and previous.get(v.metric) is not Status.FAIL:
-                    self._note("verdict", "judge", v.why)
+                    self._note("alert", "judge", f"verdict FAIL: {v.why}")
             self._refresh_routing()
             if self._pending_kill is not None and not self.state.terminal:
                 self._apply(self._pending_kill, retrying=True)
@@ -226,7 +226,7 @@ class Engine:
         else:
             if self.no_data_since is None:
                 self.no_data_since = sample.start
-                self._note("warn", "loop", f"no metrics: {sample.problem}")
+                self._note("alert", "loop", f"metrics went silent: {sample.problem}")
             self.no_data = sample.problem
         while self._recent and self._recent[0][0] < now - self.settings.burn_window_s:
             self._recent.popleft()
@@ -413,6 +413,8 @@ class Engine:
         else:
             label = "" if outcome == "applied" else f" [{outcome}]"
             self._note("result", who, f"{message or action.verb.label}{label}", written.get("seq"))
+            if action.verb is Verb.KILL and outcome == "applied" and action.actor.kind == "rule":
+                self._note("alert", who, f"ROLLED BACK automatically: {action.reason}")
 
     def _record_plain(self, kind: str, event: str, message: str) -> None:
         rec = {

@@ -2,7 +2,7 @@
 
     preamble  b"CTREC\\0" + format version (u16, big-endian)
     chunk     b"CK" kind(1) flags(1) first(u32) count(u32) t_first(f64) t_last(f64)
-              meta_len(u32) payload_len(u32) crc32(u32) | meta (JSON) | payload (zstd JSON)
+              meta_len(u32) payload_len(u32) crc32(u32) | meta (JSON) | parts (zstd frames)
     trailer   b"CTRECEND" + offset of the index chunk (u64), written last on a clean close
 
 The CRC covers the chunk header, meta and payload, so a chunk torn by a crash or altered on
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -86,7 +87,7 @@ class ChunkInfo:
 
 def pack_chunk(
     kind: str,
-    raw: bytes,
+    parts: Sequence[bytes],
     compressor: zstandard.ZstdCompressor,
     *,
     first: int = 0,
@@ -95,9 +96,12 @@ def pack_chunk(
     t_last: float = 0.0,
     meta: dict[str, Any] | None = None,
 ) -> bytes:
-    """One chunk's bytes: header, meta, and `raw` compressed."""
-    payload = compressor.compress(raw)
-    meta_bytes = json.dumps({**(meta or {}), "raw": len(raw)}, separators=(",", ":")).encode()
+    """One chunk's bytes: header, meta, and each of `parts` compressed on its own (so that a
+    reader can decompress one part without the others)."""
+    packed = [compressor.compress(p) for p in parts]
+    sizes = {"raw": [len(p) for p in parts], "z": [len(p) for p in packed]}
+    meta_bytes = json.dumps({**(meta or {}), **sizes}, separators=(",", ":")).encode()
+    payload = b"".join(packed)
     head = _HEAD.pack(
         b"CK", kind.encode(), 0, first, count, t_first, t_last, len(meta_bytes), len(payload)
     )
@@ -139,16 +143,25 @@ def read_chunk(f: BinaryIO, offset: int, file_size: int) -> tuple[ChunkInfo, byt
     return info, body[meta_len:]
 
 
-def decompress(info: ChunkInfo, payload: bytes) -> bytes:
-    """The chunk's raw bytes; refuses sizes the writer never produces (decompression bombs)."""
-    raw_len = info.meta.get("raw")
-    if not isinstance(raw_len, int) or not 0 <= raw_len <= MAX_RAW:
-        raise ChunkError(f"the chunk at byte {info.offset} declares an impossible size")
+def decompress(info: ChunkInfo, payload: bytes, part: int = 0) -> bytes:
+    """Part `part` of the chunk, decompressed; refuses sizes the writer never produces."""
+    raw_sizes, z_sizes = info.meta.get("raw"), info.meta.get("z")
+    if not (
+        isinstance(raw_sizes, list)
+        and isinstance(z_sizes, list)
+        and len(raw_sizes) == len(z_sizes)
+        and 0 <= part < len(z_sizes)
+        and all(type(n) is int and 0 <= n <= MAX_RAW for n in raw_sizes)
+        and all(type(n) is int and n >= 0 for n in z_sizes)
+        and sum(z_sizes) == len(payload)
+    ):
+        raise ChunkError(f"the chunk at byte {info.offset} declares impossible sizes")
+    start = sum(z_sizes[:part])
+    data, raw_len = payload[start : start + z_sizes[part]], raw_sizes[part]
     try:
-        declared = zstandard.frame_content_size(payload)
-        if declared != raw_len:
+        if zstandard.frame_content_size(data) != raw_len:
             raise ChunkError(f"the chunk at byte {info.offset} is damaged (size mismatch)")
-        raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_len)
+        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
     except zstandard.ZstdError as exc:
         raise ChunkError(f"the chunk at byte {info.offset} cannot be decompressed") from exc
     if len(raw) != raw_len:

@@ -1,12 +1,16 @@
 """Session recordings: write a session's frames to a crash-safe file, and read them back.
 
-One job: the recording file. A `Recorder` is an engine subscriber; it buffers frames, writes
-them as compressed, checksummed chunks (flushed and fsynced at each chunk boundary), writes a
-snapshot of the graph window and recent activity at regular intervals, and on close an index
-and a trailer. A `Recording` opens such a file (complete, or cut short by a crash: it then
-reads up to the last whole chunk), reads frames in order, and rebuilds the `full` frame a
-client attaching at any moment would have received, from the nearest snapshot before it.
-Secrets in the config are masked before anything is written (see `redact`).
+One job: the recording file. A `Recorder` is an engine subscriber: it buffers frames and
+writes them as compressed, checksummed chunks (flushed and fsynced at each chunk boundary),
+a snapshot of the recent activity at regular intervals, and, on close, an index and a
+trailer. A `Recording` opens such a file (complete, or cut short by a crash: then up to its
+last whole chunk), reads frames in order, and rebuilds at any frame the `full` frame a client
+attaching at that moment would have received. Secrets never reach the file (see `redact`).
+
+Each frames chunk has three independently compressed parts, so that seeking reads little:
+  0  per frame: time, activity, full flag   (read from the nearest snapshot onwards)
+  1  per frame: graph points                (read for the graph window only)
+  2  per frame: everything else, in columns (read for the frame shown)
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,8 +35,9 @@ import zstandard
 
 from canary_tui import __version__
 from canary_tui.core.codec import frame_from_dict, frame_to_dict, plan_from_list, plan_to_list
-from canary_tui.core.frames import CanaryInfo, Frame
+from canary_tui.core.frames import CanaryInfo, Frame, SeriesPoint
 from canary_tui.core.plan import RampPlan
+from canary_tui.records import columns
 from canary_tui.records.chunks import (
     FORMAT_VERSION,
     MAGIC,
@@ -49,6 +54,8 @@ from canary_tui.records.redact import Scrubber, redact, secret_values
 
 SUFFIX = ".ctrec"
 ACTION_KINDS = frozenset({"intent", "refused"})
+_TIMELINE, _POINTS, _REST = 0, 1, 2  # the parts of a frames chunk
+POINT_FIELDS = tuple(f.name for f in fields(SeriesPoint))  # a graph point is stored as a list
 __all__ = [
     "FORMAT_VERSION",
     "SUFFIX",
@@ -68,11 +75,11 @@ class RecordingError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RecorderOptions:
-    """When chunks are cut and snapshots taken. Defaults suit a tick of 1 to 5 seconds."""
+    """When chunks are cut and snapshots taken. The defaults suit ticks of 1 to 5 seconds."""
 
     chunk_frames: int = 64  # a chunk holds at most this many frames ...
-    chunk_seconds: float = 30.0  # ... or this much recorded time (what a crash can lose)
-    snapshot_frames: int = 600  # a snapshot after a chunk once this many frames have passed
+    chunk_seconds: float = 60.0  # ... or this much recorded time (what a crash can lose)
+    snapshot_frames: int = 600  # a snapshot after the chunk in which this many frames passed
     level: int = 10  # zstd level
     queue_size: int = 100_000  # frames waiting for the writer thread; beyond, frames drop
     fsync: bool = True
@@ -92,6 +99,7 @@ class RecordingHeader:
     activity_keep: int = 200
     tick_s: float | None = None
     format: int = FORMAT_VERSION
+    point_fields: tuple[str, ...] = POINT_FIELDS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +114,7 @@ class RecordingHeader:
             "history_s": self.history_s,
             "activity_keep": self.activity_keep,
             "tick_s": self.tick_s,
+            "point_fields": list(self.point_fields),
         }
 
     @classmethod
@@ -115,8 +124,11 @@ class RecordingHeader:
         if not isinstance(config, dict):
             raise ValueError("config is not a mapping")
         history, keep = float(d.get("history_s", 600.0)), int(d.get("activity_keep", 200))
-        if not (math.isfinite(history) and history > 0 and keep > 0):
+        if not (math.isfinite(history) and history > 0 and 0 < keep <= 1_000_000):
             raise ValueError("bad history settings")
+        point_fields = tuple(str(name) for name in d.get("point_fields", POINT_FIELDS))
+        if "t" not in point_fields or len(set(point_fields)) != len(point_fields):
+            raise ValueError("bad point fields")
         return cls(
             info=CanaryInfo(**d["info"]),
             plan=plan_from_list(list(d["plan"])),
@@ -128,6 +140,7 @@ class RecordingHeader:
             activity_keep=keep,
             tick_s=float(tick) if tick is not None else None,
             format=int(d.get("format", FORMAT_VERSION)),
+            point_fields=point_fields,
         )
 
 
@@ -136,27 +149,6 @@ def recording_name(canary: str, started_at: float) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", canary).strip("._") or "canary"
     stamp = datetime.fromtimestamp(started_at, UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{safe}-{stamp}{SUFFIX}"
-
-
-class _Window:
-    """The graph window and recent activity, kept with the engine's own rules."""
-
-    def __init__(self, history_s: float, keep: int) -> None:
-        self.history_s, self.keep = history_s, keep
-        self.points: deque[dict[str, Any]] = deque()
-        self.activity: deque[dict[str, Any]] = deque(maxlen=keep)
-
-    def fold(self, d: Mapping[str, Any]) -> None:
-        if d.get("full"):
-            self.points = deque(d.get("points", ()))
-            self.activity = deque(d.get("activity", ()), maxlen=self.keep)
-            return
-        for p in d.get("points", ()):
-            self.points.append(p)
-            horizon = p["t"] - self.history_s
-            while self.points and self.points[0]["t"] < horizon:
-                self.points.popleft()
-        self.activity.extend(d.get("activity", ()))
 
 
 _STOP = object()
@@ -182,17 +174,16 @@ class Recorder:
         self.path, self.header, self.options = path, header, options
         self.error: str | None = None
         self.dropped = 0
+        self.frames = 0
         self._handle, self._scrub = handle, scrubber
         self._cctx = zstandard.ZstdCompressor(level=options.level)
         self._offset = handle.tell()
         self._index: list[ChunkInfo] = []
-        self._window = _Window(header.history_s, header.activity_keep)
-        self._count = 0
+        self._activity: deque[dict[str, Any]] = deque(maxlen=header.activity_keep)
         self._since_snapshot = 0
-        self._buf: list[str] = []
-        self._buf_first, self._t0, self._t1 = 0, 0.0, 0.0
-        self._nt: list[int] = []
-        self._marks: dict[str, list[int]] = {"a": [], "v": [], "p": []}
+        self._rows: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        self._first, self._t0, self._t1 = 0, 0.0, 0.0
+        self._marks: dict[str, list[int]] = {}
         self._statuses: dict[str, str] = {}
         self._phase: str | None = None
         self._lock = threading.Lock()
@@ -221,8 +212,9 @@ class Recorder:
         options: RecorderOptions | None = None,
         threaded: bool = True,
     ) -> Recorder:
-        """Create the file (named by canary and start time in `directory`, or at `path`)
-        and write its header. Raises RecordingError if it cannot be created."""
+        """Create the file (named by canary and start time in `directory`, or at `path`) and
+        write its header. `history_s` and `activity_keep` are the engine's settings of the
+        same names. Raises RecordingError if the file cannot be created."""
         started = time.time() if started_at is None else started_at
         header = RecordingHeader(
             info=info,
@@ -249,10 +241,9 @@ class Recorder:
                 f"cannot create recording {target}: {exc.strerror or exc}"
             ) from exc
         try:
-            raw = scrubber(json.dumps(header.to_dict(), separators=(",", ":"))).encode()
-            preamble = PREAMBLE.pack(MAGIC, FORMAT_VERSION)
-            chunk = pack_chunk("H", raw, zstandard.ZstdCompressor(level=opts.level))
-            handle.write(preamble + chunk)
+            raw = _json(scrubber.tree(header.to_dict()))
+            chunk = pack_chunk("H", [raw], zstandard.ZstdCompressor(level=opts.level))
+            handle.write(PREAMBLE.pack(MAGIC, FORMAT_VERSION) + chunk)
             handle.flush()
             if opts.fsync:
                 os.fsync(handle.fileno())
@@ -262,7 +253,7 @@ class Recorder:
             raise RecordingError(f"cannot write recording {target}: {exc.strerror or exc}") from exc
         return cls(target, handle, header, scrubber, opts, threaded)
 
-    # --- the subscriber ------------------------------------------------------------------
+    # --- the subscriber --------------------------------------------------------------------
     def on_frame(self, frame: Frame) -> None:
         """Record `frame`. Never raises, never blocks (a full queue drops the frame)."""
         if self._closed:
@@ -289,7 +280,7 @@ class Recorder:
         done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush, write the index and trailer, and close the file. Idempotent."""
+        """Flush, write the index and the trailer, and close the file. Idempotent."""
         with self._lock:
             if self._closed:
                 return
@@ -297,7 +288,7 @@ class Recorder:
             if self._queue is None:
                 self._safely(self._finish)
                 return
-        assert self._thread is not None
+        assert self._queue is not None and self._thread is not None
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
@@ -307,7 +298,7 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- the writer ----------------------------------------------------------------------
+    # --- the writer ------------------------------------------------------------------------
     def _run(self) -> None:
         assert self._queue is not None
         while True:
@@ -321,103 +312,103 @@ class Recorder:
             elif isinstance(item, Frame):
                 self._safely(self._add, item)
 
-    def _safely(self, fn: Any, *args: Any) -> None:
-        if self.error is not None and fn is not self._finish:
+    def _safely(self, fn: Callable[..., None], *args: Any) -> None:
+        finishing = fn == self._finish
+        if self.error is not None and not finishing:
             return
         try:
             fn(*args)
-        except Exception as exc:  # a disk error must never reach the engine's loop
+        except Exception as exc:  # a full disk must never reach the engine's loop
             if self.error is None:
                 self.error = f"recording {self.path} stopped: {exc}"
-            if fn is self._finish:
+            if finishing:
                 self._handle.close()
 
     def _add(self, frame: Frame) -> None:
-        d = frame_to_dict(frame, with_header=False)
-        i = self._count
-        self._window.fold(d)
-        if not self._buf:
-            self._buf_first, self._t0 = i, frame.now
+        rest = frame_to_dict(frame, with_header=False)
+        timeline = {k: rest.pop(k) for k in ("now", "activity", "full")}
+        points = [[p[name] for name in POINT_FIELDS] for p in rest.pop("points")]
+        i = self.frames
+        if not self._rows[0]:
+            self._first, self._t0 = i, frame.now
+        if frame.full:
+            self._activity = deque(timeline["activity"], maxlen=self.header.activity_keep)
+            self._mark("f", i)
+        else:
+            self._activity.extend(timeline["activity"])
+        if timeline["activity"]:
+            self._mark("act", i)
         if frame.full or not frame.points:
-            self._nt.append(i - self._buf_first)
+            self._mark("nt", i - self._first)
         urgent = False
-        if not frame.full and any(a.kind in ACTION_KINDS for a in frame.activity):
-            self._marks["a"].append(i)
-            urgent = True
+        if not frame.full and any(e.kind in ACTION_KINDS for e in frame.activity):
+            urgent = self._mark("a", i)
         statuses = {v.metric: v.status.value for v in frame.verdicts}
         if statuses != self._statuses and (
             self._statuses or any(s != "inconclusive" for s in statuses.values())
         ):
-            self._marks["v"].append(i)
+            self._mark("v", i)
         self._statuses = statuses
         phase = frame.state.phase.value
         if self._phase is not None and phase != self._phase:
-            self._marks["p"].append(i)
-            urgent = True
+            urgent = self._mark("p", i)
         self._phase = phase
-        self._buf.append(self._scrub(json.dumps(d, separators=(",", ":"), ensure_ascii=False)))
+        for rows, row in zip(self._rows, (timeline, points, rest), strict=True):
+            rows.append(row)
         self._t1 = frame.now
-        self._count += 1
+        self.frames += 1
         self._since_snapshot += 1
         o = self.options
-        if urgent or len(self._buf) >= o.chunk_frames or frame.now - self._t0 >= o.chunk_seconds:
+        if (
+            urgent
+            or len(self._rows[0]) >= o.chunk_frames
+            or frame.now - self._t0 >= o.chunk_seconds
+        ):
             self._flush()
 
-    def _flush(self) -> None:
-        if not self._buf:
-            return
-        raw = ("[" + ",".join(self._buf) + "]").encode()
-        meta: dict[str, Any] = {k: v for k, v in self._marks.items() if v}
-        if self._nt:
-            meta["nt"] = self._nt
-        first, count = self._buf_first, len(self._buf)
-        self._write(
-            "F", raw, first=first, count=count, t_first=self._t0, t_last=self._t1, meta=meta
-        )
-        self._buf, self._nt = [], []
-        self._marks = {"a": [], "v": [], "p": []}
-        if self._since_snapshot >= self.options.snapshot_frames:
-            self._snapshot()
+    def _mark(self, kind: str, value: int) -> bool:
+        self._marks.setdefault(kind, []).append(value)
+        return True
 
-    def _snapshot(self) -> None:
-        j = self._count - 1
-        body = {
-            "index": j,
-            "points": list(self._window.points),
-            "activity": list(self._window.activity),
-        }
-        raw = self._scrub(json.dumps(body, separators=(",", ":"), ensure_ascii=False)).encode()
-        self._write("S", raw, first=j, count=0, t_first=self._t1, t_last=self._t1, meta={})
-        self._since_snapshot = 0
+    def _flush(self) -> None:
+        timeline, points, rest = self._rows
+        if not timeline:
+            return
+        parts = [
+            _json(self._scrub.tree(timeline)),
+            _json(points),
+            _json(columns.encode(rest, self._scrub)),
+        ]
+        count, marks = len(timeline), self._marks
+        self._rows, self._marks = ([], [], []), {}
+        self._write(
+            "F", parts, first=self._first, count=count, t0=self._t0, t1=self._t1, meta=marks
+        )
+        if self._since_snapshot >= self.options.snapshot_frames:
+            j = self.frames - 1
+            body = {"index": j, "activity": list(self._activity)}
+            self._write("S", [_json(self._scrub.tree(body))], first=j, t0=self._t1, t1=self._t1)
+            self._since_snapshot = 0
 
     def _write(
         self,
         kind: str,
-        raw: bytes,
+        parts: list[bytes],
         *,
         first: int = 0,
         count: int = 0,
-        t_first: float = 0.0,
-        t_last: float = 0.0,
+        t0: float = 0.0,
+        t1: float = 0.0,
         meta: dict[str, Any] | None = None,
     ) -> None:
         data = pack_chunk(
-            kind,
-            raw,
-            self._cctx,
-            first=first,
-            count=count,
-            t_first=t_first,
-            t_last=t_last,
-            meta=meta,
+            kind, parts, self._cctx, first=first, count=count, t_first=t0, t_last=t1, meta=meta
         )
         self._handle.write(data)
         self._handle.flush()
         if self.options.fsync:
             os.fsync(self._handle.fileno())
-        info = ChunkInfo(
-            kind, self._offset, first, count, t_first, t_last, {**(meta or {}), "raw": len(raw)}
-        )
+        info = ChunkInfo(kind, self._offset, first, count, t0, t1, dict(meta or {}))
         self._index.append(replace(info, size=len(data)))
         self._offset += len(data)
 
@@ -425,17 +416,18 @@ class Recorder:
         if self.error is None:
             self._flush()
             index_at = self._offset
-            body = {
-                "frames": self._count,
-                "dropped": self.dropped,
-                "chunks": [c.to_list() for c in self._index],
-            }
-            self._write("I", json.dumps(body, separators=(",", ":")).encode())
+            chunks = [c.to_list() for c in self._index]
+            body = {"frames": self.frames, "dropped": self.dropped, "chunks": chunks}
+            self._write("I", [_json(body)])
             self._handle.write(TRAILER.pack(TRAILER_MAGIC, index_at))
             self._handle.flush()
             if self.options.fsync:
                 os.fsync(self._handle.fileno())
         self._handle.close()
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _free_name(directory: Path, name: str) -> Path:
@@ -468,6 +460,7 @@ class _Marks:
     actions: list[int] = field(default_factory=list)
     verdicts: list[int] = field(default_factory=list)
     phases: list[int] = field(default_factory=list)
+    fulls: list[int] = field(default_factory=list)
 
 
 class Recording:
@@ -492,8 +485,9 @@ class Recording:
         self._snap_at: list[int] = []
         self._tick_prefix: list[int] = [0]
         self._nt: list[list[int]] = []
+        self._busy: list[bool] = []  # per chunk: has it any activity (or a full frame)?
         self.marks = _Marks()
-        self._cache: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[int, list[Any]] = OrderedDict()
 
     # --- opening -------------------------------------------------------------------------
     @classmethod
@@ -613,6 +607,8 @@ class Recording:
         self.marks.actions.extend(ints("a"))
         self.marks.verdicts.extend(ints("v"))
         self.marks.phases.extend(ints("p"))
+        self.marks.fulls.extend(ints("f"))
+        self._busy.append(bool(ints("act") or ints("f")))
 
     # --- what is in it -------------------------------------------------------------------
     @property
@@ -639,87 +635,106 @@ class Recording:
         return bisect.bisect_right(self._firsts, i) - 1
 
     def is_tick(self, i: int) -> bool:
+        """Whether frame `i` is a tick (it adds a graph point), not an action or a join."""
         k = self._chunk_of(i)
-        nt = self._nt[k]
-        rel = i - self._chunks[k].first
+        nt, rel = self._nt[k], i - self._chunks[k].first
         pos = bisect.bisect_left(nt, rel)
         return not (pos < len(nt) and nt[pos] == rel)
 
     def tick_number(self, i: int) -> int:
-        """How many tick frames there are up to and including frame `i`."""
+        """How many ticks there are up to and including frame `i`."""
         k = self._chunk_of(i)
         rel = i - self._chunks[k].first
         return self._tick_prefix[k] + rel + 1 - bisect.bisect_right(self._nt[k], rel)
 
     def next_tick(self, i: int) -> int | None:
-        for j in range(max(i + 1, 0), self.frames):
-            if self.is_tick(j):
-                return j
-        return None
+        return next((j for j in range(max(i + 1, 0), self.frames) if self.is_tick(j)), None)
 
     def prev_tick(self, i: int) -> int | None:
-        for j in range(min(i - 1, self.frames - 1), -1, -1):
-            if self.is_tick(j):
-                return j
-        return None
+        start = min(i - 1, self.frames - 1)
+        return next((j for j in range(start, -1, -1) if self.is_tick(j)), None)
 
     def time_of(self, i: int) -> float:
         k = self._chunk_of(i)
-        return float(self._dicts_of(k)[i - self._chunks[k].first]["now"])
+        return float(self._timeline(k)[i - self._chunks[k].first]["now"])
 
     def index_at(self, t: float) -> int:
         """The last frame recorded at or before `t` (the first frame if `t` is earlier)."""
         if not self._chunks:
             raise RecordingError("the recording holds no frames")
-        starts = [c.t_first for c in self._chunks]
-        k = max(0, bisect.bisect_right(starts, t) - 1)
-        times = [float(d["now"]) for d in self._dicts_of(k)]
-        rel = bisect.bisect_right(times, t) - 1
-        return self._chunks[k].first + max(rel, 0)
+        k = max(0, bisect.bisect_right([c.t_first for c in self._chunks], t) - 1)
+        times = [float(row["now"]) for row in self._timeline(k)]
+        return self._chunks[k].first + max(bisect.bisect_right(times, t) - 1, 0)
 
     def frame(self, i: int) -> Frame:
-        """Frame `i` as it was published (later frames carry only what is new)."""
+        """Frame `i` as it was published (after the first, frames carry only what is new)."""
         k = self._chunk_of(i)
-        return self._to_frame(self._dicts_of(k)[i - self._chunks[k].first])
+        return self._to_frame(self._row(k, i - self._chunks[k].first))
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
-        for d in self._iter_dicts(start, self.frames if stop is None else stop):
-            yield self._to_frame(d)
+        """Frames `start` to `stop` in order (stops, raising, at a damaged chunk)."""
+        i = max(start, 0)
+        while i < (self.frames if stop is None else min(stop, self.frames)):
+            k = self._chunk_of(i)
+            c, end = self._chunks[k], self.frames if stop is None else min(stop, self.frames)
+            self._rest_rows(k)
+            for rel in range(i - c.first, min(end, c.first + c.count) - c.first):
+                yield self._to_frame(self._row(k, rel))
+            i = c.first + c.count
 
     def full_frame_at(self, i: int) -> Frame:
-        """The full frame a client attaching just after frame `i` receives: frame `i` with
-        the graph window (history_s) and recent activity (activity_keep) as the engine kept them."""
-        self._chunk_of(i)
+        """The full frame a client attaching just after frame `i` would have received:
+        frame `i` with the graph window and the recent activity, as the engine kept them."""
+        k = self._chunk_of(i)
+        row = self._row(k, i - self._chunks[k].first)
+        row.update(points=self._points_window(i), activity=self._activity_window(i))
+        row.update(full=True, sample=None)  # as the engine's full_frame()
+        return self._to_frame(row)
+
+    def _activity_window(self, i: int) -> list[Any]:
+        """The last activity_keep entries up to frame `i`: nearest snapshot, then frames."""
         while True:
             s = bisect.bisect_right(self._snap_at, i) - 1
-            window = _Window(self.header.history_s, self.header.activity_keep)
+            window: deque[Any] = deque(maxlen=self.header.activity_keep)
             start = 0
             if s >= 0:
                 try:
-                    body = self._snapshot(s)
+                    window.extend(self._snapshot(s))
                 except RecordingError:
                     del self._snaps[s], self._snap_at[s]
                     continue
-                window.points = deque(body["points"])
-                window.activity = deque(body["activity"], maxlen=window.keep)
                 start = self._snap_at[s] + 1
-            last: Mapping[str, Any] | None = None
-            for d in self._iter_dicts(start, i + 1):
-                try:
-                    window.fold(d)
-                except (KeyError, TypeError) as exc:
-                    raise RecordingError(f"{self.path}: frame data is damaged ({exc})") from exc
-                last = d
-            if last is None:  # i is the snapshot's own frame
-                k = self._chunk_of(i)
-                last = self._dicts_of(k)[i - self._chunks[k].first]
-            full = {
-                **last,
-                "full": True,
-                "points": list(window.points),
-                "activity": list(window.activity),
-            }
-            return self._to_frame(full)
+            for row in self._rows_between(_TIMELINE, start, i, only=self._busy):
+                if not isinstance(row.get("activity"), list):
+                    raise RecordingError(f"{self.path}: frame data is damaged (activity)")
+                if row.get("full"):
+                    window.clear()
+                window.extend(row["activity"])
+            return list(window)
+
+    def _points_window(self, i: int) -> list[Any]:
+        """The graph points the engine held after frame `i`: those of the last full frame and
+        the ticks since, no older than history_s before the newest (times never go back)."""
+        f_pos = bisect.bisect_right(self.marks.fulls, i) - 1
+        f = self.marks.fulls[f_pos] if f_pos >= 0 else 0
+        last = i if self.is_tick(i) else self.prev_tick(i)
+        if last is None or last < f:
+            start, horizon = f, -math.inf
+        else:
+            newest = self._points_of(last)
+            try:
+                horizon = max(float(p["t"]) for p in newest) - self.header.history_s
+            except (ValueError, TypeError, KeyError) as exc:
+                raise RecordingError(f"{self.path}: frame data is damaged (points)") from exc
+            start = max(f, self.index_at(horizon))
+        window = []
+        for points in self._rows_between(_POINTS, start, i):
+            for p in points:
+                if not isinstance(p, dict) or not isinstance(p.get("t"), int | float):
+                    raise RecordingError(f"{self.path}: frame data is damaged (points)")
+                if p["t"] >= horizon:
+                    window.append(p)
+        return window
 
     def close(self) -> None:
         self._handle.close()
@@ -730,81 +745,159 @@ class Recording:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- decoding ------------------------------------------------------------------------
+    # --- decoding --------------------------------------------------------------------------
     def _to_frame(self, d: Mapping[str, Any]) -> Frame:
         try:
             frame = frame_from_dict(d, info=self.info, plan=self.plan)
-        except Exception as exc:  # untrusted bytes: any decoding failure is "damaged"
+        except Exception as exc:  # untrusted bytes: any decoding failure means "damaged"
             raise RecordingError(f"{self.path}: frame data is damaged ({exc!r})") from exc
         if frame.state.step_index >= len(self.plan) or not math.isfinite(frame.now):
             raise RecordingError(f"{self.path}: frame data is damaged (impossible state)")
         return frame
 
-    def _iter_dicts(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
-        i = max(start, 0)
-        stop = min(stop, self.frames)
-        while i < stop:
-            k = self._chunk_of(i)
-            dicts = self._dicts_of(k)
-            first = self._chunks[k].first
-            end = min(stop, first + len(dicts))
-            yield from dicts[i - first : end - first]
-            i = end
-            stop = min(stop, self.frames)  # a damaged chunk shrinks the recording
+    def _row(self, k: int, rel: int) -> dict[str, Any]:
+        """Frame `rel` of chunk `k` as a codec dict (without info and plan)."""
+        entry = self._entry(k)
+        rest = entry[2 + _REST + 1]
+        if rest is not None:
+            row = dict(rest[rel])
+        else:
+            data = self._part(k, _REST)
+            row = self._checked(k, lambda: [columns.decode_row(data, rel)], 1)[0]
+        row.update(self._timeline(k)[rel])
+        row["points"] = self._points_of(self._chunks[k].first + rel)
+        return row
 
-    def _dicts_of(self, k: int) -> list[dict[str, Any]]:
+    def _rows_between(
+        self, part: int, start: int, stop: int, only: list[bool] | None = None
+    ) -> Iterator[Any]:
+        """Part `part` of frames `start` to `stop` (inclusive), of chunks `only` allows."""
+        j = max(start, 0)
+        while j <= stop:
+            k = self._chunk_of(j)
+            c = self._chunks[k]
+            if only is None or only[k]:
+                yield from self._part(k, part)[j - c.first : stop + 1 - c.first]
+            j = c.first + c.count
+
+    def _timeline(self, k: int) -> list[dict[str, Any]]:
+        rows = self._part(k, _TIMELINE)
+        assert isinstance(rows, list)
+        return rows
+
+    def _points_of(self, i: int) -> list[Any]:
+        k = self._chunk_of(i)
+        points = self._part(k, _POINTS)[i - self._chunks[k].first]
+        assert isinstance(points, list)
+        return points
+
+    def _rest_rows(self, k: int) -> list[dict[str, Any]]:
+        """Every frame's rest in chunk `k` (decoded once, for playing in order)."""
+        entry = self._entry(k)
+        if entry[2 + _REST + 1] is None:
+            data = self._part(k, _REST)
+            entry[2 + _REST + 1] = self._checked(k, lambda: columns.decode(data), entry[0].count)
+        rows = entry[2 + _REST + 1]
+        assert isinstance(rows, list)
+        return rows
+
+    def _entry(self, k: int) -> list[Any]:
+        """Chunk `k`'s cache entry: info, payload, its three parts, all its rests decoded."""
         c = self._chunks[k]
-        cached = self._cache.get(c.offset)
-        if cached is not None:
-            self._cache.move_to_end(c.offset)
-            return cached
+        entry = self._cache.get(c.offset)
+        if entry is None:
+            entry = [*self._read_chunk(k), None, None, None, None]
+            self._cache[c.offset] = entry
+            if len(self._cache) > self._CACHE:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(c.offset)
+        return entry
+
+    def _part(self, k: int, part: int) -> Any:
+        entry = self._entry(k)
+        if entry[2 + part] is None:
+            count = entry[0].count
+
+            def load() -> Any:
+                data = json.loads(decompress(entry[0], entry[1], part))
+                if part == _REST:
+                    if not isinstance(data, dict) or len(data.get("s", ())) != count:
+                        raise ValueError("wrong number of frames")
+                elif part == _POINTS:
+                    names = self.header.point_fields
+                    if not isinstance(data, list) or not all(isinstance(p, list) for p in data):
+                        raise ValueError("damaged points")
+                    rows = []
+                    for frame_points in data:
+                        if not all(
+                            isinstance(v, list) and len(v) == len(names) for v in frame_points
+                        ):
+                            raise ValueError("damaged points")
+                        rows.append(
+                            {"points": [dict(zip(names, v, strict=True)) for v in frame_points]}
+                        )
+                    return rows
+                elif not all(isinstance(r.get("now"), int | float) for r in data):
+                    raise ValueError("a frame has no time")
+                return data
+
+            loaded = self._checked(k, load, None if part == _REST else count)
+            entry[2 + part] = [r["points"] for r in loaded] if part == _POINTS else loaded
+        return entry[2 + part]
+
+    def _checked(self, k: int, load: Callable[[], Any], count: int | None) -> Any:
+        """Run `load` (and check it gave `count` mappings); any failure means chunk `k` is
+        damaged, which ends the readable recording just before it."""
+        c = self._chunks[k]
+        try:
+            data = load()
+            if count is not None and (
+                not isinstance(data, list)
+                or len(data) != count
+                or not all(isinstance(r, dict) for r in data)
+            ):
+                raise ValueError("wrong number of frames")
+        except (ChunkError, ValueError, RecursionError) as exc:
+            self._truncate(k, f"the chunk at byte {c.offset} holds damaged frames ({exc})")
+            raise RecordingError(f"{self.path}: {self.problem}") from exc
+        return data
+
+    def _read_chunk(self, k: int) -> tuple[ChunkInfo, bytes]:
+        c = self._chunks[k]
         try:
             info, payload = read_chunk(self._handle, c.offset, self._size)
             if (info.kind, info.first, info.count) != ("F", c.first, c.count):
                 raise ChunkError(f"the index does not match the chunk at byte {c.offset}")
-            dicts = json.loads(decompress(info, payload))
-            if not isinstance(dicts, list) or len(dicts) != c.count:
-                raise ChunkError(f"the chunk at byte {c.offset} holds damaged frames")
-            for d in dicts:
-                if not isinstance(d, dict) or not isinstance(d.get("now"), int | float):
-                    raise ChunkError(f"the chunk at byte {c.offset} holds damaged frames")
-        except (ChunkError, ValueError, RecursionError, OSError) as exc:
+            return info, payload
+        except (ChunkError, OSError) as exc:
             self._truncate(k, str(exc))
             raise RecordingError(f"{self.path}: {self.problem}") from exc
-        self._cache[c.offset] = dicts
-        if len(self._cache) > self._CACHE:
-            self._cache.popitem(last=False)
-        return dicts
 
-    def _snapshot(self, s: int) -> dict[str, Any]:
+    def _snapshot(self, s: int) -> list[Any]:
         c = self._snaps[s]
         try:
             info, payload = read_chunk(self._handle, c.offset, self._size)
             body = json.loads(decompress(info, payload))
-            ok = (
-                info.kind == "S"
-                and isinstance(body, dict)
-                and body.get("index") == c.first
-                and isinstance(body.get("points"), list)
-                and isinstance(body.get("activity"), list)
-                and all(isinstance(p, dict) for p in body["points"])
-            )
-            if not ok:
-                raise ChunkError(f"the snapshot at byte {c.offset} is damaged")
-        except (ChunkError, ValueError, RecursionError, OSError) as exc:
-            raise RecordingError(str(exc)) from exc
-        return dict(body)
+            if info.kind != "S" or not isinstance(body, dict) or body.get("index") != c.first:
+                raise ValueError("not the snapshot the index names")
+            activity = body["activity"]
+            if not isinstance(activity, list):
+                raise ValueError("damaged activity")
+        except (ChunkError, ValueError, KeyError, RecursionError, OSError) as exc:
+            raise RecordingError(f"the snapshot at byte {c.offset} is damaged ({exc})") from exc
+        return activity
 
     def _truncate(self, k: int, why: str) -> None:
         """Chunk `k` is unreadable: the readable recording ends just before it."""
         lost = self._chunks[k]
         self._chunks = self._chunks[:k]
-        self._firsts, self._nt = self._firsts[:k], self._nt[:k]
+        self._firsts, self._nt, self._busy = self._firsts[:k], self._nt[:k], self._busy[:k]
         self._tick_prefix = self._tick_prefix[: k + 1]
         keep = [j for j, at in enumerate(self._snap_at) if at < lost.first]
         self._snaps = [self._snaps[j] for j in keep]
         self._snap_at = [self._snap_at[j] for j in keep]
-        for marks in (self.marks.actions, self.marks.verdicts, self.marks.phases):
+        m = self.marks
+        for marks in (m.actions, m.verdicts, m.phases, m.fulls):
             marks[:] = [i for i in marks if i < lost.first]
         self.complete = False
         self.problem = f"damaged: {why}; replaying the {lost.first} frames before it" + (

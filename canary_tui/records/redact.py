@@ -9,7 +9,6 @@ errors), so an error message that quotes a token does not leak it either.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -111,19 +110,34 @@ def _collect(value: Any, secret: bool, found: list[str]) -> None:
 
 
 class Scrubber:
-    """Scrubs JSON text before it is written: known secret values, then the generic shapes."""
+    """Scrubs a string before it is written: known secret values, then the generic shapes.
+
+    Strings repeat (metric names, phases, verdict words), so results are remembered.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        forms: set[str] = set()
-        for s in secrets:
-            if len(s) >= _MIN_LITERAL:
-                forms.add(s)
-                forms.add(json.dumps(s)[1:-1])
-                forms.add(json.dumps(s, ensure_ascii=False)[1:-1])
-        self._literals = sorted(forms, key=len, reverse=True)
+        self._literals = sorted({s for s in secrets if len(s) >= _MIN_LITERAL}, key=len)[::-1]
+        self._seen: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
+        done = self._seen.get(text)
+        if done is not None:
+            return done
+        out = text
         for literal in self._literals:
-            if literal in text:
-                text = text.replace(literal, MASK)
-        return scrub_text(text)
+            if literal in out:
+                out = out.replace(literal, MASK)
+        out = scrub_text(out)
+        if len(text) <= 64:  # names and words repeat; long texts (why, notes) rarely do
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[text] = out
+        return out
+
+    def tree(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string (keys too) scrubbed."""
+        if isinstance(value, Mapping):
+            return {self(str(k)): self.tree(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.tree(v) for v in value]
+        return self(value) if isinstance(value, str) else value

@@ -83,3 +83,33 @@ def app_bindings() -> list[Binding]:
         Binding("x", "detach", "Detach", id="detach"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
+
+
+def binding_keys() -> dict[str, list[str]]:
+    """Every rebindable binding id with its default keys."""
+    out = {a.id: [a.key] for a in ACTION_KEYS}
+    for binding in app_bindings():
+        assert binding.id is not None
+        out[binding.id] = binding.key.split(",")
+    return out
+
+
+def check_keymap(keymap: dict[str, str]) -> list[str]:
+    """Problems with a user keymap (unknown ids, one key for two actions); empty when fine."""
+    defaults = binding_keys()
+    problems = [
+        f"keys: unknown binding id {bid!r} (known: {', '.join(sorted(defaults))})"
+        for bid in keymap
+        if bid not in defaults
+    ]
+    effective = {bid: [k.strip() for k in keymap.get(bid, ",".join(keys)).split(",") if k.strip()]
+                 for bid, keys in defaults.items()}  # fmt: skip
+    owners: dict[str, str] = {}
+    for bid, keys in effective.items():
+        if not keys:
+            problems.append(f"keys: {bid} has no key")
+        for key in keys:
+            if key in owners:
+                problems.append(f"keys: {key!r} is bound to both {owners[key]} and {bid}")
+            owners[key] = bid
+    return problems

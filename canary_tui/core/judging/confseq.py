@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 DEFAULT_STEP = math.log(1.1)  # the lattice: neighbouring values differ by 10%
-DEFAULT_NULL_EVERY = 4  # nulls every fourth lattice value: 1.1**4 = 1.46 apart
-DEFAULT_HALF_WIDTH = 6  # nulls from anchor / 1.46**6 (x0.10) to anchor * 1.46**6 (x9.8)
+DEFAULT_NULL_EVERY = 2  # nulls every other lattice value: 1.1**2 = 1.21 apart
+DEFAULT_HALF_WIDTH = 12  # nulls from anchor / 1.21**12 (x0.10) to anchor * 1.21**12 (x9.8)
 # alternatives at these lattice offsets from the null: x1.1, 1.21, 1.33, 1.61, 2.14, 3.45
 # and 7.4 (fine near the null, where the decisions are close, coarse far from it)
 DEFAULT_OFFSETS = (1, 2, 3, 5, 8, 13, 21)
@@ -127,14 +127,18 @@ def prepare(loglik: Sequence[float]) -> Prepared:
 class Bound:
     """One end of a confidence interval.
 
-    `value` interpolates (in log scale) between the last grid value rejected and the first one
-    not rejected; `index` is the first grid value not rejected; `open_end` is True when the
-    bound lies beyond the grid (nothing, or everything, was rejected).
+    `conservative` is the bound itself: for a lower bound, the largest grid value rejected
+    (every value at or below it is rejected); for an upper bound, the smallest one rejected.
+    `value` interpolates (in log scale) towards the first value not rejected, for display.
+    `index` is the first null not rejected (lower) or the last one not rejected (upper);
+    `open_end` is True when the bound lies beyond the grid (nothing, or everything, was
+    rejected on that side).
     """
 
     value: float
     index: int
     open_end: bool
+    conservative: float
 
 
 class Grid:
@@ -229,11 +233,10 @@ class Grid:
         last = len(self.nulls) - 1
         i = self._first_not(1, limit)  # first i with log_e_greater(i) < limit, or last + 1
         if i == 0:
-            return Bound(self.nulls[0], 0, True)
+            return Bound(self.nulls[0], 0, True, 0.0)
         if i > last:
-            return Bound(self.nulls[last], last + 1, True)
-        value = self._cross(i - 1, i, self.log_e_greater(i - 1), self.log_e_greater(i), limit)
-        return Bound(value, i, False)
+            return Bound(self.nulls[last], last + 1, True, self.nulls[last])
+        return self._refine(i - 1, i, 1, limit)
 
     def upper(self, alpha: float) -> Bound:
         """The upper confidence bound: every grid value above `index` is rejected at `alpha`."""
@@ -241,11 +244,25 @@ class Grid:
         last = len(self.nulls) - 1
         i = self._first_not(-1, limit)  # last i with log_e_less(i) < limit, or -1
         if i == last:
-            return Bound(self.nulls[last], last, True)
+            return Bound(self.nulls[last], last, True, math.inf)
         if i < 0:
-            return Bound(self.nulls[0], -1, True)
-        value = self._cross(i + 1, i, self.log_e_less(i + 1), self.log_e_less(i), limit)
-        return Bound(value, i, False)
+            return Bound(self.nulls[0], -1, True, self.nulls[0])
+        return self._refine(i + 1, i, -1, limit)
+
+    def _refine(self, rejected: int, kept: int, side: int, limit: float) -> Bound:
+        """The bound between two neighbouring nulls (subclasses may look between them)."""
+        log_rej, log_kept = self._log_e_memo(rejected, side), self._log_e_memo(kept, side)
+        value = self._cross(
+            self.log_nulls[rejected], self.log_nulls[kept], log_rej, log_kept, limit
+        )
+        return Bound(value, kept, False, self.nulls[rejected])
+
+    @staticmethod
+    def _cross(u_rej: float, u_kept: float, log_rej: float, log_kept: float, limit: float) -> float:
+        """Where log(e) crosses log(1/alpha) between two neighbouring values (display)."""
+        hi, lo = max(log_rej, limit), log_kept
+        frac = 0.0 if not hi > lo else (hi - limit) / (hi - lo)
+        return math.exp(u_rej + (u_kept - u_rej) * frac)
 
     def _first_not(self, side: int, limit: float) -> int:
         """The boundary between rejected and kept nulls on one side, walking from a hint.
@@ -276,15 +293,6 @@ class Grid:
         self._hints[side] = min(max(i, 0), last)
         return i
 
-    def _cross(
-        self, rejected: int, kept: int, log_rej: float, log_kept: float, limit: float
-    ) -> float:
-        """Where log(e) crosses log(1/alpha) between two neighbouring grid values (display)."""
-        hi, lo = max(log_rej, limit), log_kept
-        frac = 0.0 if not hi > lo else (hi - limit) / (hi - lo)
-        u = self.log_nulls[rejected] + (self.log_nulls[kept] - self.log_nulls[rejected]) * frac
-        return math.exp(u)
-
 
 class MixtureGrid(Grid):
     """One mixture test per null, from the first window on (Robbins' mixture SPRT).
@@ -305,7 +313,11 @@ class MixtureGrid(Grid):
         self.updates += 1
 
     def _log_e(self, index: int, side: int) -> float:
-        total, centre = self._total, self.centres[index]
+        return self._log_e_point(self.centres[index], side)
+
+    def _log_e_point(self, centre: int, side: int) -> float:
+        """log e-value for the null at lattice point `centre` (any point between the nulls)."""
+        total = self._total
         base = total[centre]
         terms = [
             lw + total[centre + side * k] - base
@@ -313,6 +325,20 @@ class MixtureGrid(Grid):
         ]
         top = max(terms)
         return top + math.log(sum(math.exp(t - top) for t in terms))
+
+    def _refine(self, rejected: int, kept: int, side: int, limit: float) -> Bound:
+        """Between two nulls the mixture can be evaluated at every lattice value: bisect."""
+        rej, kpt = self.centres[rejected], self.centres[kept]
+        log_rej, log_kept = self._log_e_memo(rejected, side), self._log_e_memo(kept, side)
+        while abs(kpt - rej) > 1:
+            mid = (rej + kpt) // 2
+            log_mid = self._log_e_point(mid, side)
+            if log_mid >= limit:
+                rej, log_rej = mid, log_mid
+            else:
+                kpt, log_kept = mid, log_mid
+        value = self._cross(self.log_points[rej], self.log_points[kpt], log_rej, log_kept, limit)
+        return Bound(value, kept, False, self.points[rej])
 
 
 class ShiryaevRobertsGrid(Grid):

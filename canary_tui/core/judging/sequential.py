@@ -454,7 +454,7 @@ class _Comparison:
         side: this step only, also through the canary's own rate (when there are no bad events
         a ratio says nothing, but a small canary rate still bounds the difference).
         """
-        t, s, nulls = self.total, self.step, self.fails.grid.nulls
+        t, s = self.total, self.step
         hint = self._bound_hints
         base_lo = hint["base_lo"] = rate_lower_bound(
             t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_lo")
@@ -462,7 +462,7 @@ class _Comparison:
         base_hi = hint["base_hi"] = rate_upper_bound(
             t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_hi")
         )
-        rho_lo = nulls[lower.index - 1] if lower.index >= 1 else 0.0  # last value rejected
+        rho_lo = lower.conservative
         fail_low = (base_lo if rho_lo >= 1 else base_hi) * (rho_lo - 1.0)
         shown_low = (base_lo if lower.value >= 1 else base_hi) * (lower.value - 1.0)
         if lower.open_end and lower.index == 0:
@@ -473,9 +473,7 @@ class _Comparison:
         step_hi = hint["step_hi"] = rate_upper_bound(
             s.baseline_bad, s.baseline_n, self.pass_alpha_rate, hint.get("step_hi")
         )
-        rho_hi = nulls[upper.index + 1] if 0 <= upper.index + 1 < len(nulls) else math.inf
-        if upper.index < 0:
-            rho_hi = nulls[0]
+        rho_hi = upper.conservative
         via_ratio = (
             math.inf if math.isinf(rho_hi) else (step_hi if rho_hi >= 1 else step_lo) * (rho_hi - 1)
         )
@@ -502,6 +500,10 @@ class _Comparison:
         lo_open = lower.open_end and lower.index == 0 and status is not Status.FAIL
         window, label = self._display_window(status, lo, upper)
         hi, hi_open = upper.value, upper.open_end and upper.index >= 0
+        if hi < lo and status is not Status.FAIL:
+            # display interpolation can cross when both bounds fall between the same two grid
+            # values; the conservative bounds cannot (unless the ratio moved during the step)
+            lo, hi = min(lower.conservative, lo), max(upper.conservative, hi)
         if status is Status.FAIL or hi < lo:
             # The step's upper bound speaks for the whole step; after a change within it, show
             # the upper bound of the recent window the rates are quoted for instead.

@@ -55,6 +55,7 @@ class DashboardScreen(Screen[None]):
         self.model = DashboardModel()
         self._render_pending = False
         self._new_activity: list[ActivityEntry] = []
+        self._alerts: list[ActivityEntry] = []
         self._last_version = -1
         self._busy = False
 
@@ -108,7 +109,10 @@ class DashboardScreen(Screen[None]):
     # --- frames in -----------------------------------------------------------------------
     def on_frame(self, frame: Frame) -> None:
         """Called on the event loop for every frame; rendering is coalesced."""
-        self._new_activity.extend(self.model.apply(frame))
+        added = self.model.apply(frame)
+        self._new_activity.extend(added)
+        if not frame.full:  # history on attach does not ring again
+            self._alerts.extend(a for a in added if a.kind == "alert")
         if frame.full:
             self._new_activity = list(self.model.activity)
             self.query_one(ActivityLog).clear()
@@ -141,6 +145,10 @@ class DashboardScreen(Screen[None]):
         if self._new_activity:
             self.query_one(ActivityLog).add(self._new_activity)
             self._new_activity = []
+        for alert in self._alerts:
+            self.app.bell()
+            self.notify(alert.text, title="canary alert", severity="error", timeout=15)
+        self._alerts = []
         if frame.state.version != self._last_version:
             self._last_version = frame.state.version
             self.refresh_bindings()

@@ -18,6 +18,7 @@ MARK = {
     "presence": "@",
     "info": "·",
     "note": "✎",
+    "alert": "‼",
 }
 ASCII_MARK = {
     "intent": ">",
@@ -28,6 +29,7 @@ ASCII_MARK = {
     "presence": "@",
     "info": ".",
     "note": "*",
+    "alert": "!!",
 }
 
 
