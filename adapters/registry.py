@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from adapters.kubernetes import ROUTER_BUILDERS as _KUBE_ROUTERS  # imports kubernetes lazily
 from canary_tui.core.clock import Clock
 from canary_tui.core.ports import MetricSource, TrafficRouter
 
@@ -63,6 +64,7 @@ SOURCES: dict[str, Callable[[Mapping[str, Any], AdapterContext], MetricSource]] 
 
 ROUTERS: dict[str, Callable[[Mapping[str, Any], AdapterContext], TrafficRouter]] = {
     "simulator": _simulator_router,
+    **_KUBE_ROUTERS,  # argo-rollouts, istio, gateway-api, deployments
 }
 
 

@@ -655,6 +655,101 @@ def list_sessions(as_json: bool) -> None:
         )
 
 
+@cli.command()
+@click.argument("target", metavar="KIND/NAME")
+@click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
+@click.option("--context", default=None, help="kubeconfig context (default: the current one).")
+@click.option("--kubeconfig", default=None, type=click.Path(), help="kubeconfig file.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    default=None,
+    metavar="URL",
+    help="Prometheus to read the canary's metrics from.",
+)
+@click.option("--preset", default=None, help="Metrics preset (default: guessed from the object).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Take plan, metrics, SLOs, judge, loop and source settings from this file.",
+)
+@click.option("--headless", is_flag=True, help="No dashboard: JSON lines and an exit code.")
+@click.option("--in-process", is_flag=True, help="Run the loop in this terminal, no daemon.")
+@click.option("--dry-run", is_flag=True, help="Print the config it would run, and exit.")
+@look_options
+def watch(
+    target: str,
+    namespace: str | None,
+    context: str | None,
+    kubeconfig: str | None,
+    prometheus_url: str | None,
+    preset: str | None,
+    config_path: Path | None,
+    headless: bool,
+    in_process: bool,
+    dry_run: bool,
+    theme: str | None,
+    ascii_only: bool,
+) -> None:
+    """Watch an existing canary: rollout/NAME, virtualservice/NAME, httproute/NAME or
+    deployment/NAME. The router comes from the object; metrics from --prometheus or --config.
+
+    The generated config is written under ~/.local/state/canary-tui/watch/ and printed, so
+    the same session can be started again with `canary-tui run --config FILE`.
+    """
+    import yaml
+
+    from adapters.kubernetes.discover import discover
+    from canary_tui.core.ports import RouterError
+    from canary_tui.paths import state_dir
+
+    base: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            base = load_config(config_path).model_dump(mode="json", exclude_defaults=True)
+        except ConfigError as exc:
+            fail(str(exc))
+    try:
+        found = discover(target, namespace=namespace, context=context, kubeconfig=kubeconfig)
+    except RouterError as exc:
+        fail(f"{target}: {exc}")
+    click.echo(f"canary-tui: {found.summary}", err=True)
+    name = target.partition("/")[2]
+    data = dict(base)
+    data["canary"] = {**base.get("canary", {}), "name": base.get("canary", {}).get("name", name)}
+    data["canary"].setdefault("namespace", found.settings.get("namespace", "default"))
+    data["router"] = found.router_section()
+    if found.plan_weights:
+        holds = [step.get("hold", 60) for step in base.get("plan", [])] or [60]
+        data["plan"] = [{"weight": w, "hold": holds[min(i, len(holds) - 1)]}
+                        for i, w in enumerate(found.plan_weights) if 0 < w < 100]  # fmt: skip
+    if prometheus_url is not None:
+        data["source"] = {"kind": "prometheus", "url": prometheus_url,
+                          "preset": preset or found.preset}  # fmt: skip
+    elif base.get("source", {}).get("kind", "simulator") == "simulator":
+        fail("watch needs real metrics: pass --prometheus URL, or --config FILE with a source")
+    if dry_run:
+        click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+        return
+    out = state_dir() / "watch" / f"{data['canary']['name']}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    click.echo(f"canary-tui: config written to {out}", err=True)
+    ctx = click.get_current_context()
+    ctx.invoke(
+        run,
+        config_path=out,
+        headless=headless,
+        speed="1",
+        audit_path=None,
+        theme=theme,
+        ascii_only=ascii_only,
+        in_process=in_process,
+    )
+
+
 @cli.group()
 def audit() -> None:
     """Check and read audit logs."""

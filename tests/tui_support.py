@@ -22,6 +22,15 @@ def app_on(
 
 
 async def settle(pilot: object, rounds: int = 4) -> None:
-    """Let workers, thread hand-offs and coalesced renders finish."""
+    """Let workers, thread hand-offs, coalesced renders and graph builds finish."""
+    from canary_tui.tui.widgets.graphs import ComparisonGraph
+
     for _ in range(rounds):
         await pilot.pause(0.02)  # type: ignore[attr-defined]
+    app = pilot.app  # type: ignore[attr-defined]
+    for _ in range(500):  # graphs build in threads: wait for the last drawing (bounded)
+        graphs = list(app.screen.query(ComparisonGraph)) if app.screen.is_mounted else []
+        if all(g.up_to_date() for g in graphs):
+            break
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
+    await pilot.pause(0.02)  # type: ignore[attr-defined]

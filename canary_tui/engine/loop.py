@@ -111,6 +111,11 @@ class Engine:
                     f"loop resumed for {self.info.name} at {self.state.phase.label}, "
                     f"step {self.state.step_index + 1}, router {self._router_weight()}",
                 )  # fmt: skip
+            elif getattr(self.router, "owns_steps", False):
+                # The router's own controller (Argo Rollouts) owns the steps: adopt its weight.
+                self._record_plain("session", "start", f"loop started for {self.info.name}")
+                if self.routing is not None:
+                    self.state = self._reconcile(self.state)
             else:
                 self._record_plain("session", "start", f"loop started for {self.info.name}")
                 if self.routing is None or self.routing.weight != self.state.weight:
@@ -119,6 +124,30 @@ class Engine:
                     except Exception as exc:
                         self._warn(f"cannot set the first step's weight: {exc}")
             self._publish(new_point=None)
+        self.watch_router()
+
+    def watch_router(self) -> None:
+        """Follow the router's own change feed (Kubernetes watches), where it has one."""
+        subscribe = getattr(self.router, "subscribe", None)
+        if callable(subscribe):
+            subscribe(self._on_routing)
+
+    def _on_routing(self, routing: RoutingState) -> None:
+        with self._lock:
+            if routing != self.routing:
+                self.routing = routing
+                self.warning = self._current_warning()
+                self._publish(new_point=None)
+
+    def close(self) -> None:
+        """Release what the adapters hold (watch threads, connections)."""
+        for thing in (self.router, self.source):
+            close = getattr(thing, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    self._warn(f"closing {type(thing).__name__}: {exc}")
 
     def _router_weight(self) -> str:
         return "unknown" if self.routing is None else f"{self.routing.weight}%"
@@ -338,6 +367,10 @@ class Engine:
             message=decision.summary,
             routing=routing,
         )
+        record_event = getattr(self.router, "record_event", None)
+        if callable(record_event):  # e.g. a Kubernetes Event on the object: never raises
+            why = f": {action.reason}" if action.reason else ""
+            record_event(action.verb.value, action.actor.name, decision.summary + why)
         return ActionOutcome(True, action.verb, decision.summary, self.state.version, action_id)
 
     def _route(self, verb: Verb, decision: Accepted) -> RoutingState | None:
@@ -353,7 +386,9 @@ class Engine:
                 return self.router.promote()
             case Verb.KILL:
                 last: RouterError | None = None
-                for _ in range(max(1, self.settings.kill_attempts)):
+                attempts = 1 if getattr(self.router, "retries_kill", False) else (
+                    max(1, self.settings.kill_attempts))  # fmt: skip
+                for _ in range(attempts):
                     try:
                         return self.router.abort()
                     except RouterError as exc:

@@ -37,6 +37,7 @@ from canary_tui import __version__
 from canary_tui.core.codec import frame_from_dict, frame_to_dict, plan_from_list, plan_to_list
 from canary_tui.core.frames import CanaryInfo, Frame, SeriesPoint
 from canary_tui.core.plan import RampPlan
+from canary_tui.paths import state_dir
 from canary_tui.records import columns
 from canary_tui.records.chunks import (
     FORMAT_VERSION,
@@ -64,6 +65,7 @@ __all__ = [
     "Recording",
     "RecordingError",
     "RecordingHeader",
+    "default_directory",
     "recording_name",
     "redact",
 ]
@@ -144,6 +146,11 @@ class RecordingHeader:
         )
 
 
+def default_directory() -> Path:
+    """Where recordings go unless told otherwise: the user's state directory."""
+    return state_dir() / "recordings"
+
+
 def recording_name(canary: str, started_at: float) -> str:
     """`<canary>-<UTC start YYYYmmddTHHMMSSZ>.ctrec`."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", canary).strip("._") or "canary"
@@ -212,9 +219,10 @@ class Recorder:
         options: RecorderOptions | None = None,
         threaded: bool = True,
     ) -> Recorder:
-        """Create the file (named by canary and start time in `directory`, or at `path`) and
-        write its header. `history_s` and `activity_keep` are the engine's settings of the
-        same names. Raises RecordingError if the file cannot be created."""
+        """Create the file and write its header. The file is named by canary and start time
+        in `directory` (by default `default_directory()`), or is `path`. `history_s` and
+        `activity_keep` are the engine's settings of the same names. Raises RecordingError if
+        the file cannot be created."""
         started = time.time() if started_at is None else started_at
         header = RecordingHeader(
             info=info,
@@ -231,10 +239,9 @@ class Recorder:
         target = path
         try:
             if target is None:
-                if directory is None:
-                    raise RecordingError("a recording needs a directory or a path")
-                directory.mkdir(parents=True, exist_ok=True)
-                target = _free_name(directory, recording_name(info.name, started))
+                where = default_directory() if directory is None else directory
+                where.mkdir(parents=True, exist_ok=True)
+                target = _free_name(where, recording_name(info.name, started))
             handle = target.open("xb")
         except OSError as exc:
             raise RecordingError(
@@ -666,6 +673,14 @@ class Recording:
         times = [float(row["now"]) for row in self._timeline(k)]
         return self._chunks[k].first + max(bisect.bisect_right(times, t) - 1, 0)
 
+    def _first_at_or_after(self, t: float) -> int:
+        """The first frame recorded at or after `t` (`frames` if there is none)."""
+        k = bisect.bisect_left([c.t_last for c in self._chunks], t)
+        if k >= len(self._chunks):
+            return self.frames
+        times = [float(row["now"]) for row in self._timeline(k)]
+        return self._chunks[k].first + bisect.bisect_left(times, t)
+
     def frame(self, i: int) -> Frame:
         """Frame `i` as it was published (after the first, frames carry only what is new)."""
         k = self._chunk_of(i)
@@ -726,7 +741,7 @@ class Recording:
                 horizon = max(float(p["t"]) for p in newest) - self.header.history_s
             except (ValueError, TypeError, KeyError) as exc:
                 raise RecordingError(f"{self.path}: frame data is damaged (points)") from exc
-            start = max(f, self.index_at(horizon))
+            start = max(f, self._first_at_or_after(horizon))
         window = []
         for points in self._rows_between(_POINTS, start, i):
             for p in points:

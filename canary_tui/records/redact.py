@@ -102,10 +102,12 @@ def _collect(value: Any, secret: bool, found: list[str]) -> None:
         text = str(value)
         if secret:
             found.append(text)
-            found.extend(m["cred"] for m in _AUTH_SCHEME.finditer(text))
+        creds = (m["cred"] for m in _AUTH_SCHEME.finditer(text))
+        found.extend(c for c in creds if _looks_like_credential(c))
         for m in _URL_USERINFO.finditer(text):
+            user, colon, password = m["userinfo"].partition(":")
             found.append(m["userinfo"])
-            found.extend(m["userinfo"].split(":", 1))
+            found.append(password if colon else user)  # a user name alone is not a secret
         found.extend(m["value"] for m in _QUERY_SECRET.finditer(text))
 
 

@@ -64,7 +64,10 @@ class ReplaySession:
 
     async def attach(self, on_frame: FrameHandler) -> None:
         self._on_frame = on_frame
-        on_frame(self.current)
+        try:
+            self._seek(self.position)  # a full frame first, as a live session sends
+        except RecordingError:
+            self._damaged()
         self._changed()
 
     async def submit(

@@ -71,8 +71,8 @@ class BurnWindow:
 # The workbook's paging pair for a 30-day SLO: 2% of the budget in 1 h, 5% in 6 h.
 SRE_BURN_WINDOWS = (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0, 6.0))
 
-_SNAPSHOT_EVERY_S = 15.0
-_DISPLAY_LOOKBACKS_S = (600.0, 300.0, 120.0, 60.0, 30.0)
+_SNAPSHOT_EVERY_S = 5.0
+_DISPLAY_LOOKBACKS_S = (600.0, 300.0, 120.0, 60.0, 30.0, 15.0, 5.0)
 
 
 class SequentialJudge:
@@ -96,6 +96,9 @@ class SequentialJudge:
     - `snap_thresholds`: move latency thresholds up to the next histogram bucket bound, so that
       slow requests are counted, not interpolated.
     - `no_traffic_s`: a variant silent this long makes every verdict no-data.
+    - `pass_scope`: what a PASS rests on: "step" (only this step's data, the default: a
+      regression late in a step cannot ride on earlier good data) or "canary" (everything
+      since the canary started: faster through the first, low-weight steps).
     - `grid`: the shape of the confidence sequences (grid, priors, restart scale).
     """
 
@@ -114,12 +117,15 @@ class SequentialJudge:
         calibration_min_requests: float = 1000.0,
         snap_thresholds: bool = True,
         no_traffic_s: float = 30.0,
+        pass_scope: str = "step",
         grid: GridSettings | None = None,
     ) -> None:
         if not 0.0 < alpha < 1.0 or not 0.0 < pass_alpha < 1.0:
             raise ValueError("alpha and pass_alpha must lie strictly between 0 and 1")
         if not specs and not slos:
             raise ValueError("the judge needs at least one metric or SLO")
+        if pass_scope not in ("step", "canary"):
+            raise ValueError("pass_scope must be 'step' or 'canary'")
         quantiles = dict(slow_quantiles or {})
         names = {s.name for s in specs}
         for name, q in quantiles.items():
@@ -136,6 +142,7 @@ class SequentialJudge:
         self.calibration_s = calibration_s
         self.calibration_min_requests = calibration_min_requests
         self.no_traffic_s = no_traffic_s
+        self.pass_scope = pass_scope
         tests = len(specs) + len(slos)
         self.alpha_per_test = alpha / tests
         self._comparisons = [
@@ -199,7 +206,7 @@ class SequentialJudge:
                 silent = last.end - seen
                 why = f"the {variant} served no requests for {silent:.0f} s"
                 return _all_no_data(names, why, "no-traffic")
-        out = [comp.verdict(ctx, last.end) for comp in self._comparisons]
+        out = [comp.verdict(ctx) for comp in self._comparisons]
         out += [guard.verdict() for guard in self._guards]
         return tuple(out)
 
@@ -320,7 +327,8 @@ class _Comparison:
     # --- feeding ---------------------------------------------------------------------------
     def start_step(self) -> None:
         self.step = _Counts()
-        self.passes = self._new_pass_sequence()
+        if self.judge.pass_scope == "step":
+            self.passes = self._new_pass_sequence()
 
     def idle(self, elapsed: float, duration: float) -> None:
         self.fails.add_time(elapsed, duration)
@@ -394,7 +402,7 @@ class _Comparison:
         self._calibration = None
 
     # --- judging ---------------------------------------------------------------------------
-    def verdict(self, ctx: StepContext, now: float) -> Verdict:
+    def verdict(self, ctx: StepContext) -> Verdict:
         spec = self.spec
         if self.problem is not None:
             return Verdict(
@@ -441,7 +449,14 @@ class _Comparison:
                     f"{self.judge.min_requests:.0f} canary requests this step)"
                 )
         p_value = min(1.0, math.exp(-min(log_e, 700.0)))
-        return self._render(status, rule, p_value, lower, upper, diff, reason, now)
+        if status is Status.PASS:  # quote the interval of the data the PASS rests on
+            lower = passes.lower(self.alpha_ratio)
+        return self._render(status, rule, p_value, lower, upper, diff, reason)
+
+    @property
+    def _pass_counts(self) -> _Counts:
+        """The counts a PASS rests on: this step's, or the whole canary's."""
+        return self.step if self.judge.pass_scope == "step" else self.total
 
     @property
     def effect_is_diff(self) -> bool:
@@ -454,7 +469,7 @@ class _Comparison:
         side: this step only, also through the canary's own rate (when there are no bad events
         a ratio says nothing, but a small canary rate still bounds the difference).
         """
-        t, s = self.total, self.step
+        t, s = self.total, self._pass_counts
         hint = self._bound_hints
         base_lo = hint["base_lo"] = rate_lower_bound(
             t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_lo")
@@ -492,12 +507,12 @@ class _Comparison:
         upper: Bound,
         diff: _Difference | None,
         reason: str,
-        now: float,
     ) -> Verdict:
         spec = self.spec
         tol = spec.tolerance_ratio
         lo = max(lower.value, tol * (1 + 1e-9)) if status is Status.FAIL else lower.value
         lo_open = lower.open_end and lower.index == 0 and status is not Status.FAIL
+        lo_beyond = lower.open_end and lower.index > 0  # every value on the grid rejected
         window, label = self._display_window(status, lo, upper)
         hi, hi_open = upper.value, upper.open_end and upper.index >= 0
         if hi < lo and status is not Status.FAIL:
@@ -507,8 +522,8 @@ class _Comparison:
         if status is Status.FAIL or hi < lo:
             # The step's upper bound speaks for the whole step; after a change within it, show
             # the upper bound of the recent window the rates are quoted for instead.
-            hi = max(lo, _window_upper(window, self.pass_alpha_ratio, self.fails.grid))
-            hi_open = False
+            hi, hi_open = _window_upper(window, self.pass_alpha_ratio, self.fails.grid)
+            hi = max(lo, hi)
         c_rate, b_rate = window.canary_rate, window.baseline_rate
         name = spec.name
         if spec.kind is MetricKind.LATENCY and self.threshold_s is not None:
@@ -528,14 +543,16 @@ class _Comparison:
             effect_text = f"difference {_pp(estimate)} [{_pp(d_lo)}, {_pp(d_hi)}]"
             tol_text = f"tolerance {_pp(spec.tolerance_abs)}"
             if tol > 1.0:
-                tol_text += f" or {_x(tol)}"
+                tol_text += f" or {tol:.3g}x"
             interval = (d_lo, d_hi if math.isfinite(d_hi) else 1.0)
             shown_tol, effect = spec.tolerance_abs, estimate
         else:
             lo_text = f"<{_x(lo)}" if lo_open else _x(lo)
+            if lo_beyond or (status is Status.FAIL and _x(lo) == _x(tol * (1 + 1e-9))):
+                lo_text = f">{_x(lo)}"
             hi_text = f">{_x(hi)}" if hi_open else _x(hi)
             effect_text = f"ratio {_x(ratio)} [{lo_text}, {hi_text}]"
-            tol_text = f"tolerance {_x(tol)}"
+            tol_text = f"tolerance {tol:.3g}x"
             if self.uses_abs:
                 tol_text += f" or {_pp(spec.tolerance_abs)}"
             interval = (0.0 if lo_open else lo, hi)
@@ -559,12 +576,14 @@ class _Comparison:
     def _display_window(self, status: Status, lo: float, upper: Bound) -> tuple[_Counts, str]:
         """The window whose rates the verdict quotes.
 
-        PASS quotes this step (what passed it). FAIL quotes the window, of the whole canary and
-        the last 10, 5, 2, 1 min and 30 s, that holds the most evidence against the tolerance.
-        INCONCLUSIVE quotes the longest of them whose ratio lies between the bounds.
+        PASS quotes this step (what passed it). FAIL quotes, of the whole canary and the last
+        10, 5, 2, 1 min, 30, 15 and 5 s, the longest that holds nearly the most evidence against
+        the tolerance. INCONCLUSIVE quotes the longest whose ratio lies between the bounds.
         """
         if status is Status.PASS:
-            return self.step, "this step"
+            if self.judge.pass_scope == "step":
+                return self.step, "this step"
+            return self.total, ""
         candidates: list[tuple[_Counts, str]] = [(self.total, "")]
         snaps = self._snapshots
         if snaps:
@@ -583,8 +602,16 @@ class _Comparison:
                     )
                     candidates.append((self.total - snap, label))
         if status is Status.FAIL:
+            # the longest window holding nearly the most evidence (within e^2) whose ratio
+            # agrees with the lower bound: long enough to be steady, recent enough to show it
             grid = self.fails.grid
-            return max(candidates, key=lambda c: _window_log_e(c[0], grid, grid.anchor_index))
+            scored = [(_window_log_e(w, grid, grid.anchor_index), w, lab) for w, lab in candidates]
+            best = max(e for e, _, _ in scored)
+            for e, window, label in scored:  # longest first
+                r = _ratio(window)
+                if e >= best - 2.0 and r is not None and r >= lo:
+                    return window, label
+            return max(scored, key=lambda c: c[0])[1:]
         for window, label in candidates:
             r = _ratio(window)
             if r is None or lo <= r <= upper.value or (upper.open_end and r >= lo):
@@ -633,24 +660,27 @@ def _window_log_e_at(window: _Counts, grid: Grid, u0: float, up: bool) -> float:
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
-def _window_upper(window: _Counts, alpha: float, grid: Grid) -> float:
-    """Upper bound on rho from one window's totals (display only: a single look)."""
+def _window_upper(window: _Counts, alpha: float, grid: Grid) -> tuple[float, bool]:
+    """Upper bound on rho from one window's totals, and whether it lies beyond the grid.
+
+    Display only (a single look at a window chosen after the fact).
+    """
     top = grid.nulls[-1]
     if window.canary_bad + window.baseline_bad <= 0 or window.canary_n <= 0:
-        return top
+        return top, True
     if window.baseline_n <= 0:
-        return top
+        return top, True
     limit = math.log(1.0 / alpha)
     lo_u, hi_u = grid.log_nulls[0], grid.log_nulls[-1]
     if _window_log_e_at(window, grid, hi_u, up=False) < limit:
-        return top
+        return top, True
     for _ in range(30):  # the e-value against rho >= e^u rises with u
         mid = 0.5 * (lo_u + hi_u)
         if _window_log_e_at(window, grid, mid, up=False) >= limit:
             hi_u = mid
         else:
             lo_u = mid
-    return math.exp(hi_u)
+    return math.exp(hi_u), False
 
 
 def _ratio(window: _Counts) -> float | None:
@@ -669,7 +699,9 @@ def _x(value: float | None) -> str:
         return "inf"
     if value >= 100:
         return f"{value:.0f}x"
-    return f"{value:.3g}x"
+    if value >= 10:
+        return f"{value:.1f}x"
+    return f"{value:.2f}x"
 
 
 def _pp(value: float | None) -> str:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from rich.text import Text
 from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from canary_tui.core.frames import SeriesPoint
 
@@ -102,8 +105,59 @@ REQUESTS = GraphSpec(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class GraphJob:
+    """Everything needed to draw one graph, as plain data a worker thread can own."""
+
+    spec: GraphSpec
+    points: tuple[SeriesPoint, ...]
+    now: float
+    window_s: float
+    width: int
+    height: int
+    colors: dict[str, tuple[int, int, int]]
+    markers: dict[str, str]
+    ascii_only: bool
+
+
+def build_graph(job: GraphJob) -> str:
+    """Draw `job` with plotext and return its ANSI text. Pure: touches no widget.
+
+    The plotext theme is "clear": foreground colours only, so the widget's own background
+    shows through and the terminal receives far fewer escape codes.
+    """
+    plt = Plot()
+    plt.plotsize(job.width, job.height)
+    plt._set_size(job.width, job.height)
+    plt.theme("clear")
+    plt.title(job.spec.title)
+    plt.xlim(-job.window_s, 0)
+    horizon = job.now - job.window_s
+    visible = [p for p in job.points if p.t >= horizon]
+    any_data = False
+    for line in job.spec.lines:
+        role = "canary" if line.canary else "baseline"
+        xs = [p.t - job.now for p in visible if not p.no_data and line.get(p) is not None]
+        ys = [
+            v * job.spec.scale for p in visible if not p.no_data and (v := line.get(p)) is not None
+        ]
+        if xs:
+            any_data = True
+            plt.plot(xs, ys, label=line.label, marker=job.markers[role], color=job.colors[role])
+    gaps = [p.t - job.now for p in visible if p.no_data]
+    if gaps:
+        plt.vertical_line(gaps[0], color="red")
+    if not any_data:
+        plt.ylim(0, 1)
+    plt.xlabel("seconds ago")
+    built = plt.build()
+    return built.translate(ASCII_FRAME) if job.ascii_only else built
+
+
 class ComparisonGraph(PlotextPlot):
-    """One graph; `show(points, now)` replaces its data and redraws once."""
+    """One graph. New data, a new size or a new theme start ONE background build (plotext
+    takes tens of milliseconds a graph); the event loop stays free for keys meanwhile, and
+    the widget shows the last finished drawing until the next one is ready."""
 
     DEFAULT_CSS = "ComparisonGraph { height: 1fr; width: 1fr; min-height: 5; }"
 
@@ -113,75 +167,74 @@ class ComparisonGraph(PlotextPlot):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.spec = spec
         self.window_s = window_s
-        self._points: Sequence[SeriesPoint] = ()
+        self._points: tuple[SeriesPoint, ...] = ()
         self._now = 0.0
         self._version = 0
-        self._cache_key: tuple[object, ...] | None = None
+        self._built_key: tuple[object, ...] | None = None
+        self._building: tuple[object, ...] | None = None
         self._cache: Text | None = None
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._schedule())
+
     def show(self, points: Sequence[SeriesPoint], now: float) -> None:
-        self._points, self._now = points, now
+        self._points, self._now = tuple(points), now
         self._version += 1
-        self._replot()
-        self.refresh()
+        self._schedule()
 
     def set_spec(self, spec: GraphSpec) -> None:
         if spec is not self.spec:
             self.spec = spec
             self._version += 1
-            self._replot()
-            self.refresh()
+            self._schedule()
 
-    def _replot(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(self.spec.title)
-        horizon = self._now - self.window_s
-        visible = [p for p in self._points if p.t >= horizon]
-        plt.xlim(-self.window_s, 0)
-        any_data = False
-        for line in self.spec.lines:
-            xs: list[float] = []
-            ys: list[float] = []
-            for p in visible:
-                v = line.get(p)
-                if v is not None and not p.no_data:
-                    xs.append(p.t - self._now)
-                    ys.append(v * self.spec.scale)
-            if xs:
-                any_data = True
-                role = "canary" if line.canary else "baseline"
-                variables = self.app.theme_variables
-                if self.ascii_only:
-                    marker = "*" if line.canary else "."
-                else:
-                    marker = variables.get(f"{role}-marker", "hd" if line.canary else "braille")
-                default = CANARY_COLOR if line.canary else BASELINE_COLOR
-                color = _rgb(variables.get(f"{role}-color", default), default)
-                plt.plot(xs, ys, label=line.label, marker=marker, color=color)
-        gaps = [p.t - self._now for p in visible if p.no_data]
-        if gaps:
-            plt.vertical_line(gaps[0], color="red")
-        if not any_data:
-            plt.ylim(0, 1)
-        plt.xlabel("seconds ago")
+    def on_resize(self) -> None:
+        self._schedule()
+
+    def watch_ascii_only(self) -> None:
+        self._schedule()
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.size, self._version, self.app.theme, self.ascii_only)
+
+    def up_to_date(self) -> bool:
+        """True when what is shown matches the latest data (tests wait on this)."""
+        too_small = self.size.width < 12 or self.size.height < 4
+        return too_small or (self._building is None and self._built_key == self._key())
+
+    def _schedule(self) -> None:
+        if not self.is_mounted or self.size.width < 12 or self.size.height < 4:
+            return
+        key = self._key()
+        if self._building is not None or key == self._built_key:
+            return  # a build is running: when it ends, it checks for newer data
+        variables = self.app.theme_variables
+        colors, markers = {}, {}
+        for role, is_canary in (("canary", True), ("baseline", False)):
+            default = CANARY_COLOR if is_canary else BASELINE_COLOR
+            colors[role] = _rgb(variables.get(f"{role}-color", default), default)
+            markers[role] = ("*" if is_canary else ".") if self.ascii_only else variables.get(
+                f"{role}-marker", "hd" if is_canary else "braille")  # fmt: skip
+        job = GraphJob(self.spec, self._points, self._now, self.window_s, self.size.width,
+                       self.size.height, colors, markers, self.ascii_only)  # fmt: skip
+        self._building = key
+        self.run_worker(partial(build_graph, job), thread=True, group=f"graph-{id(self)}",
+                        exit_on_error=False)  # fmt: skip
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != f"graph-{id(self)}":
+            return
+        if event.state is WorkerState.SUCCESS:
+            self._cache = Text.from_ansi(event.worker.result, no_wrap=True, overflow="crop")
+            self._built_key = self._building
+        elif event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        self._building = None
+        self.refresh()
+        self._schedule()  # newer data may have come in meanwhile
 
     def render(self) -> Text:
-        """Plotext is slow (tens of ms a graph): build once per new data, size or theme."""
-        if self.size.width < 12 or self.size.height < 4:
+        if self.size.width < 12 or self.size.height < 4 or self._cache is None:
             return Text(self.spec.title, style="dim")
-        key = (self.size, self._version, self.app.theme, self.ascii_only)
-        if self._cache is None or key != self._cache_key:
-            self._replot()  # colours and markers come from the theme
-            plot, (width, height) = self._plot, self.size
-            plot.plotsize(width, height)
-            plot._set_size(width, height)
-            plot.theme(self._get_plotext_theme_name(self.app.theme))
-            built = plot.build()
-            if self.ascii_only:
-                built = built.translate(ASCII_FRAME)
-            self._cache = Text.from_ansi(built)
-            self._cache_key = key
-        assert self._cache is not None
         return self._cache

@@ -1,0 +1,466 @@
+"""What every Kubernetes router shares: settings, a watch-fed object cache, the
+read-modify-write loop with optimistic concurrency, read-back, and Events.
+
+A router describes *what* it wants (`compute(objects) -> [Write]`, empty when the cluster
+already says so); `KubeRouter._converge` does the rest: writes carry the resourceVersion they
+were computed from, a 409 re-reads and recomputes, 5xx/timeouts back off within a budget
+(longer for kill), and afterwards the objects are read back and turned into a RoutingState.
+
+Reads are served from a cache that a watch per object keeps current (one GET at start, then
+events), so the engine's read() each tick costs no request and a change made by someone else
+reaches `subscribe()`rs within milliseconds. Without watch permission it falls back to GETs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.kubernetes.connection import CONNECTION_KEYS, JSON, KubeApi, ObjectRef
+
+__all__ = [
+    "COMMON_KEYS",
+    "JSON",
+    "KubeRouter",
+    "ObjectCache",
+    "ObjectWatcher",
+    "RouterOptions",
+    "Write",
+    "check_settings",
+    "config_error",
+    "dig",
+    "resource_version",
+    "with_rv",
+]
+from adapters.kubernetes.errors import (
+    Forbidden,
+    KubeError,
+    NotFound,
+    RetryPolicy,
+    retry,
+)
+from adapters.kubernetes.events import EventRecorder
+from canary_tui.core.ports import RouterError, RoutingState
+
+COMMON_KEYS = CONNECTION_KEYS | {
+    "name",
+    "watch",
+    "events",
+    "retry_budget_s",
+    "kill_retry_s",
+    "mirror_percent",
+}
+
+Listener = Callable[[RoutingState], None]
+
+
+def config_error(message: str) -> Exception:
+    from adapters.registry import AdapterConfigError
+
+    return AdapterConfigError(message)
+
+
+def check_settings(
+    kind: str, settings: Mapping[str, Any], extra: Iterable[str], required: Iterable[str]
+) -> None:
+    """Unknown or missing settings are configuration errors that name them."""
+    known = COMMON_KEYS | set(extra)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise config_error(
+            f"unknown {kind} router setting(s): {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    missing = [k for k in required if not settings.get(k)]
+    if missing:
+        raise config_error(f"{kind} router needs: {', '.join(missing)}")
+
+
+def _as_bool(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return value.lower() in ("true", "yes", "on")
+    raise config_error(f"router.{name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterOptions:
+    namespace: str
+    watch: bool = True
+    events: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    kill_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(budget_s=5.0))
+    mirror_percent: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], api: KubeApi) -> RouterOptions:
+        try:
+            budget = float(settings.get("retry_budget_s", 3.0))
+            kill_budget = float(settings.get("kill_retry_s", 5.0))
+            percent = int(settings.get("mirror_percent", 100))
+        except (TypeError, ValueError) as exc:
+            raise config_error(f"router: {exc}") from exc
+        if not 1 <= percent <= 100:
+            raise config_error(f"router.mirror_percent must be 1..100, got {percent}")
+        return cls(
+            namespace=str(settings.get("namespace") or api.namespace),
+            watch=_as_bool(settings.get("watch", True), "watch"),
+            events=_as_bool(settings.get("events", True), "events"),
+            retry=RetryPolicy(budget_s=budget),
+            kill_retry=RetryPolicy(budget_s=kill_budget, max_conflicts=1000),
+            mirror_percent=percent,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One PATCH. `fallback` is sent instead when the subresource is not served (404)."""
+
+    ref: ObjectRef
+    body: Any
+    subresource: str | None = None
+    fallback: Write | None = None
+
+
+def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
+    """obj["a"][0]["b"] without KeyErrors: `dig(obj, "a", 0, "b")`."""
+    cur = obj
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(cur, list) or not -len(cur) <= key < len(cur):
+                return default
+            cur = cur[key]
+        else:
+            if not isinstance(cur, dict) or key not in cur:
+                return default
+            cur = cur[key]
+    return default if cur is None else cur
+
+
+def resource_version(obj: JSON) -> str:
+    return str(dig(obj, "metadata", "resourceVersion", default=""))
+
+
+def with_rv(obj: JSON, body: JSON) -> JSON:
+    """A merge patch that only applies to the version it was computed from (else 409)."""
+    meta = dict(body.get("metadata") or {})
+    meta["resourceVersion"] = resource_version(obj)
+    return {**body, "metadata": meta}
+
+
+def _rv_int(obj: JSON | None) -> int | None:
+    if obj is None:
+        return None
+    try:
+        return int(resource_version(obj))
+    except ValueError:
+        return None
+
+
+class ObjectCache:
+    """The newest version seen of each object (from GETs, PATCH answers and watch events)."""
+
+    def __init__(self) -> None:
+        self._objs: dict[ObjectRef, JSON] = {}
+        self._lock = threading.Lock()
+
+    def offer(self, ref: ObjectRef, obj: JSON) -> bool:
+        """Keep `obj` unless an equal or newer version is cached. True if it was kept."""
+        with self._lock:
+            old = self._objs.get(ref)
+            new_rv, old_rv = _rv_int(obj), _rv_int(old)
+            if old is not None and new_rv is not None and old_rv is not None and new_rv <= old_rv:
+                return False
+            self._objs[ref] = obj
+            return True
+
+    def forget(self, ref: ObjectRef) -> None:
+        with self._lock:
+            self._objs.pop(ref, None)
+
+    def get(self, ref: ObjectRef) -> JSON | None:
+        with self._lock:
+            return self._objs.get(ref)
+
+
+class ObjectWatcher:
+    """Keeps one object's cache entry current with a watch; `live` while the watch runs."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        ref: ObjectRef,
+        cache: ObjectCache,
+        on_change: Callable[[ObjectRef], None],
+        *,
+        timeout_s: int = 60,
+    ) -> None:
+        self.api, self.ref, self.cache, self.on_change = api, ref, cache, on_change
+        self.timeout_s = timeout_s
+        self.live = False
+        self.disabled: str | None = None  # why watching is off for good (RBAC)
+        self._stop = threading.Event()
+        self._stream: Any = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch-{ref.resource.plural}-{ref.name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.live = False
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                obj = self.api.get(self.ref)
+                if self.cache.offer(self.ref, obj):
+                    self.on_change(self.ref)
+                rv = resource_version(obj)
+                while not self._stop.is_set():
+                    self._stream = self.api.open_watch(self.ref, rv, timeout_s=self.timeout_s)
+                    self.live = True
+                    for etype, item in self._stream:
+                        rv = resource_version(item) or rv
+                        if etype == "BOOKMARK":
+                            continue
+                        if etype == "DELETED":
+                            self.cache.forget(self.ref)
+                        elif not self.cache.offer(self.ref, item):
+                            continue
+                        self.on_change(self.ref)
+                    backoff = 0.2
+            except Forbidden as exc:
+                self.disabled = f"not watching {self.ref} ({exc}); reading with GET each time"
+                self.live = False
+                return
+            except KubeError as exc:
+                self.live = False
+                if exc.status == 410:
+                    continue  # too old: re-read and watch again
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bug here must not kill the console; GETs still work
+                self.live = False
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self._stream = None
+        self.live = False
+
+
+class KubeRouter:
+    """Base of the four routers. Subclasses implement `_collect`, `_state` and the verbs."""
+
+    kind = "kubernetes"
+    #: The router retries a kill itself (for kill_retry's budget); the engine tries it once
+    #: per action and then once per tick, instead of multiplying the budget under its lock.
+    retries_kill = True
+
+    def __init__(self, api: KubeApi, options: RouterOptions) -> None:
+        self.api = api
+        self.options = options
+        self.events = EventRecorder(api, enabled=options.events)
+        self.cache = ObjectCache()
+        self._watchers: dict[ObjectRef, ObjectWatcher] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # --- what subclasses provide -----------------------------------------------------------
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def event_ref(self) -> ObjectRef:
+        """The object Events are attached to."""
+        raise NotImplementedError
+
+    def _collect(self, fresh: bool) -> dict[ObjectRef, JSON]:
+        """Every object the state is made from (fresh: GET, else the watch cache)."""
+        raise NotImplementedError
+
+    def _state(self, objs: Mapping[ObjectRef, JSON]) -> RoutingState:
+        raise NotImplementedError
+
+    # --- reading ---------------------------------------------------------------------------
+    def _get(self, ref: ObjectRef, *, fresh: bool) -> JSON:
+        watcher = self._watcher(ref)
+        if not fresh and watcher is not None and watcher.live:
+            cached = self.cache.get(ref)
+            if cached is not None:
+                return cached
+        obj = self.api.get(ref)
+        self.cache.offer(ref, obj)
+        return self.cache.get(ref) or obj
+
+    def _watcher(self, ref: ObjectRef) -> ObjectWatcher | None:
+        if not self.options.watch or self._closed:
+            return None
+        with self._lock:
+            watcher = self._watchers.get(ref)
+            if watcher is None:
+                watcher = ObjectWatcher(self.api, ref, self.cache, self._changed)
+                self._watchers[ref] = watcher
+                watcher.start()
+            return watcher
+
+    def read(self) -> RoutingState:
+        def attempt(n: int) -> RoutingState:
+            return self._state(self._snapshot(fresh=n > 0))
+
+        return retry(attempt, RetryPolicy(budget_s=1.0), what=f"reading {self.describe()}")
+
+    def _read_back(self) -> RoutingState:
+        """What the cluster says right after a write (a fresh GET, not the cache)."""
+        try:
+            return retry(
+                lambda _n: self._state(self._snapshot(fresh=True)),
+                RetryPolicy(budget_s=1.0),
+                what=f"reading back {self.describe()}",
+            )
+        except KubeError as exc:
+            cached = self._cached_snapshot()
+            if cached is None:
+                raise
+            state = self._state(cached)
+            note = f"applied; read-back failed ({exc}), showing the write's answer"
+            return RoutingState(**{**state.to_dict(), "detail": f"{state.detail}; {note}"})
+
+    def _cached_snapshot(self) -> dict[ObjectRef, JSON] | None:
+        try:
+            objs = self._snapshot_from_cache()
+        except KeyError:
+            return None
+        return objs
+
+    def _snapshot_from_cache(self) -> dict[ObjectRef, JSON]:
+        """The cached objects of the last snapshot; KeyError when one is missing."""
+        out: dict[ObjectRef, JSON] = {}
+        for ref in self._last_refs:
+            obj = self.cache.get(ref)
+            if obj is None:
+                raise KeyError(ref)
+            out[ref] = obj
+        return out
+
+    _last_refs: tuple[ObjectRef, ...] = ()
+
+    def _snapshot(self, fresh: bool) -> dict[ObjectRef, JSON]:
+        objs = self._collect(fresh)
+        self._last_refs = tuple(objs)
+        return objs
+
+    # --- writing ---------------------------------------------------------------------------
+    def _converge(
+        self,
+        verb: str,
+        compute: Callable[[Mapping[ObjectRef, JSON]], list[Write]],
+        *,
+        kill: bool = False,
+    ) -> RoutingState:
+        policy = self.options.kill_retry if kill else self.options.retry
+
+        def attempt(n: int) -> None:
+            objs = self._snapshot(fresh=n > 0)
+            for write in compute(objs):
+                self._write(write)
+
+        retry(attempt, policy, what=f"{verb} on {self.describe()}")
+        return self._read_back()
+
+    def _write(self, write: Write) -> JSON:
+        try:
+            out = self.api.patch(write.ref, write.body, subresource=write.subresource)
+        except NotFound:
+            if write.fallback is None:
+                raise
+            fallback = write.fallback
+            out = self.api.patch(fallback.ref, fallback.body, subresource=fallback.subresource)
+        self.cache.offer(write.ref, out)
+        return out
+
+    # --- events and watch-driven refresh ---------------------------------------------------
+    def record_event(self, verb: str, actor: str, message: str) -> None:
+        """Emit a Kubernetes Event on the router's object (async; never raises)."""
+        ref = self.event_ref()
+        self.events.record(ref, self.cache.get(ref), verb, actor, message)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(state)` whenever a watched object changes (from a watch thread)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, _ref: ObjectRef) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        if not listeners:
+            return
+        cached = self._cached_snapshot()
+        if cached is None:
+            return
+        try:
+            state = self._state(cached)
+        except (RouterError, KeyError, ValueError, TypeError):
+            return
+        for listener in listeners:
+            try:
+                listener(state)
+            except Exception:  # a listener's bug must not stop the watch
+                continue
+
+    def notes(self) -> list[str]:
+        """Things a person should know: watches off, Events failing."""
+        out = [w.disabled for w in self._watchers.values() if w.disabled]
+        if self.events.last_error:
+            out.append(self.events.last_error)
+        return out
+
+    def _detail(self, text: str) -> str:
+        notes = self.notes()
+        return text + ("; " + "; ".join(notes) if notes else "")
+
+    def close(self) -> None:
+        """Stop the watches and the Event thread."""
+        self._closed = True
+        with self._lock:
+            watchers = list(self._watchers.values())
+            self._watchers.clear()
+        for watcher in watchers:
+            watcher.stop()
+        self.events.close()
+
+    # --- the TrafficRouter verbs ------------------------------------------------------------
+    def set_weight(self, weight: int) -> RoutingState:
+        raise NotImplementedError
+
+    def set_mirror(self, on: bool) -> RoutingState:
+        raise NotImplementedError
+
+    def set_paused(self, paused: bool) -> RoutingState:
+        """Only Argo Rollouts has a controller to pause; the others just report."""
+        return self.read()
+
+    def abort(self) -> RoutingState:
+        raise NotImplementedError
+
+    def promote(self) -> RoutingState:
+        raise NotImplementedError
+
+    def shadow_unsupported(self) -> str | None:
+        raise NotImplementedError

@@ -1,0 +1,219 @@
+"""Recording in `canary-tui`: the replay, report and recordings commands, and the one call
+that makes every live session record itself (`start_recording`).
+
+cli.py registers the commands on its group (`cli.add_command(replay)` ...). Every bad input
+(a missing, empty, truncated, damaged, foreign or newer-version file, an unwritable output)
+ends in one clear message on stderr and exit code 2, never a traceback. A recording cut short
+still replays and reports up to its last whole chunk, with a warning saying so.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from canary_tui.records.recording import (
+    SUFFIX,
+    Recorder,
+    Recording,
+    RecordingError,
+    default_directory,
+)
+
+if TYPE_CHECKING:
+    from canary_tui.config.schema import Config
+    from canary_tui.engine.loop import Engine
+
+#: A directory for recordings, or "off" to record nothing (tests, throwaway runs).
+ENV_DIR = "CANARY_TUI_RECORDINGS"
+
+
+def _fail(message: str) -> NoReturn:
+    from canary_tui.cli import fail
+
+    fail(message)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"canary-tui: warning: {message}", err=True)
+
+
+def _echo(text: str) -> None:
+    """Print; a reader that stops early (`| head`) ends the output quietly."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+def recording_directory() -> Path | None:
+    """Where live sessions record: $CANARY_TUI_RECORDINGS, else the state directory;
+    None when that variable says "off"."""
+    value = os.environ.get(ENV_DIR, "").strip()
+    if value.lower() in ("off", "no", "0", "false", "none"):
+        return None
+    return Path(value).expanduser() if value else default_directory()
+
+
+def start_recording(
+    engine: Engine, config: Config | None = None, directory: Path | None = None
+) -> Recorder | None:
+    """Record `engine`'s session from now on: subscribe a Recorder (secrets in `config` are
+    masked) and close it when the process exits. Call before the loop starts. A recording
+    that cannot be created is a warning, never a reason not to run the canary."""
+    where = directory or recording_directory()
+    if where is None:
+        return None
+    s = engine.settings
+    try:
+        recorder = Recorder.create(
+            where,
+            engine.info,
+            engine.plan,
+            config.model_dump(mode="json") if config is not None else {},
+            started_at=engine.clock.now(),
+            history_s=s.history_s,
+            activity_keep=s.activity_keep,
+            tick_s=s.tick_s,
+        )
+    except RecordingError as exc:
+        _warn(f"{exc}; this session is not recorded")
+        return None
+    engine.subscribe(recorder.on_frame)
+    atexit.register(recorder.close)
+    return recorder
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Play at this speed (1, 2, 10, 60 or any positive number).",
+)
+@click.option("--paused", is_flag=True, help="Open paused at the first frame (space plays).")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+@click.option("--theme", default=None, help="Colour theme (default: the last one picked).")
+def replay(file: Path, speed: float, paused: bool, ascii_only: bool, theme: str | None) -> None:
+    """Replay a recorded session in the dashboard (space plays and pauses, ? lists the keys)."""
+    from canary_tui.cli import _check_terminal, _check_theme
+    from canary_tui.session.identity import local_actor
+    from canary_tui.session.replay import ReplaySession
+
+    if not speed > 0:
+        _fail(f"--speed must be a positive number, got {speed:g}")
+    try:
+        session = ReplaySession.open(file, identity=local_actor())
+    except RecordingError as exc:
+        _fail(str(exc))
+    if session.problem:
+        _warn(f"{file}: {session.problem}")
+    chosen = _check_theme(theme)
+    _check_terminal()
+    from canary_tui.tui.replay import make_replay_app
+
+    session.set_speed(speed)
+    app = make_replay_app(session, theme=chosen, ascii_only=ascii_only, playing=not paused)
+    app.run()
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report here (default: standard output).",
+)
+@click.option("--html", "as_html", is_flag=True, help="A self-contained HTML page, not Markdown.")
+def report(file: Path, output: Path | None, as_html: bool) -> None:
+    """Write a postmortem timeline of a recording: summary, actions, phases, key metrics."""
+    from canary_tui.records.report import build_report, render_html, render_markdown
+
+    try:
+        with Recording.open(file) as rec:
+            if rec.frames == 0:
+                _fail(f"{file}: the recording holds no frames ({rec.problem or 'empty'})")
+            built = build_report(rec)
+    except RecordingError as exc:
+        _fail(str(exc))
+    if built.problem:
+        _warn(f"{file}: {built.problem}")
+    text = render_html(built) if as_html else render_markdown(built)
+    if output is None:
+        _echo(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to look (default: the user's state directory, canary-tui/recordings).",
+)
+def recordings(directory: Path | None) -> None:
+    """List recorded sessions: canary, start, length, ticks, size, outcome."""
+    where = directory or default_directory()
+    if where.exists() and not where.is_dir():
+        _fail(f"{where} is not a directory")
+    files = sorted(where.glob(f"*{SUFFIX}")) if where.is_dir() else []
+    if not files:
+        click.echo(f"no recordings in {where}")
+        return
+    rows = [("FILE", "CANARY", "STARTED (UTC)", "LENGTH", "TICKS", "SIZE", "STATE")]
+    for path in files:
+        rows.append(_describe(path))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    _echo(
+        "".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
+            for r in rows
+        )
+    )
+
+
+def _describe(path: Path) -> tuple[str, str, str, str, str, str, str]:
+    size = _size(path.stat().st_size)
+    try:
+        with Recording.open(path) as rec:
+            start = datetime.fromtimestamp(rec.start_time, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            length = _length(rec.end_time - rec.start_time)
+            state = "complete" if rec.complete else "cut short"
+            if rec.frames:
+                try:
+                    state += ", " + rec.frame(rec.frames - 1).state.phase.label
+                except RecordingError:
+                    state = "damaged"
+            return (path.name, rec.info.name, start, length, str(rec.ticks), size, state)
+    except RecordingError as exc:
+        why = str(exc).removeprefix(f"{path}").lstrip(": ").removeprefix("is ")
+        return (path.name, "?", "?", "?", "?", size, f"unreadable: {why}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB" if n >= 1e3 else f"{n} B"
+
+
+def _length(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+COMMANDS = (replay, report, recordings)

@@ -1,0 +1,1 @@
+"""Tests of the Kubernetes routers against a real kube-apiserver (marker: kube)."""
