@@ -62,10 +62,15 @@ def _clock_for(speed: str, config: Config) -> Clock:
 
 
 def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
+    """The engine for `config`, recording itself (closed at exit)."""
     try:
-        return build_engine(config, clock, audit_path=audit)
+        built = build_engine(config, clock, audit_path=audit)
     except ConfigError as exc:
         fail(str(exc))
+    from canary_tui.cli_records import start_recording
+
+    start_recording(built.engine, config)
+    return built
 
 
 def _via_prometheus(built: Built, url: str | None, exporter_port: int) -> None:
@@ -805,6 +810,12 @@ def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
                     seen = rec["seq"]
     except KeyboardInterrupt:
         return
+
+
+from canary_tui.cli_records import COMMANDS as RECORDING_COMMANDS  # noqa: E402
+
+for _command in RECORDING_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -173,7 +173,10 @@ def recordings(directory: Path | None) -> None:
     where = directory or default_directory()
     if where.exists() and not where.is_dir():
         _fail(f"{where} is not a directory")
-    files = sorted(where.glob(f"*{SUFFIX}")) if where.is_dir() else []
+    try:
+        files = sorted(where.glob(f"*{SUFFIX}")) if where.is_dir() else []
+    except OSError as exc:
+        _fail(f"cannot list {where}: {exc.strerror or exc}")
     if not files:
         click.echo(f"no recordings in {where}")
         return
@@ -190,7 +193,10 @@ def recordings(directory: Path | None) -> None:
 
 
 def _describe(path: Path) -> tuple[str, str, str, str, str, str, str]:
-    size = _size(path.stat().st_size)
+    try:
+        size = _size(path.stat().st_size)
+    except OSError as exc:
+        return (path.name, "?", "?", "?", "?", "?", f"unreadable: {exc.strerror or exc}")
     try:
         with Recording.open(path) as rec:
             start = datetime.fromtimestamp(rec.start_time, UTC).strftime("%Y-%m-%d %H:%M:%S")

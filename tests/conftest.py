@@ -60,6 +60,14 @@ def make_rig(
     return Rig(built.engine, clock, built.audit_path, built.context.shared["simulator"])
 
 
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recordings, settings and state of tests never land in the user's home."""
+    monkeypatch.setenv("CANARY_TUI_RECORDINGS", str(tmp_path / "recordings"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def rig_factory(tmp_path: Path) -> Callable[..., Rig]:
     def factory(scenario: str = "healthy", seed: int = 0, **kw: Any) -> Rig:

@@ -68,7 +68,10 @@ def test_headless_exit_codes_and_json_events(
         (["run", "--config", "/nonexistent.yaml", "--headless"], "no such config file"),
         (["demo", "--scenario", "nope"], "unknown scenario 'nope'"),
         (["demo"], "needs a terminal"),
-        (["demo", "--theme", "neon"], "unknown theme 'neon'; known: canary-colorblind, canary-dark"),
+        (
+            ["demo", "--theme", "neon"],
+            "unknown theme 'neon'; known: canary-colorblind, canary-dark",
+        ),
         (
             ["run", "--config", "CFG", "--headless", "--speed", "fast"],
             "--speed must be a positive number",

@@ -75,9 +75,11 @@ def sample_from_dict(d: Mapping[str, Any]) -> Sample:
     )
 
 
+_POINT_FIELDS = frozenset(f.name for f in fields(SeriesPoint))
+
+
 def _point_from(d: Mapping[str, Any]) -> SeriesPoint:
-    names = {f.name for f in fields(SeriesPoint)}
-    return SeriesPoint(**{k: v for k, v in d.items() if k in names})
+    return SeriesPoint(**{k: v for k, v in d.items() if k in _POINT_FIELDS})
 
 
 def frame_to_dict(f: Frame, *, with_header: bool = True) -> dict[str, Any]:

@@ -23,6 +23,6 @@ class DashboardModel:
             self.activity.clear()
         self.points.extend(frame.points)
         self.activity.extend(frame.activity)
-        self.points_changed = bool(frame.points) or frame.full
+        self.points_changed = self.points_changed or bool(frame.points) or frame.full
         self.frame = frame
         return list(frame.activity)

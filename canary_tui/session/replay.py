@@ -92,7 +92,11 @@ class ReplaySession:
 
     @property
     def tick(self) -> int:
-        return self.recording.tick_number(self.position)
+        """Ticks up to the frame shown (0 if the recording shrank to nothing under us)."""
+        try:
+            return self.recording.tick_number(self.position)
+        except RecordingError:
+            return 0
 
     @property
     def ticks(self) -> int:

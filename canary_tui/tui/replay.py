@@ -30,18 +30,21 @@ from canary_tui.tui.format import mmss
 from canary_tui.tui.keymap import ACTIONS_BY_ID
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import TextScreen
+from canary_tui.tui.screens.help import HelpScreen, describe
 from canary_tui.tui.settings import DEFAULT_THEME
 from canary_tui.tui.widgets.header import StatusHeader
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayKey:
-    """One player key: `id` lets a keymap rebind it; `action` is an app action."""
+    """One player key: `id` lets a keymap rebind it; `action` is an app action; `label` is
+    the footer's word, `title` and `help` the help screen's."""
 
     id: str
     key: str
     action: str
     label: str
+    title: str
     help: str
     show: bool = True
     group: Binding.Group | None = None
@@ -51,42 +54,98 @@ _TICK = Binding.Group("Tick", compact=True)
 _SPEED = Binding.Group("Speed", compact=True)
 _ACTION = Binding.Group("Action", compact=True)
 _VERDICT = Binding.Group("Verdict", compact=True)
+_BACK = "show the dashboard as it was one tick earlier"
+_ON = "play on to the next tick"
 
 
 class ReplayControls:
-    """The replay player's keys, in one place (the help screen lists them from here)."""
+    """The replay player's keys, in one place (footer, help screen and actions)."""
 
     KEYS: ClassVar[tuple[ReplayKey, ...]] = (
-        ReplayKey("replay_play", "space", "replay_toggle", "Play", "play or pause the replay"),
-        ReplayKey("replay_back", "comma", "replay_step(-1)", "◀", "one tick back", group=_TICK),
-        ReplayKey("replay_fwd", "full_stop", "replay_step(1)", "▶", "one tick on", group=_TICK),
-        ReplayKey("replay_back_arrow", "left", "replay_step(-1)", "◀", "one tick back", False),
-        ReplayKey("replay_fwd_arrow", "right", "replay_step(1)", "▶", "one tick on", False),
-        ReplayKey("replay_slower", "minus", "replay_slower", "-", "slower", group=_SPEED),
-        ReplayKey("replay_faster", "plus", "replay_faster", "+", "faster", group=_SPEED),
-        ReplayKey("replay_faster_eq", "equals_sign", "replay_faster", "+", "faster", False),
+        ReplayKey(
+            "replay_play",
+            "space",
+            "replay_toggle",
+            "Play",
+            "Play/pause",
+            "play the recording at the current speed, or pause it",
+        ),
+        ReplayKey("replay_back", "comma", "replay_step(-1)", "◀", "Tick back", _BACK, group=_TICK),
+        ReplayKey("replay_fwd", "full_stop", "replay_step(1)", "▶", "Tick on", _ON, group=_TICK),
+        ReplayKey("replay_back_arrow", "left", "replay_step(-1)", "◀", "Tick back", _BACK, False),
+        ReplayKey("replay_fwd_arrow", "right", "replay_step(1)", "▶", "Tick on", _ON, False),
+        ReplayKey(
+            "replay_slower",
+            "minus",
+            "replay_slower",
+            "-",
+            "Slower",
+            "play slower: 60x, 10x, 2x, 1x",
+            group=_SPEED,
+        ),
+        ReplayKey(
+            "replay_faster",
+            "plus",
+            "replay_faster",
+            "+",
+            "Faster",
+            "play faster: 1x, 2x, 10x, 60x",
+            group=_SPEED,
+        ),
+        ReplayKey(
+            "replay_faster_eq",
+            "equals_sign",
+            "replay_faster",
+            "+",
+            "Faster",
+            "play faster (no shift needed)",
+            False,
+        ),
         *(
             ReplayKey(
                 f"replay_speed_{n}",
                 str(n),
                 f"replay_speed({s:g})",
                 f"{s:g}x",
-                f"play at {s:g}x",
+                f"{s:g}x",
+                f"play at {s:g} times the recorded pace",
                 False,
             )
             for n, s in enumerate(SPEEDS, start=1)
         ),
-        ReplayKey("replay_goto", "g", "replay_goto", "Go to", "go to a time (HH:MM:SS, +30s, 50%)"),
         ReplayKey(
-            "replay_prev_action", "N", "replay_action(-1)", "N", "previous action", group=_ACTION
+            "replay_goto",
+            "g",
+            "replay_goto",
+            "Go to",
+            "Go to",
+            "go to a time: 09:31:05 (UTC), +30s, -2m, 1m30s from the start, 50%",
         ),
-        ReplayKey("replay_next_action", "n", "replay_action(1)", "n", "next action", group=_ACTION),
+        ReplayKey(
+            "replay_prev_action",
+            "N",
+            "replay_action(-1)",
+            "N",
+            "Previous action",
+            "jump back to the previous action (anyone's, or a rule's)",
+            group=_ACTION,
+        ),
+        ReplayKey(
+            "replay_next_action",
+            "n",
+            "replay_action(1)",
+            "n",
+            "Next action",
+            "jump to the next action (anyone's, or a rule's)",
+            group=_ACTION,
+        ),
         ReplayKey(
             "replay_prev_verdict",
             "B",
             "replay_verdict(-1)",
             "B",
-            "previous verdict change",
+            "Previous verdict",
+            "jump back to the previous change of a verdict",
             group=_VERDICT,
         ),
         ReplayKey(
@@ -94,12 +153,24 @@ class ReplayControls:
             "b",
             "replay_verdict(1)",
             "b",
-            "next verdict change",
+            "Next verdict",
+            "jump to the next change of a verdict (PASS, FAIL, WAIT)",
             group=_VERDICT,
         ),
-        ReplayKey("replay_start", "home", "replay_seek_start", "Start", "the beginning", False),
-        ReplayKey("replay_end", "end", "replay_seek_end", "End", "the end", False),
+        ReplayKey(
+            "replay_start",
+            "home",
+            "replay_seek_start",
+            "Start",
+            "Start",
+            "the beginning of the recording",
+            False,
+        ),
+        ReplayKey(
+            "replay_end", "end", "replay_seek_end", "End", "End", "the end of the recording", False
+        ),
     )
+    BY_ID: ClassVar[dict[str, ReplayKey]] = {k.id: k for k in KEYS}
 
     @classmethod
     def bindings(cls) -> list[Binding]:
@@ -256,6 +327,20 @@ class ReplayApp(CanaryApp):
         if action in ReplayControls.ACTIONS:
             return self.screen is self.dashboard
         return super().check_action(action, parameters)
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str, str, bool]] = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            key = ReplayControls.BY_ID.get(binding.id or "")
+            if key is not None:
+                label, text = key.title, key.help
+            elif binding.action in ACTIONS_BY_ID:
+                label, text = ACTIONS_BY_ID[binding.action].label, describe(binding)
+            else:
+                label, text = binding.description or binding.action, describe(binding)
+            rows.append((self.get_key_display(binding), label, text, active.enabled))
+        self.push_screen(HelpScreen(rows))
 
     def action_replay_toggle(self) -> None:
         self.replay.toggle()

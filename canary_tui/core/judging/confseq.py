@@ -11,11 +11,12 @@ Sanden and Shirikian, KDD 2022, and for count data by Lindon and Malek, 2022):
 
 - over alternatives: a fixed prior over multipliers v1 = v0 * exp(k * step), for a few
   offsets k (fine near v0, coarse far from it), placed above v0 (evidence that the value is
-  larger) or below it (evidence that it is smaller). A
-  one-sided alternative keeps the martingale a supermartingale for every value on the null's
-  side, even one that drifts over time, and makes the e-value monotone in v0, so the values not
-  rejected always form an interval;
-- over start times (Shiryaev-Roberts): every window starts a fresh test with a prior weight
+  larger) or below it (evidence that it is smaller). A one-sided alternative keeps the
+  martingale a supermartingale for every value on the null's side, even one that drifts over
+  time, and makes the e-value monotone in v0, so the values rejected are always one end of
+  the grid and the rest an interval;
+- over start times (Shiryaev-Roberts, `ShiryaevRobertsGrid`; `MixtureGrid` is the plain
+  test from the first window): every window starts a fresh test with a prior weight
   fixed in advance (half on the very first window, the rest spread over time with a scale of
   `restart_scale_s`), so a regression that begins an hour into a canary is not diluted by the
   healthy hour before it. The weights sum to at most 1, so the sum is still a test

@@ -83,7 +83,7 @@ class SequentialJudge:
       if positive, `tolerance_abs` (canary - baseline): the canary may be worse up to the larger
       of the two, as in `MetricSpec`.
     - `alpha`: the false-rollback budget for the whole canary, split evenly across the metrics
-      and the SLO guards (0.01: one healthy canary in a hundred is ever rolled back).
+      and the SLO guards (0.01: at most one healthy canary in a hundred is ever rolled back).
     - `effect`: which effect the evidence reports (ratio or difference); the decision is the
       same either way.
     - `pass_alpha`: the risk of calling a step PASS while the canary is beyond tolerance.

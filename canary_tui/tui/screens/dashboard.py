@@ -57,6 +57,7 @@ class DashboardScreen(Screen[None]):
         self._new_activity: list[ActivityEntry] = []
         self._alerts: list[ActivityEntry] = []
         self._last_version = -1
+        self._enabled: tuple[bool | None, ...] = ()
         self._busy = False
 
     # --- layout --------------------------------------------------------------------------
@@ -151,7 +152,10 @@ class DashboardScreen(Screen[None]):
         self._alerts = []
         if frame.state.version != self._last_version:
             self._last_version = frame.state.version
-            self.refresh_bindings()
+            enabled = tuple(self.check_action(a, ()) for a in ACTIONS_BY_ID)
+            if enabled != self._enabled:  # the footer recomposes: only when it would change
+                self._enabled = enabled
+                self.refresh_bindings()
 
     @staticmethod
     def _banner_text(frame: Frame) -> str:
@@ -250,9 +254,7 @@ class DashboardScreen(Screen[None]):
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:
         o = message.outcome
-        if o.ok:
-            self.notify(o.message, title=o.verb.label, timeout=3)
-        else:
+        if not o.ok:  # a success shows in the header and the activity pane: no toast
             self.notify(o.message, title=f"{o.verb.label} refused", severity="error", timeout=6)
             self.app.bell()
 

@@ -1,0 +1,553 @@
+"""Detection benchmark: the sequential judge against Flagger-like and Kayenta-like rules.
+
+A seeded simulation at 1 s ticks. Every run generates one stream of counts (Poisson arrivals,
+split between the variants by the realised weight; binomial errors; latency histogram bucket
+counts drawn multinomially from lognormal bucket probabilities, Prometheus-style buckets) and
+runs five methods side by side on that identical stream:
+
+  (a) flagger  a Flagger-like rule: a check every 60 s (canary error % <= 1 and p99 <= 500 ms
+               over the last 60 s; no canary data fails the check); rollback at 5 failed checks.
+  (b) kayenta  a Kayenta-like judgement: Mann-Whitney U (Hodges-Lehmann interval, 98%) on the
+               1-minute series of canary and baseline error rate and p95, effect tolerance 25%,
+               judged at 15/30/45/60 min on the growing window; rollback when the score <= 75.
+  (c) judge    canary_tui's SequentialJudge, fed the Sample objects the engine would build
+               (1 s windows), called as the loop calls it (observe, then verdicts); FAIL = rollback.
+  (d) oracle   an SPRT that knows the true rates and the onset (started at the onset), on the
+               canary's counts of the regressed metric, at the judge's per-metric alpha: the
+               lower bound for any count-based test.
+  (e) oracle-cp the same likelihood ratio, but not told the onset: the Shiryaev-Roberts mixture
+               with the judge's restart prior, so the price of not knowing when a regression
+               starts is visible.
+
+Arms: 1000, 100 and 20 requests/s, 5% to the canary; baseline errors 0.5%; canary 0.5% (A/A),
+1.0% and 2.0%; latency lognormal (median 100 ms, sigma 0.5) with the canary's scaled by 1.2 and
+1.5, and a tail-only regression (10% of canary requests slowed so that its p95 rises 20%);
+regressions start 5 minutes into the canary and are watched for an hour after that.
+
+Histogram resolution limits latency detection: the judge counts requests above the bucket bound
+at or above the baseline's p95 (233 ms -> the 250 ms bucket here), so a regression is only seen
+through how many requests cross that bound; finer buckets near the p95 would see it sooner.
+
+    python benchmarks/detection.py --quick            # a few minutes on 2 cores
+    python benchmarks/detection.py --json out.json    # 1000 A/A runs per traffic, 300 per arm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from canary_tui.core.judging.base import StepContext
+from canary_tui.core.judging.confseq import restart_weight
+from canary_tui.core.judging.sequential import SequentialJudge
+from canary_tui.core.metrics import Histogram, Sample, VariantCounts
+from canary_tui.core.specs import MetricKind, MetricSpec
+from canary_tui.core.verdict import Status
+
+BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
+    10.0, math.inf,
+)  # fmt: skip
+CANARY_SHARE = 0.05
+BASE_ERRORS = 0.005
+MEDIAN_S = 0.1
+SIGMA = 0.5
+ONSET_S = 300
+HOUR_S = 3600
+ALPHA = 0.01
+METHODS = ("flagger", "kayenta", "judge", "oracle", "oracle-cp")
+_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True)
+class Arm:
+    traffic: float
+    kind: str  # aa | errors | latency | tail
+    value: float
+
+    @property
+    def label(self) -> str:
+        return {
+            "aa": "A/A",
+            "errors": f"errors {self.value * 100:.1f}%",
+            "latency": f"latency x{self.value:g}",
+            "tail": "tail p95 +20%",
+        }[self.kind]
+
+    @property
+    def regression(self) -> bool:
+        return self.kind != "aa"
+
+    @property
+    def ticks(self) -> int:
+        return ONSET_S + HOUR_S if self.regression else HOUR_S
+
+
+def arms() -> list[Arm]:
+    out = []
+    for traffic in (1000.0, 100.0, 20.0):
+        out += [
+            Arm(traffic, "aa", 0.0),
+            Arm(traffic, "errors", 0.01),
+            Arm(traffic, "errors", 0.02),
+            Arm(traffic, "latency", 1.2),
+            Arm(traffic, "latency", 1.5),
+            Arm(traffic, "tail", 0.1),
+        ]
+    return out
+
+
+# --- latency model ------------------------------------------------------------------------
+
+
+def lognormal_cdf(x: float, scale: float = 1.0) -> float:
+    if x <= 0:
+        return 0.0
+    if math.isinf(x):
+        return 1.0
+    return _NORMAL.cdf(math.log(x / (MEDIAN_S * scale)) / SIGMA)
+
+
+def mixture_cdf(x: float, slow_share: float, slow_scale: float) -> float:
+    return (1 - slow_share) * lognormal_cdf(x) + slow_share * lognormal_cdf(x, slow_scale)
+
+
+def tail_scale(slow_share: float = 0.1, p95_rise: float = 1.2) -> float:
+    """The slow-down of `slow_share` of requests that raises the p95 by `p95_rise`."""
+    target = MEDIAN_S * math.exp(SIGMA * _NORMAL.inv_cdf(0.95)) * p95_rise
+    lo, hi = 1.0, 100.0
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        if mixture_cdf(target, slow_share, mid) > 0.95:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+TAIL_SCALE = tail_scale()
+
+
+def bucket_probabilities(cdf: Any) -> np.ndarray:
+    cum = np.array([cdf(b) for b in BUCKETS])
+    probs = np.diff(np.concatenate([[0.0], cum]))
+    probs = np.clip(probs, 0.0, None)
+    return probs / probs.sum()
+
+
+BASE_PROBS = bucket_probabilities(lognormal_cdf)
+
+
+def canary_probs(arm: Arm) -> np.ndarray:
+    if arm.kind == "latency":
+        return bucket_probabilities(lambda x: lognormal_cdf(x, arm.value))
+    if arm.kind == "tail":
+        return bucket_probabilities(lambda x: mixture_cdf(x, arm.value, TAIL_SCALE))
+    return BASE_PROBS
+
+
+def canary_error_rate(arm: Arm) -> float:
+    return arm.value if arm.kind == "errors" else BASE_ERRORS
+
+
+def slow_share(probs: np.ndarray, threshold_s: float) -> float:
+    """Share of requests above a bucket bound."""
+    return float(probs[[i for i, b in enumerate(BUCKETS) if b > threshold_s]].sum())
+
+
+# --- streams ------------------------------------------------------------------------------
+
+
+@dataclass
+class Stream:
+    nb: np.ndarray
+    nc: np.ndarray
+    eb: np.ndarray
+    ec: np.ndarray
+    hb: np.ndarray  # ticks x buckets, per-bucket (not cumulative) counts
+    hc: np.ndarray
+
+
+def generate(arm: Arm, rng: np.random.Generator) -> Stream:
+    ticks = arm.ticks
+    total = rng.poisson(arm.traffic, ticks)
+    nc = rng.binomial(total, CANARY_SHARE)
+    nb = total - nc
+    onset = ONSET_S if arm.regression else ticks
+    p_canary = np.where(np.arange(ticks) >= onset, canary_error_rate(arm), BASE_ERRORS)
+    eb = rng.binomial(nb, BASE_ERRORS)
+    ec = rng.binomial(nc, p_canary)
+    hb = rng.multinomial(nb, BASE_PROBS)
+    hc = np.empty_like(hb)
+    hc[:onset] = rng.multinomial(nc[:onset], BASE_PROBS)
+    if onset < ticks:
+        hc[onset:] = rng.multinomial(nc[onset:], canary_probs(arm))
+    return Stream(nb, nc, eb, ec, hb, hc)
+
+
+# --- (a) Flagger-like -------------------------------------------------------------------
+
+
+def quantile(counts: np.ndarray, q: float) -> float | None:
+    """histogram_quantile over per-bucket counts, in seconds."""
+    cum = np.cumsum(counts)
+    return Histogram(BUCKETS, tuple(float(c) for c in cum)).quantile(q)
+
+
+def flagger(s: Stream) -> int | None:
+    failed = 0
+    for end in range(60, len(s.nb) + 1, 60):
+        n = s.nc[end - 60 : end].sum()
+        ok = n > 0
+        if ok:
+            error_pct = 100.0 * s.ec[end - 60 : end].sum() / n
+            p99 = quantile(s.hc[end - 60 : end].sum(axis=0), 0.99)
+            ok = error_pct <= 1.0 and p99 is not None and p99 * 1000.0 <= 500.0
+        if not ok:
+            failed += 1
+            if failed >= 5:
+                return end
+    return None
+
+
+# --- (b) Kayenta-like ---------------------------------------------------------------------
+
+Z98 = _NORMAL.inv_cdf(0.99)
+
+
+def mann_whitney_high(canary: np.ndarray, baseline: np.ndarray, tolerance: float = 0.25) -> bool:
+    """Kayenta's MannWhitneyClassifier, direction=increase: is the canary 'High'?"""
+    if len(canary) == 0 or len(baseline) == 0:
+        return False  # no data: not classified High
+    if np.array_equal(np.sort(canary), np.sort(baseline)):
+        return False
+    if len(np.unique(np.concatenate([canary, baseline]))) == 1:
+        return False
+    diffs = np.sort((canary[:, None] - baseline[None, :]).ravel())
+    n, m = len(canary), len(baseline)
+    estimate = float(np.median(diffs))
+    k = math.floor(n * m / 2 - Z98 * math.sqrt(n * m * (n + m + 1) / 12))
+    if k < 0:
+        return False
+    lower = float(diffs[k])
+    mean_b = float(baseline.mean())
+    deviation = 1.0 if mean_b == 0 else float(canary.mean()) / mean_b
+    return lower > tolerance * abs(estimate) and deviation >= 1.0
+
+
+def kayenta(s: Stream) -> int | None:
+    minutes = len(s.nb) // 60
+
+    def per_minute(a: np.ndarray) -> np.ndarray:
+        return a[: minutes * 60].reshape(minutes, 60, *a.shape[1:]).sum(axis=1)
+
+    nb, nc, eb, ec = (per_minute(a) for a in (s.nb, s.nc, s.eb, s.ec))
+    hb, hc = per_minute(s.hb), per_minute(s.hc)
+    for judged_at in (15, 30, 45, 60):
+        if judged_at > minutes:
+            break
+        c_ok, b_ok = nc[:judged_at] > 0, nb[:judged_at] > 0
+        c_err = ec[:judged_at][c_ok] / nc[:judged_at][c_ok]
+        b_err = eb[:judged_at][b_ok] / nb[:judged_at][b_ok]
+        c_p95 = np.array([quantile(h, 0.95) for h in hc[:judged_at][c_ok]], dtype=float)
+        b_p95 = np.array([quantile(h, 0.95) for h in hb[:judged_at][b_ok]], dtype=float)
+        passed = sum(not mann_whitney_high(c, b) for c, b in ((c_err, b_err), (c_p95, b_p95)))
+        if 100.0 * passed / 2 <= 75.0:
+            return judged_at * 60
+    return None
+
+
+# --- (c) the judge --------------------------------------------------------------------------
+
+
+def judge_specs(tolerance: float) -> tuple[MetricSpec, ...]:
+    return (
+        MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=tolerance, tolerance_abs=0.0),
+        MetricSpec(
+            "latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=tolerance,
+            tolerance_abs=0.0,
+        ),
+    )  # fmt: skip
+
+
+def run_judge(s: Stream, tolerance: float) -> tuple[int | None, str]:
+    judge = SequentialJudge(judge_specs(tolerance), ALPHA, slow_quantiles={"latency": 0.95})
+    judge.start_step(0, 0.0)
+    cb, cc = np.cumsum(s.hb, axis=1), np.cumsum(s.hc, axis=1)
+    for t in range(len(s.nb)):
+        sample = Sample(
+            float(t),
+            float(t + 1),
+            VariantCounts(float(s.nb[t]), float(s.eb[t]), Histogram(BUCKETS, tuple(cb[t].tolist()))),
+            VariantCounts(float(s.nc[t]), float(s.ec[t]), Histogram(BUCKETS, tuple(cc[t].tolist()))),
+        )  # fmt: skip
+        judge.observe(sample)
+        verdicts = judge.verdicts(StepContext(0, t + 1.0, 60.0, t + 1.0))
+        failing = [v for v in verdicts if v.status is Status.FAIL]
+        if failing:
+            return t + 1, failing[0].why
+    return None, ""
+
+
+# --- (d), (e) oracles -----------------------------------------------------------------------
+
+
+def oracle_counts(
+    arm: Arm, s: Stream, threshold_s: float
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The regressed metric's canary (bad, n) per tick and its true rates before/after."""
+    if arm.kind == "errors":
+        return s.ec, s.nc, BASE_ERRORS, arm.value
+    above = [i for i, b in enumerate(BUCKETS) if b > threshold_s]
+    bad = s.hc[:, above].sum(axis=1)
+    return (
+        bad,
+        s.nc,
+        slow_share(BASE_PROBS, threshold_s),
+        slow_share(canary_probs(arm), threshold_s),
+    )
+
+
+def llr_series(bad: np.ndarray, n: np.ndarray, p0: float, p1: float) -> np.ndarray:
+    return bad * math.log(p1 / p0) + (n - bad) * math.log((1 - p1) / (1 - p0))
+
+
+def oracle_sprt(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
+    bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
+    llr = np.cumsum(llr_series(bad[ONSET_S:], n[ONSET_S:], p0, p1))
+    hits = np.nonzero(llr >= math.log(1 / alpha))[0]
+    return int(hits[0]) + ONSET_S + 1 if len(hits) else None
+
+
+def oracle_changepoint(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
+    bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
+    llr = llr_series(bad, n, p0, p1)
+    limit = math.log(1 / alpha)
+    log_r = math.log(0.5)  # the first window's weight, then restarts as in the judge
+    for t, step in enumerate(llr):
+        w = restart_weight(float(t), 1.0, 600.0, 0.5)
+        log_r = np.logaddexp(log_r, math.log(w)) + step
+        if log_r >= limit:
+            return t + 1
+    return None
+
+
+# --- one run --------------------------------------------------------------------------------
+
+
+def one_run(task: tuple[int, int, int, float]) -> dict[str, Any]:
+    arm_index, run, seed, tolerance = task
+    arm = arms()[arm_index]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, arm_index, run]))
+    s = generate(arm, rng)
+    threshold_s = 0.25  # the bucket the judge counts from (checked against its calibration)
+    decided: dict[str, int | None] = {
+        "flagger": flagger(s),
+        "kayenta": kayenta(s),
+    }
+    decided["judge"], why = run_judge(s, tolerance)
+    if arm.regression:
+        per_metric = ALPHA / 2  # the judge's split over its two metrics
+        decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
+        decided["oracle-cp"] = oracle_changepoint(arm, s, threshold_s, per_metric)
+    bad = None
+    if arm.regression:
+        bad, _, _, _ = oracle_counts(arm, s, threshold_s)
+    out: dict[str, Any] = {"arm": arm_index, "run": run, "why": why}
+    for method, tick in decided.items():
+        served = None
+        if bad is not None:
+            stop = min(tick if tick is not None else arm.ticks, arm.ticks)
+            served = int(bad[ONSET_S:stop].sum()) if stop > ONSET_S else 0
+        out[method] = {"tick": tick, "bad": served}
+    return out
+
+
+# --- summary --------------------------------------------------------------------------------
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarise(arm: Arm, results: list[dict[str, Any]], method: str) -> dict[str, Any] | None:
+    rows = [r[method] for r in results if method in r]
+    if not rows:
+        return None
+    n = len(rows)
+    out: dict[str, Any] = {"traffic": arm.traffic, "arm": arm.label, "method": method, "runs": n}
+    if not arm.regression:
+        k = sum(1 for r in rows if r["tick"] is not None and r["tick"] <= HOUR_S)
+        out["false_rollback"] = k / n
+        out["false_rollback_wilson"] = wilson(k, n)
+        return out
+    pre = sum(1 for r in rows if r["tick"] is not None and r["tick"] <= ONSET_S)
+    delays = [
+        r["tick"] - ONSET_S if r["tick"] is not None and r["tick"] > ONSET_S else math.inf
+        for r in rows
+    ]
+    out["pre_onset_rollback"] = pre / n
+    out["detected"] = sum(1 for d in delays if math.isfinite(d)) / n
+    finite_or_inf = sorted(delays)
+    out["median_s"] = _quantile(finite_or_inf, 0.5)
+    out["p90_s"] = _quantile(finite_or_inf, 0.9)
+    bads = sorted(r["bad"] for r in rows if r["bad"] is not None)
+    out["bad_served_median"] = _quantile([float(b) for b in bads], 0.5)
+    return out
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    i = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[i]
+
+
+def _fmt_s(x: float) -> str:
+    return ">1h" if math.isinf(x) else f"{x:.0f}"
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'traffic':>7} {'arm':<14} {'method':<9} {'runs':>5} {'false RB/h [95% Wilson]':>24} "
+        f"{'pre-onset':>9} {'detected':>8} {'median s':>8} {'p90 s':>6} {'bad served':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        if "false_rollback" in s:
+            lo, hi = s["false_rollback_wilson"]
+            fr = f"{s['false_rollback'] * 100:5.1f}% [{lo * 100:4.1f}, {hi * 100:4.1f}]"
+            rest = f"{'-':>9} {'-':>8} {'-':>8} {'-':>6} {'-':>10}"
+        else:
+            fr = "-"
+            rest = (
+                f"{s['pre_onset_rollback'] * 100:8.1f}% {s['detected'] * 100:7.0f}% "
+                f"{_fmt_s(s['median_s']):>8} {_fmt_s(s['p90_s']):>6} "
+                f"{s['bad_served_median']:>10.0f}"
+            )
+        lines.append(
+            f"{s['traffic']:>7.0f} {s['arm']:<14} {s['method']:<9} {s['runs']:>5} {fr:>24} {rest}"
+        )
+    return "\n".join(lines)
+
+
+def tasks(
+    arm_list: list[Arm], aa_runs: int, reg_runs: int, seed: int, tol: float
+) -> Iterator[tuple[int, int, int, float]]:
+    for i, arm in enumerate(arm_list):
+        for run in range(reg_runs if arm.regression else aa_runs):
+            yield (i, run, seed, tol)
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no infinity: 'never within the hour' is written as null."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a few minutes)")
+    parser.add_argument("--aa-runs", type=int, default=None, help="A/A runs per traffic level")
+    parser.add_argument("--runs", type=int, default=None, help="runs per regression arm")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        help="the judge's ratio tolerance (1.0: fail on any increase the data prove)",
+    )
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--traffic",
+        type=float,
+        action="append",
+        default=None,
+        help="only this traffic level (requests/s); may be repeated",
+    )
+    parser.add_argument("--workers", type=int, default=max(1, min(2, multiprocessing.cpu_count())))
+    parser.add_argument("--json", type=Path, default=None, help="save the figures here")
+    args = parser.parse_args(argv)
+    aa_runs = args.aa_runs or (60 if args.quick else 1000)
+    reg_runs = args.runs or (20 if args.quick else 300)
+    arm_list = arms()
+    work = list(tasks(arm_list, aa_runs, reg_runs, args.seed, args.tolerance))
+    if args.traffic:
+        work = [t for t in work if arm_list[t[0]].traffic in args.traffic]
+    # the long runs first, so the pool does not wait on a straggler at the end
+    work.sort(key=lambda t: (arm_list[t[0]].regression, -arm_list[t[0]].traffic))
+    started = time.monotonic()
+    results: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(arm_list))}
+    with multiprocessing.Pool(args.workers) as pool:
+        for done, r in enumerate(pool.imap_unordered(one_run, work, chunksize=4), start=1):
+            results[r["arm"]].append(r)
+            if done % 200 == 0:
+                print(f"  {done}/{len(work)} runs, {time.monotonic() - started:.0f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    summaries = []
+    for i, arm in enumerate(arm_list):
+        if not results[i]:
+            continue
+        for method in METHODS:
+            s = summarise(arm, results[i], method)
+            if s is not None:
+                summaries.append(s)
+    elapsed = time.monotonic() - started
+    print(
+        f"detection benchmark: alpha {ALPHA}, judge tolerance {args.tolerance:g}x, "
+        f"{aa_runs} A/A runs per traffic level, {reg_runs} per regression arm, "
+        f"seed {args.seed}, {elapsed:.0f} s"
+    )
+    print(table(summaries))
+    if args.json is not None:
+        examples = {
+            arm_list[i].label + f" @{arm_list[i].traffic:g}": next(
+                (r["why"] for r in rs if r["why"]), ""
+            )
+            for i, rs in results.items()
+        }
+        args.json.write_text(
+            json.dumps(
+                _finite(
+                    {
+                        "alpha": ALPHA,
+                        "tolerance": args.tolerance,
+                        "aa_runs": aa_runs,
+                        "regression_runs": reg_runs,
+                        "seed": args.seed,
+                        "seconds": elapsed,
+                        "tail_scale": TAIL_SCALE,
+                        "rows": summaries,
+                        "example_rollbacks": examples,
+                    }
+                ),
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
