@@ -40,7 +40,7 @@ router: {{kind: simulator}}
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(name: str, seconds: list[float]) -> None:
@@ -55,7 +55,7 @@ async def measure(sock: Path, actions: int, attaches: int) -> None:
         session = SocketSession(sock)
         got = asyncio.Event()
         t0 = time.perf_counter()
-        await session.attach(lambda f: got.set())
+        await session.attach(lambda _f, got=got: got.set())
         await got.wait()
         attach_times.append(time.perf_counter() - t0)
         await session.detach()

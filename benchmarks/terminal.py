@@ -12,6 +12,7 @@ Figures only, no assertions.  python benchmarks/terminal.py [--seconds 60] [--ke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -110,10 +111,8 @@ def measure(cols: int, rows: int, seconds: float, keys: int, tmp: Path) -> None:
               f"p99 {p99:6.1f} ms ({len(lat)}/{keys} keys seen)")  # fmt: skip
     finally:
         os.kill(pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
         os.close(fd)
 
 
