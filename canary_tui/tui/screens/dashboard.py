@@ -131,7 +131,7 @@ class DashboardScreen(Screen[None]):
         compact.frame = frame
         if self.model.activity:
             compact.last_activity = self.model.activity[-1]
-        self.query_one(PlanBar).frame = frame
+        self.query_one(PlanBar).show(frame)
         self.query_one(VerdictTable).verdicts = frame.verdicts
         self.query_one(SLOGauges).gauges = frame.gauges
         banner = self.query_one("#banner", Static)

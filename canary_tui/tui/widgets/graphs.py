@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
@@ -173,6 +174,7 @@ class ComparisonGraph(PlotextPlot):
         self._built_key: tuple[object, ...] | None = None
         self._building: tuple[object, ...] | None = None
         self._cache: Text | None = None
+        self._lines: list[str] = []
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -226,13 +228,35 @@ class ComparisonGraph(PlotextPlot):
         if event.worker.group != f"graph-{id(self)}":
             return
         if event.state is WorkerState.SUCCESS:
-            self._cache = Text.from_ansi(event.worker.result, no_wrap=True, overflow="crop")
+            built: str = event.worker.result
+            lines = built.split("\n")
+            changed = self._changed_rows(lines)
+            self._lines = lines
+            self._cache = Text.from_ansi(built, no_wrap=True, overflow="crop")
             self._built_key = self._building
+            # Repaint only the rows that differ: over SSH every unchanged row is bytes saved.
+            for start, count in changed:
+                self.refresh(Region(0, start, self.size.width, count))
         elif event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
             return
+        else:
+            self.refresh()
         self._building = None
-        self.refresh()
         self._schedule()  # newer data may have come in meanwhile
+
+    def _changed_rows(self, lines: list[str]) -> list[tuple[int, int]]:
+        """Runs (first row, count) where `lines` differ from what is on screen."""
+        old = self._lines
+        if len(old) != len(lines) or self._cache is None:
+            return [(0, max(len(lines), self.size.height))]
+        runs: list[tuple[int, int]] = []
+        for row, (a, b) in enumerate(zip(old, lines, strict=True)):
+            if a != b:
+                if runs and runs[-1][0] + runs[-1][1] == row:
+                    runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+                else:
+                    runs.append((row, 1))
+        return runs
 
     def render(self) -> Text:
         if self.size.width < 12 or self.size.height < 4 or self._cache is None:
