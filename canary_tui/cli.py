@@ -249,6 +249,13 @@ def cli() -> None:
     show_default=True,
     help="Time runs this many times faster than the wall clock.",
 )
+@click.option(
+    "--rate",
+    default=2000.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Simulated requests per second, both variants together.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Simulator random seed.")
 @click.option(
     "--audit",
@@ -292,6 +299,7 @@ def demo(
     in_process: bool,
     scenario: str,
     speed: str,
+    rate: float,
     seed: int,
     audit_path: Path | None,
     judge: str,
@@ -305,7 +313,7 @@ def demo(
     if scenario not in SCENARIOS:
         fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     theme = _check_theme(theme)
-    config = demo_config(scenario, seed, judge=judge)
+    config = demo_config(scenario, seed, judge=judge, rate=rate)
     clock = _clock_for(speed, config)
     _check_terminal()
     if prometheus_url is not None and speed != "1":
@@ -317,6 +325,8 @@ def demo(
         return
     serve_args = [
         "--demo",
+        "--rate",
+        str(rate),
         "--scenario",
         scenario,
         "--seed",
@@ -496,6 +506,13 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
 )
 @click.option("--demo", "demo_mode", is_flag=True, help="Serve the demo canary on the simulator.")
 @click.option("--scenario", default="healthy", show_default=True, help="With --demo.")
+@click.option(
+    "--rate",
+    default=2000.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Simulated requests per second, both variants together.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="With --demo.")
 @click.option(
     "--judge",
@@ -536,6 +553,7 @@ def serve(
     config_path: Path | None,
     demo_mode: bool,
     scenario: str,
+    rate: float,
     seed: int,
     judge: str,
     speed: str,
@@ -561,7 +579,7 @@ def serve(
 
         if scenario not in SCENARIOS:
             fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-        config = demo_config(scenario, seed, judge=judge)
+        config = demo_config(scenario, seed, judge=judge, rate=rate)
     else:
         assert config_path is not None
         try:
