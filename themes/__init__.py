@@ -40,6 +40,17 @@ def theme_from_mapping(data: Any, origin: str) -> Theme:
     if not isinstance(data.get("primary"), str):
         raise ThemeError(f"{origin}: primary: a theme needs a primary colour")
     kwargs = {k: data[k] for k in _FIELDS if k in data}
+    from textual.color import Color, ColorParseError
+
+    for key, value in kwargs.items():
+        if key == "dark":
+            if not isinstance(value, bool):
+                raise ThemeError(f"{origin}: dark: must be true or false")
+            continue
+        try:
+            Color.parse(str(value))
+        except ColorParseError as exc:
+            raise ThemeError(f"{origin}: {key}: {value!r} is not a colour") from exc
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
         raise ThemeError(f"{origin}: variables: must be a mapping")

@@ -50,10 +50,18 @@ class CanaryApp(App[None]):
         self.dashboard = DashboardScreen(session, ascii_only=ascii_only)
 
     def on_mount(self) -> None:
-        register_themes(self)
-        self.theme = (
-            self._theme_name if self._theme_name in self.available_themes else "canary-dark"
-        )
+        for problem in register_themes(self):
+            self.notify(f"theme ignored: {problem}", severity="warning", timeout=10)
+        if self._theme_name in self.available_themes:
+            self.theme = self._theme_name
+        else:
+            self.theme = DEFAULT_THEME
+            self.notify(
+                f"unknown theme {self._theme_name!r}: using {DEFAULT_THEME}",
+                severity="warning",
+                timeout=10,
+            )
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self._keymap:
             self.set_keymap(self._keymap)
         self.push_screen(self.dashboard)
