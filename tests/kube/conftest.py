@@ -30,7 +30,7 @@ SHARED = Path(os.environ.get("CANARY_SHARED_DIR") or REPO.parent / "shared")
 EXAMPLES = SHARED / "k8s-examples"
 ROLLOUT_CRD = EXAMPLES / "argo-rollouts" / "rollout-crd.yaml"
 CRDS = sorted((REPO / "tests" / "support" / "k8s_crds").glob("*.yaml"))
-DOCS = REPO / "docs" / "kubernetes.md"
+DOCS = REPO / "README.md"
 _counter = itertools.count(1)
 
 
