@@ -146,7 +146,8 @@ def _virtualservice(api: KubeApi, ns: str, name: str, base: dict[str, Any]) -> D
         return Discovered("istio", settings, "istio", summary)
     raise DiscoveryError(
         f"VirtualService {ns}/{name}: no HTTP route with a recognisable stable and canary "
-        f"destination ({last}); write the router section by hand (docs/kubernetes.md)"
+        f"destination ({last}); write the router section by hand "
+        "(README: 'Kubernetes traffic routers')"
     )
 
 

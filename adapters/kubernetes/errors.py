@@ -147,7 +147,8 @@ def _from_api_exception(exc: Any, call: Call) -> KubeError:
         return Forbidden(
             f"RBAC denied: {who} may not {call.verb} {call.rbac_resource} "
             f"(API group {call.api_group}){where}; grant verb {call.verb!r} on "
-            f"{call.rbac_resource!r} in the Role (see docs/kubernetes.md)",
+            f"{call.rbac_resource!r} in the Role "
+            "(see the README section 'Kubernetes traffic routers')",
             status=status,
             retryable=False,
             call=call,

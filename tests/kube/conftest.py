@@ -143,7 +143,7 @@ def make_router(
 
 
 def doc_roles() -> dict[str, dict[str, Any]]:
-    """The RBAC Roles documented in docs/kubernetes.md, by metadata.name."""
+    """The RBAC Roles documented in the README, by metadata.name."""
     roles: dict[str, dict[str, Any]] = {}
     text = DOCS.read_text(encoding="utf-8")
     for block in text.split("```yaml")[1:]:
