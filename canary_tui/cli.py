@@ -224,6 +224,30 @@ def look_options(command: F) -> F:
     )(command)
 
 
+def simulator_options(command: F) -> F:
+    """The demo canary's knobs, shared by `demo` and `serve --demo`."""
+    options = [
+        click.option("--scenario", default="healthy", show_default=True, metavar="NAME",
+                     help="Simulated behaviour of the canary. " + _scenario_help()),
+        click.option("--rate", default=2000.0, show_default=True, type=click.FloatRange(min=1),
+                     help="Simulated requests per second, both variants together."),
+        click.option("--seed", default=0, show_default=True, type=int,
+                     help="Simulator random seed."),
+        click.option("--judge", type=click.Choice(["sequential", "threshold"]),
+                     default="sequential", show_default=True,
+                     help="How canary and baseline are compared."),
+        click.option("--prometheus", "prometheus_url", default=None, metavar="URL",
+                     help="Read the simulator's metrics back through this Prometheus (which "
+                          "must scrape the demo's /metrics endpoint; the activity pane shows "
+                          "the job)."),
+        click.option("--exporter-port", default=9479, show_default=True, type=int,
+                     help="With --prometheus: where the simulator serves /metrics."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="canary-tui")
 def cli() -> None:
@@ -237,26 +261,11 @@ def cli() -> None:
 
 @cli.command()
 @click.option(
-    "--scenario",
-    default="healthy",
-    show_default=True,
-    metavar="NAME",
-    help="Simulated behaviour of the canary. " + _scenario_help(),
-)
-@click.option(
     "--speed",
     default="1",
     show_default=True,
     help="Time runs this many times faster than the wall clock.",
 )
-@click.option(
-    "--rate",
-    default=2000.0,
-    show_default=True,
-    type=click.FloatRange(min=1),
-    help="Simulated requests per second, both variants together.",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Simulator random seed.")
 @click.option(
     "--audit",
     "audit_path",
@@ -265,33 +274,12 @@ def cli() -> None:
     help="Audit log file (default: under the user's state directory).",
 )
 @click.option(
-    "--judge",
-    type=click.Choice(["sequential", "threshold"]),
-    default="sequential",
-    show_default=True,
-    help="How canary and baseline are compared.",
-)
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    default=None,
-    metavar="URL",
-    help="Read the simulator's metrics back through this Prometheus (which must "
-    "scrape the demo's /metrics endpoint; the activity pane shows the job).",
-)
-@click.option(
-    "--exporter-port",
-    default=9479,
-    show_default=True,
-    type=int,
-    help="With --prometheus: where the simulator serves /metrics.",
-)
-@click.option(
     "--in-process",
     is_flag=True,
     help="Run the loop inside this terminal instead of a session daemon "
     "(it then stops when the dashboard closes).",
 )
+@simulator_options
 @look_options
 def demo(
     prometheus_url: str | None,
@@ -505,22 +493,6 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     help="The canary's YAML configuration.",
 )
 @click.option("--demo", "demo_mode", is_flag=True, help="Serve the demo canary on the simulator.")
-@click.option("--scenario", default="healthy", show_default=True, help="With --demo.")
-@click.option(
-    "--rate",
-    default=2000.0,
-    show_default=True,
-    type=click.FloatRange(min=1),
-    help="Simulated requests per second, both variants together.",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="With --demo.")
-@click.option(
-    "--judge",
-    type=click.Choice(["sequential", "threshold"]),
-    default="sequential",
-    show_default=True,
-    help="With --demo.",
-)
 @click.option("--speed", default="1", show_default=True, help="Simulator only: time factor.")
 @click.option(
     "--audit",
@@ -530,25 +502,11 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     help="Audit log file (overrides the config's audit.path).",
 )
 @click.option(
-    "--prometheus",
-    "prometheus_url",
-    default=None,
-    metavar="URL",
-    help="Read the simulator's metrics back through this Prometheus (which must "
-    "scrape the demo's /metrics endpoint; the activity pane shows the job).",
-)
-@click.option(
-    "--exporter-port",
-    default=9479,
-    show_default=True,
-    type=int,
-    help="With --prometheus: where the simulator serves /metrics.",
-)
-@click.option(
     "--exit-when-done",
     is_flag=True,
     help="Stop the daemon once the canary is promoted or rolled back.",
 )
+@simulator_options
 def serve(
     config_path: Path | None,
     demo_mode: bool,
