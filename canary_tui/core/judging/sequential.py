@@ -828,7 +828,10 @@ class _Guard:
         )
         if bound_fail:
             lo = max(lower.value, self.budget)
-            why = f"{self.name}: canary {what} {pct(rate)} (at least {pct(lo)}), above {allowed}"
+            why = (
+                f"{self.name}: canary {what} {pct(rate)}, above {allowed} "
+                f"(lower bound {lo * 100:.3g}%)"
+            )
             return Verdict(self.name, Status.FAIL, f"{why}: FAIL", evidence)
         if burning:
             return Verdict(self.name, Status.FAIL, f"{self.name}: {burning}: FAIL", evidence)

@@ -155,6 +155,12 @@ def build_graph(job: GraphJob) -> str:
     return built.translate(ASCII_FRAME) if job.ascii_only else built
 
 
+def build_graph_text(job: GraphJob) -> tuple[Text, list[str]]:
+    """`build_graph` parsed into Rich Text in the worker too: parsing ANSI is not cheap."""
+    built = build_graph(job)
+    return Text.from_ansi(built, no_wrap=True, overflow="crop"), built.split("\n")
+
+
 class ComparisonGraph(PlotextPlot):
     """One graph. New data, a new size or a new theme start ONE background build (plotext
     takes tens of milliseconds a graph); the event loop stays free for keys meanwhile, and
@@ -221,18 +227,17 @@ class ComparisonGraph(PlotextPlot):
         job = GraphJob(self.spec, self._points, self._now, self.window_s, self.size.width,
                        self.size.height, colors, markers, self.ascii_only)  # fmt: skip
         self._building = key
-        self.run_worker(partial(build_graph, job), thread=True, group=f"graph-{id(self)}",
+        self.run_worker(partial(build_graph_text, job), thread=True, group=f"graph-{id(self)}",
                         exit_on_error=False)  # fmt: skip
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != f"graph-{id(self)}":
             return
         if event.state is WorkerState.SUCCESS:
-            built: str = event.worker.result
-            lines = built.split("\n")
+            text, lines = event.worker.result
             changed = self._changed_rows(lines)
             self._lines = lines
-            self._cache = Text.from_ansi(built, no_wrap=True, overflow="crop")
+            self._cache = text
             self._built_key = self._building
             # Repaint only the rows that differ: over SSH every unchanged row is bytes saved.
             for start, count in changed:
