@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
+
 from canary_tui.core.actions import Verb
 from canary_tui.core.metrics import Sample, VariantCounts
 from canary_tui.core.state import Phase
@@ -214,3 +216,26 @@ def test_late_subscriber_gets_history_first(rig_factory: Factory) -> None:
     assert any("loop started" in a.text for a in frames[0].activity)
     rig.ticks(1)
     assert not frames[-1].full and len(frames[-1].points) == 1
+
+
+@pytest.mark.parametrize("scenario", ["error-regression", "latency-regression", "tail-latency"])
+def test_the_sequential_judge_rolls_back_every_regression(
+    rig_factory: Factory, scenario: str
+) -> None:
+    rig = rig_factory(scenario, seed=5, judge="sequential", rate=2000.0)
+    ticks = rig.ticks(200, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.ROLLED_BACK
+    # onset at 45 s (tick 22): rolled back within a minute of it
+    assert ticks <= 22 + 30
+    kill = next(r for r in read_records(rig.audit_path)
+                if r["type"] == "intent" and r["verb"] == "kill")  # fmt: skip
+    assert kill["actor"]["name"] == "auto-rollback" and ": FAIL" in kill["reason"]
+    assert "tolerance" in kill["reason"] and "[" in kill["reason"]  # interval and tolerance quoted
+
+
+def test_the_sequential_judge_promotes_the_healthy_canary(rig_factory: Factory) -> None:
+    rig = rig_factory("healthy", seed=5, judge="sequential", rate=2000.0)
+    rig.ticks(600, until=lambda e: e.state.terminal)
+    assert rig.engine.state.phase is Phase.PROMOTED
+    verbs = [r["verb"] for r in read_records(rig.audit_path) if r["type"] == "result"]
+    assert "kill" not in verbs and verbs[-1] == "promote"

@@ -13,6 +13,7 @@ from canary_tui.config.schema import Config
 from canary_tui.core.clock import Clock
 from canary_tui.core.frames import CanaryInfo
 from canary_tui.core.judging.base import Judge
+from canary_tui.core.judging.sequential import SequentialJudge
 from canary_tui.core.judging.threshold import ThresholdJudge
 from canary_tui.core.plan import RampPlan, RampStep
 from canary_tui.core.policy import NoDataAction, Policy
@@ -59,12 +60,8 @@ def judge_of(config: Config) -> Judge:
     specs = specs_of(config)
     j = config.judge
     if j.kind == "sequential":
-        try:
-            from canary_tui.core.judging.sequential import SequentialJudge
-        except ImportError:  # the sequential judge is not in this build
-            return ThresholdJudge(specs, window_s=j.window, min_requests=j.min_requests)
-        judge: Judge = SequentialJudge(specs, alpha=j.alpha)
-        return judge
+        return SequentialJudge(specs, alpha=j.alpha, pass_alpha=j.pass_alpha,
+                               min_requests=j.min_requests, slos=slos_of(config))  # fmt: skip
     return ThresholdJudge(specs, window_s=j.window, min_requests=j.min_requests)
 
 

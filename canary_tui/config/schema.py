@@ -80,7 +80,8 @@ class JudgeSection(Strict):
     kind: Literal["threshold", "sequential"] = "sequential"
     window: Duration = 60.0
     min_requests: float = Field(default=200.0, ge=0)
-    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # sequential: false-rollback budget
+    pass_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)  # sequential: risk of a wrong PASS
 
 
 class NoDataSection(Strict):
