@@ -218,7 +218,7 @@ class Engine:
                     self._note("alert", "judge", f"verdict FAIL: {v.why}")
             self._refresh_routing()
             if self._pending_kill is not None and not self.state.terminal:
-                self._apply(self._pending_kill, retrying=True)
+                self._apply(self._pending_kill)
             policy = self.settings.policy
             if not self.attended and self.unattended == "hold":
                 policy = replace(policy, auto_advance=False)
@@ -320,7 +320,7 @@ class Engine:
             self._record(action, uuid.uuid4().hex[:12], "refused", message=reason)
             self._publish(new_point=None)
 
-    def _apply(self, action: Action, *, retrying: bool = False) -> ActionOutcome:
+    def _apply(self, action: Action) -> ActionOutcome:
         now = self.clock.now()
         action_id = uuid.uuid4().hex[:12]
         decision = decide(self.state, action, self.plan, now)
@@ -555,11 +555,6 @@ def _state_dict(state: CanaryState) -> dict[str, Any]:
         "armed": state.armed,
         "version": state.version,
     }
-
-
-def replace_state(engine: Engine, **changes: Any) -> None:
-    """Test helper: force engine state fields (e.g. a time in step)."""
-    engine.state = replace(engine.state, **changes)
 
 
 def state_from_audit(record_state: dict[str, Any], now: float) -> CanaryState:
