@@ -120,10 +120,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--keys", type=int, default=100)
+    parser.add_argument("--sizes", default="80x24,120x40", help="comma-separated COLSxROWS")
     args = parser.parse_args()
+    sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
     print(f"canary-tui dashboard on a pty, 1 tick/s, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        for cols, rows in ((80, 24), (120, 40)):
+        for cols, rows in sizes:
             measure(cols, rows, args.seconds, args.keys, Path(tmp))
 
 

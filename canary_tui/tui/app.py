@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -62,6 +63,9 @@ class CanaryApp(App[None]):
                 timeout=10,
             )
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        # Everything built so far (Textual, plotext, the widgets) lives as long as the app:
+        # out of the collector's way, a full collection no longer stalls a key press.
+        gc.freeze()
         if self._keymap:
             self.set_keymap(self._keymap)
         self.push_screen(self.dashboard)
