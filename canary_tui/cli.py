@@ -224,6 +224,14 @@ def look_options(command: F) -> F:
     )(command)
 
 
+in_process_option = click.option(
+    "--in-process",
+    is_flag=True,
+    help="Run the loop inside this terminal instead of a session daemon "
+    "(it then stops when the dashboard closes).",
+)
+
+
 def simulator_options(command: F) -> F:
     """The demo canary's knobs, shared by `demo` and `serve --demo`."""
     options = [
@@ -273,12 +281,7 @@ def cli() -> None:
     default=None,
     help="Audit log file (default: under the user's state directory).",
 )
-@click.option(
-    "--in-process",
-    is_flag=True,
-    help="Run the loop inside this terminal instead of a session daemon "
-    "(it then stops when the dashboard closes).",
-)
+@in_process_option
 @simulator_options
 @look_options
 def demo(
@@ -361,12 +364,7 @@ def demo(
     default=None,
     help="Audit log file (overrides the config's audit.path).",
 )
-@click.option(
-    "--in-process",
-    is_flag=True,
-    help="Run the loop inside this terminal instead of a session daemon "
-    "(it then stops when the dashboard closes).",
-)
+@in_process_option
 @look_options
 def run(
     in_process: bool,

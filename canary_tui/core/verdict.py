@@ -62,6 +62,13 @@ class Verdict:
     evidence: Evidence
     no_data: bool = False
 
+    @classmethod
+    def without_data(cls, metric: str, reason: str, evidence: Evidence | None = None) -> Verdict:
+        """INCONCLUSIVE for want of data: never a PASS, and flagged so the loop's no-data
+        policy applies."""
+        return cls(metric, Status.INCONCLUSIVE, f"no data: {reason}",
+                   evidence or Evidence(rule="no-data"), no_data=True)  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,

@@ -227,10 +227,7 @@ class SequentialJudge:
 
 
 def _all_no_data(names: list[str], reason: str, rule: str) -> tuple[Verdict, ...]:
-    return tuple(
-        Verdict(name, Status.INCONCLUSIVE, f"no data: {reason}", Evidence(rule=rule), no_data=True)
-        for name in names
-    )
+    return tuple(Verdict.without_data(name, reason, Evidence(rule=rule)) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,13 +402,7 @@ class _Comparison:
     def verdict(self, ctx: StepContext) -> Verdict:
         spec = self.spec
         if self.problem is not None:
-            return Verdict(
-                spec.name,
-                Status.INCONCLUSIVE,
-                f"no data: {self.problem}",
-                Evidence(rule="no-data"),
-                no_data=True,
-            )
+            return Verdict.without_data(spec.name, self.problem)
         if self.calibrating:
             have = self._calibration.total if self._calibration is not None else 0.0
             why = (
@@ -802,13 +793,7 @@ class _Guard:
 
     def verdict(self) -> Verdict:
         if self.problem is not None:
-            return Verdict(
-                self.name,
-                Status.INCONCLUSIVE,
-                f"no data: {self.problem}",
-                Evidence(rule="no-data"),
-                no_data=True,
-            )
+            return Verdict.without_data(self.name, self.problem)
         grid = self.seq.grid
         log_e = grid.log_e_greater(grid.anchor_index)
         bound_fail = log_e >= math.log(1.0 / self.alpha)

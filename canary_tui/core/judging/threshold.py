@@ -49,35 +49,23 @@ class ThresholdJudge:
         last = self._last
         if last is None or not last.ok:
             reason = "waiting for the first window" if last is None else (last.problem or "no data")
-            return Verdict(
-                spec.name,
-                Status.INCONCLUSIVE,
-                f"no data: {reason}",
-                Evidence(rule="no-data"),
-                no_data=True,
-            )
+            return Verdict.without_data(spec.name, reason)
         b_bad = b_n = c_bad = c_n = 0.0
         for s in self._samples:
             assert s.baseline is not None and s.canary is not None
             b = bad_and_total(spec, s.baseline)
             c = bad_and_total(spec, s.canary)
             if b is None or c is None:
-                return Verdict(
-                    spec.name,
-                    Status.INCONCLUSIVE,
-                    f"no data: {spec.name} cannot be counted from this source",
-                    Evidence(rule="no-data"),
-                    no_data=True,
+                return Verdict.without_data(
+                    spec.name, f"{spec.name} cannot be counted from this source"
                 )
             b_bad, b_n, c_bad, c_n = b_bad + b[0], b_n + b[1], c_bad + c[0], c_n + c[1]
         if c_n <= 0 or b_n <= 0:
             who = "canary" if c_n <= 0 else "baseline"
-            return Verdict(
+            return Verdict.without_data(
                 spec.name,
-                Status.INCONCLUSIVE,
-                f"no data: the {who} served no requests",
+                f"the {who} served no requests",
                 Evidence(rule="no-traffic", baseline_n=b_n, canary_n=c_n),
-                no_data=True,
             )
         b_rate, c_rate = b_bad / b_n, c_bad / c_n
         limit = max(b_rate * spec.tolerance_ratio, b_rate + spec.tolerance_abs)
