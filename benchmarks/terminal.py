@@ -1,12 +1,14 @@
 """Benchmark: what the dashboard costs on a real pseudo-terminal at one tick per second.
 
 For each size (80x24 and 120x40) it starts `canary-tui run --in-process` on a pty, lets it
-warm up, then over the measuring window reports:
+warm up, then over the measuring window reports (once as shipped, and once with
+CANARY_TUI_OUTPUT=raw, Textual's own output without the SGR compactor, for the ratio):
   - bytes written to the terminal per second (steady state);
   - CPU used by the dashboard process (% of one core, from /proc);
   - key press to the screen showing the effect: `p` written to the pty until the header's
     new phase (PAUSED / PROGRESSING) appears in the output, median and p99.
-Figures only, no assertions.  python benchmarks/terminal.py [--seconds 60] [--keys 100]
+Figures only, no assertions.
+    python benchmarks/terminal.py [--seconds 60] [--keys 100] [--sizes 80x24,120x40] [--no-raw]
 """
 
 from __future__ import annotations
@@ -78,13 +80,14 @@ def wait_for(fd: int, needle: bytes, timeout: float = 5.0) -> float | None:
     return None
 
 
-def measure(cols: int, rows: int, seconds: float, keys: int, tmp: Path) -> None:
+def measure(cols: int, rows: int, seconds: float, keys: int, tmp: Path, raw: bool) -> None:
     config = tmp / f"bench-{cols}x{rows}.yaml"
     config.write_text(CONFIG.format(audit=tmp / f"audit-{cols}.jsonl"))
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
            "LANG": "C.UTF-8", "XDG_STATE_HOME": str(tmp / "state"),
            "XDG_CONFIG_HOME": str(tmp / "config")}  # fmt: skip
     env.pop("NO_COLOR", None)
+    env["CANARY_TUI_OUTPUT"] = "raw" if raw else "compact"
     pid, fd = spawn(cols, rows, config, env)
     try:
         warm: list[tuple[float, bytes]] = []
@@ -106,7 +109,7 @@ def measure(cols: int, rows: int, seconds: float, keys: int, tmp: Path) -> None:
             read_for(fd, 0.15, drain)
         lat = sorted(x * 1000 for x in latencies)
         p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] if lat else float("nan")
-        print(f"{cols}x{rows}: {per_s / 1024:6.2f} KB/s over {t1 - t0:.0f} s, CPU {cpu:5.1f}% of a "
+        print(f"{cols}x{rows}{' raw' if raw else ''}: {per_s / 1024:6.2f} KB/s over {t1 - t0:.0f} s, CPU {cpu:5.1f}% of a "
               f"core, key->screen median {statistics.median(lat) if lat else float('nan'):6.1f} ms "
               f"p99 {p99:6.1f} ms ({len(lat)}/{keys} keys seen)")  # fmt: skip
     finally:
@@ -121,12 +124,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--sizes", default="80x24,120x40", help="comma-separated COLSxROWS")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw-output comparison")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
     print(f"canary-tui dashboard on a pty, 1 tick/s, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         for cols, rows in sizes:
-            measure(cols, rows, args.seconds, args.keys, Path(tmp))
+            for raw in (False,) if args.no_raw else (False, True):
+                measure(cols, rows, args.seconds, args.keys, Path(tmp), raw)
 
 
 if __name__ == "__main__":

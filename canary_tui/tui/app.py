@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -15,6 +15,7 @@ from canary_tui.core.frames import Frame
 from canary_tui.session.base import Session
 from canary_tui.tui.commands import CanaryCommands
 from canary_tui.tui.keymap import ACTIONS_BY_ID, app_bindings
+from canary_tui.tui.output import compacting_driver
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.help import HelpScreen, describe
@@ -49,6 +50,10 @@ class CanaryApp(App[None]):
         self._theme_name = theme
         self._keymap = keymap or {}
         self.dashboard = DashboardScreen(session, ascii_only=ascii_only)
+
+    def get_driver_class(self) -> Any:
+        """The platform's driver, sending only style changes (see `tui.output`)."""
+        return compacting_driver(super().get_driver_class())
 
     def on_mount(self) -> None:
         for problem in register_themes(self):

@@ -1,10 +1,15 @@
 """Canary-vs-baseline comparison graphs over a rolling window (textual-plotext).
 
-A graph redraws only when it is given new points; nothing repaints on a timer.
+A graph redraws only when what it would draw changes; nothing repaints on a timer. Its clock
+advances in steps of one plotted sub-column (the time one braille dot stands for at the
+graph's width), so a graph of 300 s on 40 columns redraws every ~5 s, not on every tick: a
+redraw at every tick would move each curve by a fraction of a dot and still resend every row.
+The numbers beside the graphs (header, verdicts, gauges) are the up-to-the-tick ones.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +34,9 @@ class Line:
 
 
 BASELINE_COLOR, CANARY_COLOR = "#56B4E9", "#E69F00"
+#: Columns plotext keeps for the y-axis labels and frame (an estimate: the clock's step only
+#: needs to be about one sub-column, never more than two).
+AXIS_COLUMNS = 8
 #: Box-drawing and block glyphs plotext draws, and their ASCII stand-ins.
 ASCII_FRAME = str.maketrans(
     {
@@ -155,6 +163,17 @@ def build_graph(job: GraphJob) -> str:
     return built.translate(ASCII_FRAME) if job.ascii_only else built
 
 
+def graph_clock_step(window_s: float, width: int) -> float:
+    """Seconds one plotted sub-column stands for (two per cell), at least one tick of 1 s."""
+    plot_columns = max(1, width - AXIS_COLUMNS)
+    return max(1.0, window_s / (2 * plot_columns))
+
+
+def graph_clock(now: float, step: float) -> float:
+    """`now` rounded down to the graph's clock step."""
+    return math.floor(now / step) * step
+
+
 def build_graph_text(job: GraphJob) -> tuple[Text, list[str]]:
     """`build_graph` parsed into Rich Text in the worker too: parsing ANSI is not cheap."""
     built = build_graph(job)
@@ -176,6 +195,7 @@ class ComparisonGraph(PlotextPlot):
         self.window_s = window_s
         self._points: tuple[SeriesPoint, ...] = ()
         self._now = 0.0
+        self._shown: tuple[float, tuple[SeriesPoint, ...]] | None = None
         self._version = 0
         self._built_key: tuple[object, ...] | None = None
         self._building: tuple[object, ...] | None = None
@@ -187,9 +207,15 @@ class ComparisonGraph(PlotextPlot):
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._schedule())
 
     def show(self, points: Sequence[SeriesPoint], now: float) -> None:
+        """Draw `points` as of `now`, on the graph's clock: nothing new to draw, no redraw."""
         self._points, self._now = tuple(points), now
-        self._version += 1
         self._schedule()
+
+    def _visible(self) -> tuple[float, tuple[SeriesPoint, ...]]:
+        """The graph's clock and the points it draws (those of the last window up to it)."""
+        clock = graph_clock(self._now, graph_clock_step(self.window_s, self.size.width))
+        horizon = clock - self.window_s
+        return clock, tuple(p for p in self._points if horizon <= p.t <= clock)
 
     def set_spec(self, spec: GraphSpec) -> None:
         if spec is not self.spec:
@@ -204,6 +230,10 @@ class ComparisonGraph(PlotextPlot):
         self._schedule()
 
     def _key(self) -> tuple[object, ...]:
+        shown = self._visible()
+        if shown != self._shown:
+            self._shown = shown
+            self._version += 1
         return (self.size, self._version, self.app.theme, self.ascii_only)
 
     def up_to_date(self) -> bool:
@@ -224,7 +254,9 @@ class ComparisonGraph(PlotextPlot):
             colors[role] = _rgb(variables.get(f"{role}-color", default), default)
             markers[role] = ("*" if is_canary else ".") if self.ascii_only else variables.get(
                 f"{role}-marker", "hd" if is_canary else "braille")  # fmt: skip
-        job = GraphJob(self.spec, self._points, self._now, self.window_s, self.size.width,
+        assert self._shown is not None  # set by _key()
+        clock, visible = self._shown
+        job = GraphJob(self.spec, visible, clock, self.window_s, self.size.width,
                        self.size.height, colors, markers, self.ascii_only)  # fmt: skip
         self._building = key
         self.run_worker(partial(build_graph_text, job), thread=True, group=f"graph-{id(self)}",
