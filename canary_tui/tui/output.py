@@ -168,7 +168,7 @@ def compacting_driver(base: type[Any]) -> type[Any]:
     if os.environ.get("CANARY_TUI_OUTPUT", "").lower() == "raw":
         return base
 
-    class CompactingDriver(base):  # type: ignore[misc, valid-type]
+    class CompactingDriver(base):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._compactor = SgrCompactor()
