@@ -264,6 +264,13 @@ def cli() -> None:
     Live canary-vs-baseline graphs, SLO gauges and verdicts; one key to step, pause,
     shadow, kill or promote; every action in a hash-chained audit log; and the automated
     rollback loop, which also runs headless.
+
+    \b
+    Environment:
+      NO_COLOR                 start in the monochrome theme
+      LC_ALL, LC_CTYPE, LANG   not UTF-8: draw with ASCII only (as --ascii)
+      SSH_CONNECTION           set: animations off
+      CANARY_TUI_OUTPUT        raw: send Textual's output as is (default: only style changes)
     """
 
 
