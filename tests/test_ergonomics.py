@@ -79,3 +79,44 @@ async def test_over_ssh_animations_are_off(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("SSH_CONNECTION")
     app2, _ = app_on(tmp_path / "b")
     assert app2.animation_level != "none"
+
+
+# --- graphs redraw only when the drawing would change ---------------------------------------
+
+
+def test_the_graph_clock_steps_one_plotted_dot() -> None:
+    from canary_tui.tui.widgets.graphs import AXIS_COLUMNS, graph_clock, graph_clock_step
+
+    assert graph_clock_step(300.0, 40) == pytest.approx(300.0 / (2 * (40 - AXIS_COLUMNS)))
+    assert graph_clock_step(30.0, 200) == 1.0  # never finer than a tick
+    step = graph_clock_step(300.0, 40)
+    assert graph_clock(100.0, step) <= 100.0 < graph_clock(100.0, step) + step
+
+
+async def test_a_graph_is_rebuilt_once_per_dot_not_once_per_tick() -> None:
+    from textual.app import App, ComposeResult
+
+    from canary_tui.core.frames import SeriesPoint
+    from canary_tui.tui.widgets.graphs import ERRORS, ComparisonGraph, graph_clock_step
+
+    class OneGraph(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ComparisonGraph(ERRORS)
+
+    app = OneGraph()
+    async with app.run_test(size=(40, 14)) as pilot:
+        graph = app.query_one(ComparisonGraph)
+        builds: list[int] = []
+        original = graph.run_worker
+        graph.run_worker = lambda *a, **k: builds.append(1) or original(*a, **k)  # type: ignore[method-assign]
+        points: list[SeriesPoint] = []
+        ticks = 60
+        for t in range(1, ticks + 1):
+            points.append(SeriesPoint(t=float(t), err_baseline=0.01, err_canary=0.01 + t / 1e4))
+            graph.show(points, float(t))
+            await settle(pilot, rounds=1)
+        step = graph_clock_step(graph.window_s, graph.size.width)
+        assert step > 4  # a 300 s graph on 40 columns: one dot is several ticks
+        assert ticks / step - 2 <= len(builds) <= ticks / step + 2
+        shown = graph._shown
+        assert shown is not None and shown[1][-1].t <= shown[0] <= ticks
