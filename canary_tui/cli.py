@@ -268,6 +268,7 @@ def cli() -> None:
     \b
     Environment:
       NO_COLOR                 start in the monochrome theme
+      TERM, COLORTERM          a terminal without colour (dumb, vt100): the same
       LC_ALL, LC_CTYPE, LANG   not UTF-8: draw with ASCII only (as --ascii)
       SSH_CONNECTION           set: animations off
       CANARY_TUI_OUTPUT        raw: send Textual's output as is (default: only style changes)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,29 @@ def test_no_color_picks_monochrome_unless_a_theme_is_asked(monkeypatch: pytest.M
     monkeypatch.setenv("NO_COLOR", "1")
     assert initial_theme(None) == MONO_THEME
     assert initial_theme("canary-light") == "canary-light"
+
+
+@pytest.mark.parametrize(("term", "colorterm", "expected"), [
+    ("xterm-256color", "", "canary-dark"),
+    ("screen", "", "canary-dark"),
+    ("vt100", "", "canary-mono"),
+    ("vt220", "", "canary-mono"),
+    ("dumb", "", "canary-mono"),
+    ("", "", "canary-mono"),
+    ("vt100", "truecolor", "canary-dark"),
+    ("no-such-terminal", "", "canary-dark"),
+])  # fmt: skip
+def test_a_terminal_without_colour_picks_monochrome(
+    term: str, colorterm: str, expected: str
+) -> None:
+    """In a fresh interpreter each time: curses reads terminfo once per process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLORTERM", "TERM")}
+    env.update({"TERM": term} if term else {})
+    env.update({"COLORTERM": colorterm} if colorterm else {})
+    code = "from canary_tui.tui.settings import initial_theme; print(initial_theme(None))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert out.stdout.strip() == expected
 
 
 @pytest.mark.parametrize(("env", "flag", "expected"), [

@@ -5,6 +5,7 @@ Nothing here may stop the dashboard: a broken file is reported and ignored, neve
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,13 +73,46 @@ def load_user_themes(directory: Path | None = None) -> UserThemes:
 
 
 def initial_theme(requested: str | None) -> str:
-    """--theme wins; then NO_COLOR (monochrome); then the saved choice; then the default."""
+    """--theme wins; then NO_COLOR or a terminal without colour (monochrome); then the saved
+    choice; then the default."""
     if requested:
         return requested
-    if "NO_COLOR" in os.environ:
+    if "NO_COLOR" in os.environ or not terminal_has_colour():
         return MONO_THEME
     saved = load_settings().get("theme")
     return saved if isinstance(saved, str) and saved else DEFAULT_THEME
+
+
+def terminal_has_colour() -> bool:
+    """False when the terminal cannot show colour: TERM unset or `dumb`, or a terminfo entry
+    with fewer than 8 colours (vt100, vt220, xterm-mono). COLORTERM set, or a terminal
+    terminfo does not know, is taken to have colour."""
+    if os.environ.get("COLORTERM"):
+        return True
+    term = os.environ.get("TERM", "")
+    if not term or term == "dumb":
+        return False
+    colours = terminfo_colours(term)
+    return colours is None or colours >= 8
+
+
+@functools.cache
+def terminfo_colours(term: str) -> int | None:
+    """`tput colors` for `term` from the terminfo database (-1: none), None when unknown.
+
+    (curses reads terminfo once per process: the first terminal asked about is the answer.)
+    """
+    try:
+        import curses
+
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            curses.setupterm(term, fd)
+        finally:
+            os.close(fd)
+        return int(curses.tigetnum("colors"))
+    except Exception:  # no curses module, no terminfo entry (curses.error), no /dev/null
+        return None
 
 
 def wants_ascii(flag: bool) -> bool:
