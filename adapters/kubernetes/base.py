@@ -54,6 +54,8 @@ COMMON_KEYS = CONNECTION_KEYS | {
 }
 
 Listener = Callable[[RoutingState], None]
+Compute = Callable[[Mapping[ObjectRef, JSON]], list["Write"]]
+Mirror = int | bool | None  # a percentage, off (False), or leave it (None)
 
 
 def config_error(message: str) -> Exception:
@@ -363,7 +365,7 @@ class KubeRouter:
     def _converge(
         self,
         verb: str,
-        compute: Callable[[Mapping[ObjectRef, JSON]], list[Write]],
+        compute: Compute,
         *,
         kill: bool = False,
     ) -> RoutingState:
@@ -446,21 +448,30 @@ class KubeRouter:
         self.events.close()
 
     # --- the TrafficRouter verbs ------------------------------------------------------------
-    def set_weight(self, weight: int) -> RoutingState:
+    def _writes_for(self, *, weight: int | None = None, mirror: Mirror = None) -> Compute:
+        """The writes that take the watched objects to this weight and mirror (None: leave
+        it), computed from their current state at each attempt. Routers that write routes
+        or replicas implement it; one that drives a controller overrides the verbs instead."""
         raise NotImplementedError
 
+    def set_weight(self, weight: int) -> RoutingState:
+        if not 0 <= weight <= 100:
+            raise RouterError(f"weight {weight} is outside 0..100", retryable=False)
+        return self._converge("set weight", self._writes_for(weight=weight))
+
     def set_mirror(self, on: bool) -> RoutingState:
-        raise NotImplementedError
+        mirror: int | bool = self.options.mirror_percent if on else False
+        return self._converge("shadow", self._writes_for(mirror=mirror))
 
     def set_paused(self, paused: bool) -> RoutingState:
         """Only Argo Rollouts has a controller to pause; the others just report."""
         return self.read()
 
     def abort(self) -> RoutingState:
-        raise NotImplementedError
+        return self._converge("kill", self._writes_for(weight=0, mirror=False), kill=True)
 
     def promote(self) -> RoutingState:
-        raise NotImplementedError
+        return self._converge("promote", self._writes_for(weight=100, mirror=False))
 
     def shadow_unsupported(self) -> str | None:
         raise NotImplementedError

@@ -17,7 +17,9 @@ from typing import Any
 
 from adapters.kubernetes.base import (
     JSON,
+    Compute,
     KubeRouter,
+    Mirror,
     RouterOptions,
     Write,
     check_settings,
@@ -101,7 +103,11 @@ class DeploymentsRouter(KubeRouter):
             weight=weight, canary_ready=c_ready, stable_ready=s_ready, detail=self._detail(text)
         )
 
-    def _scale(self, weight: int) -> Any:
+    def _writes_for(self, *, weight: int | None = None, mirror: Mirror = None) -> Compute:
+        assert weight is not None  # no mirroring here: set_mirror never gets this far
+        return self._scale(weight)
+
+    def _scale(self, weight: int) -> Compute:
         def compute(objs: Mapping[ObjectRef, JSON]) -> list[Write]:
             stable, canary = objs[self.stable], objs[self.canary]
             total = self.total or (_replicas(stable) + _replicas(canary))
@@ -123,21 +129,10 @@ class DeploymentsRouter(KubeRouter):
 
         return compute
 
-    def set_weight(self, weight: int) -> RoutingState:
-        if not 0 <= weight <= 100:
-            raise RouterError(f"weight {weight} is outside 0..100", retryable=False)
-        return self._converge("set weight", self._scale(weight))
-
     def set_mirror(self, on: bool) -> RoutingState:
         if not on:
             return self.read()
         raise Unsupported(NO_SHADOW)
-
-    def abort(self) -> RoutingState:
-        return self._converge("kill", self._scale(0), kill=True)
-
-    def promote(self) -> RoutingState:
-        return self._converge("promote", self._scale(100))
 
     def shadow_unsupported(self) -> str | None:
         return NO_SHADOW

@@ -19,7 +19,9 @@ from typing import Any
 
 from adapters.kubernetes.base import (
     JSON,
+    Compute,
     KubeRouter,
+    Mirror,
     RouterOptions,
     Write,
     check_settings,
@@ -213,7 +215,7 @@ class GatewayRouter(KubeRouter):
             detail=self._detail(text),
         )
 
-    def _compute(self, *, weight: int | None = None, mirror: int | bool | None = None) -> Any:
+    def _writes_for(self, *, weight: int | None = None, mirror: Mirror = None) -> Compute:
         def compute(objs: Mapping[ObjectRef, JSON]) -> list[Write]:
             route = objs[self.ref]
             view = self._view(route)
@@ -242,11 +244,6 @@ class GatewayRouter(KubeRouter):
                     self._percent_known = schema_has(schema, PERCENT_PATH)
         return self._percent_known
 
-    def set_weight(self, weight: int) -> RoutingState:
-        if not 0 <= weight <= 100:
-            raise RouterError(f"weight {weight} is outside 0..100", retryable=False)
-        return self._converge("set weight", self._compute(weight=weight))
-
     def _no_percent(self) -> RouterError:
         return RouterError(
             f"the HTTPRoute API here ({self.ref.resource.api_version}) has no "
@@ -259,18 +256,12 @@ class GatewayRouter(KubeRouter):
         percent = self.options.mirror_percent
         if on and percent < 100 and self.percent_supported() is False:
             raise self._no_percent()
-        state = self._converge("shadow", self._compute(mirror=percent if on else False))
+        state = super().set_mirror(on)
         if on and percent < 100 and state.mirror and state.mirror_percent != percent:
             # the API server pruned the field: never leave a 100% mirror nobody asked for
-            self._converge("shadow off", self._compute(mirror=False))
+            self._converge("shadow off", self._writes_for(mirror=False))
             raise self._no_percent()
         return state
-
-    def abort(self) -> RoutingState:
-        return self._converge("kill", self._compute(weight=0, mirror=False), kill=True)
-
-    def promote(self) -> RoutingState:
-        return self._converge("promote", self._compute(weight=100, mirror=False))
 
     def shadow_unsupported(self) -> str | None:
         return None

@@ -20,7 +20,9 @@ from typing import Any
 
 from adapters.kubernetes.base import (
     JSON,
+    Compute,
     KubeRouter,
+    Mirror,
     RouterOptions,
     Write,
     check_settings,
@@ -224,12 +226,7 @@ class IstioRouter(KubeRouter):
             detail=self._detail(text),
         )
 
-    def _reshape(
-        self,
-        *,
-        weight: int | None = None,
-        mirror: int | bool | None = None,
-    ) -> Any:
+    def _writes_for(self, *, weight: int | None = None, mirror: Mirror = None) -> Compute:
         def compute(objs: Mapping[ObjectRef, JSON]) -> list[Write]:
             vs = objs[self.ref]
             view = self._view(vs)
@@ -241,21 +238,6 @@ class IstioRouter(KubeRouter):
             return [Write(self.ref, with_rv(vs, {"spec": {"http": http}}))]
 
         return compute
-
-    def set_weight(self, weight: int) -> RoutingState:
-        if not 0 <= weight <= 100:
-            raise RouterError(f"weight {weight} is outside 0..100", retryable=False)
-        return self._converge("set weight", self._reshape(weight=weight))
-
-    def set_mirror(self, on: bool) -> RoutingState:
-        mirror: int | bool = self.options.mirror_percent if on else False
-        return self._converge("shadow", self._reshape(mirror=mirror))
-
-    def abort(self) -> RoutingState:
-        return self._converge("kill", self._reshape(weight=0, mirror=False), kill=True)
-
-    def promote(self) -> RoutingState:
-        return self._converge("promote", self._reshape(weight=100, mirror=False))
 
     def shadow_unsupported(self) -> str | None:
         return None
