@@ -230,6 +230,7 @@ class ComparisonGraph(PlotextPlot):
         self._schedule()
 
     def _key(self) -> tuple[object, ...]:
+        """What the drawing depends on now; a new version when the visible points moved."""
         shown = self._visible()
         if shown != self._shown:
             self._shown = shown
