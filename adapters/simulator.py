@@ -104,6 +104,7 @@ class SimulatorSettings:
     replicas: int = 10
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
     state_file: str | None = None  # keep the routing state here: a "cluster" that outlives us
+    history_s: float = 600.0  # baseline-only traffic already served before the session starts
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -113,6 +114,8 @@ class SimulatorSettings:
             raise ValueError(f"rate must be a positive number of requests/s, got {self.rate}")
         if self.onset_s < 0:
             raise ValueError("onset_s must not be negative")
+        if not (0 <= self.history_s < math.inf):
+            raise ValueError("history_s must be a non-negative number of seconds")
 
 
 class SimulatedService:
@@ -138,6 +141,7 @@ class SimulatedService:
             "canary": _Totals(buckets=[0.0] * nb),
         }
         self._checkpoints: deque[tuple[float, VariantCounts, VariantCounts]] = deque(maxlen=4096)
+        self._serve_history()
         self._checkpoint()
         self._router_failures = 0
         self.router_calls: list[str] = []
@@ -170,6 +174,28 @@ class SimulatedService:
         probs = np.diff(np.array([0.0, *cum]))
         probs = np.clip(probs, 0.0, None)
         return np.asarray(probs / probs.sum())
+
+    def _serve_history(self) -> None:
+        """The baseline's traffic before the session (all of it: no canary yet), in 10 s
+        slices, from a generator of its own: the session's stream is what the seed makes it."""
+        s = self.settings
+        if s.history_s <= 0:
+            return
+        rng = np.random.default_rng([s.seed, 1])
+        probs = self._bucket_probs(1.0, 0.0, 1.0)
+        tot = self.totals["baseline"]
+        self._t = self.started_at - s.history_s
+        self._checkpoint()
+        while self._t < self.started_at - 1e-9:
+            dt = min(10.0, self.started_at - self._t)
+            n = int(rng.poisson(s.rate * dt))
+            tot.requests += n
+            tot.errors += float(rng.binomial(n, s.baseline_error_rate))
+            for i, c in enumerate(rng.multinomial(n, probs)):
+                tot.buckets[i] += float(c)
+            self._t += dt
+            self._checkpoint()
+        self._t = self.started_at
 
     def _serve(self, variant: str, n: int, error_rate: float, probs: np.ndarray) -> None:
         if n <= 0:

@@ -43,6 +43,7 @@ def specs_of(config: Config) -> tuple[MetricSpec, ...]:
             m.name,
             MetricKind(m.kind),
             threshold_ms=m.threshold_ms,
+            baseline_quantile=m.baseline_quantile,
             tolerance_ratio=m.tolerance_ratio,
             tolerance_abs=m.tolerance_abs,
             custom_numerator=m.numerator,
@@ -96,6 +97,7 @@ def build_engine(config: Config, clock: Clock, *, audit_path: Path | None = None
     loop = config.loop
     settings = EngineSettings(
         tick_s=loop.tick,
+        baseline_window_s=config.judge.baseline_window,
         policy=Policy(
             auto_advance=loop.auto_advance,
             no_data_grace_s=loop.no_data.grace,

@@ -25,6 +25,20 @@ def _duration(value: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+_QUANTILE = re.compile(r"^\s*p(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+
+
+def _quantile(value: Any) -> Any:
+    """'p95' -> 0.95, 'p99.9' -> 0.999; a number stays as it is."""
+    if isinstance(value, str):
+        m = _QUANTILE.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a quantile (use e.g. p95, p99 or 0.95)")
+        return float(m.group(1)) / 100.0
+    return value
+
+
+Quantile = Annotated[float, BeforeValidator(_quantile), Field(ge=0.5, lt=1.0)]
 
 
 class Strict(BaseModel):
@@ -49,6 +63,7 @@ class MetricSection(Strict):
     name: str = Field(min_length=1)
     kind: Literal["errors", "latency", "custom"]
     threshold_ms: float | None = Field(default=None, gt=0)
+    baseline_quantile: Quantile | None = None  # latency: slow = above the baseline's p95/p99
     tolerance_ratio: float = Field(default=1.5, ge=1.0)
     tolerance_abs: float = Field(default=0.0, ge=0.0, le=1.0)
     numerator: str | None = None
@@ -56,8 +71,16 @@ class MetricSection(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> MetricSection:
-        if self.kind == "latency" and self.threshold_ms is None:
-            raise ValueError("a latency metric needs threshold_ms")
+        if self.kind == "latency":
+            if self.threshold_ms is None and self.baseline_quantile is None:
+                raise ValueError(
+                    "a latency metric needs threshold_ms, or baseline_quantile (e.g. p95:"
+                    " slow means slower than the baseline's p95 before the canary)"
+                )
+            if self.threshold_ms is not None and self.baseline_quantile is not None:
+                raise ValueError("threshold_ms or baseline_quantile, not both")
+        elif self.baseline_quantile is not None:
+            raise ValueError("only a latency metric has a baseline_quantile")
         if self.kind == "custom" and not self.numerator:
             raise ValueError("a custom metric needs a numerator")
         return self
@@ -82,6 +105,8 @@ class JudgeSection(Strict):
     min_requests: float = Field(default=200.0, ge=0)
     alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # sequential: false-rollback budget
     pass_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)  # sequential: risk of a wrong PASS
+    # how far back before the canary starts the baseline's latency quantiles are read
+    baseline_window: Duration = 600.0
 
 
 class NoDataSection(Strict):
@@ -193,4 +218,12 @@ class Config(Strict):
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names):
             raise ValueError(f"metric names must be unique: {names}")
+        learnt = [m.name for m in self.metrics if m.baseline_quantile is not None]
+        if learnt and self.judge.kind != "sequential":
+            raise ValueError(
+                f"metric {learnt[0]!r}: baseline_quantile needs judge.kind: sequential"
+                " (the threshold judge counts slow requests from a fixed threshold_ms)"
+            )
+        if learnt and self.judge.baseline_window <= 0:
+            raise ValueError("judge.baseline_window must be positive")
         return self

@@ -23,15 +23,26 @@ class MetricSpec:
     name: str
     kind: MetricKind
     threshold_ms: float | None = None
+    baseline_quantile: float | None = None  # latency: the baseline's p95 (0.95) instead
     tolerance_ratio: float = 1.2
     tolerance_abs: float = 0.0
     custom_numerator: str | None = None
     custom_denominator: str | None = None
 
     def __post_init__(self) -> None:
-        needs_threshold = self.kind is MetricKind.LATENCY
-        if needs_threshold and (self.threshold_ms is None or self.threshold_ms <= 0):
-            raise ValueError(f"latency metric {self.name!r} needs a positive threshold_ms")
+        q = self.baseline_quantile
+        if self.kind is MetricKind.LATENCY:
+            if (self.threshold_ms is None) == (q is None):
+                raise ValueError(
+                    f"latency metric {self.name!r} needs threshold_ms or baseline_quantile"
+                    " (one of them)"
+                )
+            if self.threshold_ms is not None and self.threshold_ms <= 0:
+                raise ValueError(f"latency metric {self.name!r} needs a positive threshold_ms")
+            if q is not None and not 0.5 <= q < 1.0:
+                raise ValueError(f"metric {self.name!r}: baseline_quantile must lie in [0.5, 1)")
+        elif q is not None:
+            raise ValueError(f"metric {self.name!r}: only a latency metric has a baseline_quantile")
         if self.kind is MetricKind.CUSTOM and not self.custom_numerator:
             raise ValueError(f"custom metric {self.name!r} needs a numerator")
         if self.tolerance_ratio < 1.0:

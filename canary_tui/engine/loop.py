@@ -20,7 +20,7 @@ from typing import Any
 from canary_tui.core.actions import Accepted, Action, ActionOutcome, Refused, Verb, decide
 from canary_tui.core.clock import Clock
 from canary_tui.core.frames import ActivityEntry, CanaryInfo, Frame, SeriesPoint
-from canary_tui.core.judging.base import Judge, StepContext
+from canary_tui.core.judging.base import Judge, LearnsBaseline, StepContext, duration_text
 from canary_tui.core.metrics import EMPTY, Sample, VariantCounts
 from canary_tui.core.plan import RampPlan
 from canary_tui.core.policy import Policy, automatic_actions
@@ -41,6 +41,7 @@ class EngineSettings:
     activity_keep: int = 200
     burn_window_s: float = 300.0
     kill_attempts: int = 3
+    baseline_window_s: float = 600.0  # read the baseline's latency quantiles over this, first
     policy: Policy = field(default_factory=Policy)
 
 
@@ -111,13 +112,16 @@ class Engine:
                     f"loop resumed for {self.info.name} at {self.state.phase.label}, "
                     f"step {self.state.step_index + 1}, router {self._router_weight()}",
                 )  # fmt: skip
+                self._learn_baseline("before the loop resumed")
             elif getattr(self.router, "owns_steps", False):
                 # The router's own controller (Argo Rollouts) owns the steps: adopt its weight.
                 self._record_plain("session", "start", f"loop started for {self.info.name}")
+                self._learn_baseline("before the loop started")
                 if self.routing is not None:
                     self.state = self._reconcile(self.state)
             else:
                 self._record_plain("session", "start", f"loop started for {self.info.name}")
+                self._learn_baseline("before the canary")
                 if self.routing is None or self.routing.weight != self.state.weight:
                     try:
                         self.routing = self.router.set_weight(self.state.weight)
@@ -125,6 +129,46 @@ class Engine:
                         self._warn(f"cannot set the first step's weight: {exc}")
             self._publish(new_point=None)
         self.watch_router()
+
+    def _learn_baseline(self, when: str) -> None:
+        """Fix the judge's slow-request thresholds (the baseline's p95/p99) from the baseline's
+        latency over the window before now, and audit them; with too little to read, say so:
+        the judge then learns them from the canary's first minute."""
+        judge = self.judge
+        if not isinstance(judge, LearnsBaseline) or not judge.needs_baseline:
+            return
+        window = self.settings.baseline_window_s
+        now = self.clock.now()
+        try:
+            sample = self.source.fetch(now - window, now).validated()
+        except Exception as exc:  # an adapter bug must not stop the loop
+            sample = Sample.no_data(now - window, now, f"metric source failed: {exc}")
+        latency = sample.baseline.latency if sample.ok and sample.baseline is not None else None
+        span = duration_text(window)
+        if latency is None or latency.total < judge.calibration_min_requests:
+            if not sample.ok:
+                why = sample.problem or "no data"
+            elif latency is None:
+                why = "the source has no latency histogram"
+            else:
+                why = f"only {latency.total:.0f} baseline requests"
+            self._note(
+                "info", "judge",
+                f"slow-request thresholds: nothing to read over the {span} {when} ({why}); "
+                "learning the baseline's quantiles from the canary's first minute instead",
+            )  # fmt: skip
+            return
+        judge.calibrate(latency, f"over the {span} {when}")
+        fixed = ", ".join(
+            f"{name}: slow above {ms:g} ms"
+            for name, ms in judge.thresholds_ms().items()
+            if ms is not None
+        )
+        self._record_plain(
+            "judge", "thresholds",
+            f"slow-request thresholds from the baseline's latency over the {span} {when} "
+            f"({latency.total:.0f} requests): {fixed}",
+        )  # fmt: skip
 
     def watch_router(self) -> None:
         """Follow the router's own change feed (Kubernetes watches), where it has one."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from canary_tui.core.metrics import Sample, VariantCounts
+from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.specs import MetricKind, MetricSpec
 from canary_tui.core.verdict import Verdict
 
@@ -30,6 +30,23 @@ class Judge(Protocol):
     def verdicts(self, ctx: StepContext) -> tuple[Verdict, ...]: ...
 
 
+@runtime_checkable
+class LearnsBaseline(Protocol):
+    """A judge whose slow-request thresholds are the baseline's own quantiles, fixed before
+    the canary starts from the baseline's latency then (the engine reads it for the judge)."""
+
+    calibration_min_requests: float
+
+    @property
+    def needs_baseline(self) -> bool:
+        """True while some threshold is still to be learnt."""
+        ...
+
+    def calibrate(self, baseline_latency: Histogram, when: str = "") -> None: ...
+
+    def thresholds_ms(self) -> dict[str, float | None]: ...
+
+
 def bad_and_total(spec: MetricSpec, counts: VariantCounts) -> tuple[float, float] | None:
     """(bad events, trials) for `spec` in `counts`, or None if they cannot be counted."""
     match spec.kind:
@@ -50,6 +67,15 @@ def bad_and_total(spec: MetricSpec, counts: VariantCounts) -> tuple[float, float
                 return None
             return bad, counts.custom[spec.custom_denominator]
     return None  # pragma: no cover
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in words: 600 -> '10 min', 45 -> '45 s', 5400 -> '1.5 h'."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
 
 
 def pct(x: float | None) -> str:

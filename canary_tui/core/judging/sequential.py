@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from canary_tui.core.judging.base import StepContext, bad_and_total, pct
+from canary_tui.core.judging.base import StepContext, bad_and_total, duration_text, pct
 from canary_tui.core.judging.confseq import (
     Bound,
     Grid,
@@ -127,6 +127,9 @@ class SequentialJudge:
         if pass_scope not in ("step", "canary"):
             raise ValueError("pass_scope must be 'step' or 'canary'")
         quantiles = dict(slow_quantiles or {})
+        for spec in specs:
+            if spec.baseline_quantile is not None:
+                quantiles.setdefault(spec.name, spec.baseline_quantile)
         names = {s.name for s in specs}
         for name, q in quantiles.items():
             if name not in names:
@@ -211,11 +214,17 @@ class SequentialJudge:
         return tuple(out)
 
     # --- extras for the engine --------------------------------------------------------------
-    def calibrate(self, baseline_latency: Histogram) -> None:
-        """Fix the slow-request thresholds now, from the baseline's latency before the canary."""
+    @property
+    def needs_baseline(self) -> bool:
+        """True while a slow-request threshold is still to be read from the baseline."""
+        return any(comp.calibrating for comp in self._comparisons)
+
+    def calibrate(self, baseline_latency: Histogram, when: str = "") -> None:
+        """Fix the slow-request thresholds now, from the baseline's latency before the canary
+        (`when` says over what, for the evidence: "over the 10 min before the canary")."""
         for comp in self._comparisons:
             if comp.quantile is not None and comp.threshold_s is None:
-                comp.fix_threshold(baseline_latency)
+                comp.fix_threshold(baseline_latency, when)
 
     def thresholds_ms(self) -> dict[str, float | None]:
         """The slow-request threshold each latency metric counts with (None: calibrating)."""
@@ -384,11 +393,14 @@ class _Comparison:
             self._calibration = hist
         else:
             self._calibration = self._calibration + hist
-        long_enough = sample.end - self._calibration_start >= self.judge.calibration_s
-        if long_enough and self._calibration.total >= self.judge.calibration_min_requests:
-            self.fix_threshold(self._calibration)
+        elapsed = sample.end - self._calibration_start
+        if (
+            elapsed >= self.judge.calibration_s
+            and self._calibration.total >= self.judge.calibration_min_requests
+        ):
+            self.fix_threshold(self._calibration, f"over the canary's first {elapsed:.0f} s")
 
-    def fix_threshold(self, baseline_latency: Histogram) -> None:
+    def fix_threshold(self, baseline_latency: Histogram, when: str = "") -> None:
         assert self.quantile is not None
         value = baseline_latency.quantile(self.quantile)
         if value is None or value <= 0:
@@ -396,6 +408,8 @@ class _Comparison:
         threshold = _snap(value, baseline_latency.bounds) if self.snap else value
         self.threshold_s = threshold
         self.threshold_note = f"baseline p{self.quantile * 100:g} was {value * 1000:.0f} ms"
+        if when:
+            self.threshold_note += f" {when}"
         self._calibration = None
 
     # --- judging ---------------------------------------------------------------------------
@@ -846,13 +860,5 @@ class _Guard:
 
 def _span(window: _Sliding) -> str:
     if window.span_s >= window.length_s:
-        return _dur(window.length_s)
-    return f"the {_dur(window.span_s)} so far (of {_dur(window.length_s)})"
-
-
-def _dur(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.3g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds:.3g} s"
+        return duration_text(window.length_s)
+    return f"the {duration_text(window.span_s)} so far (of {duration_text(window.length_s)})"

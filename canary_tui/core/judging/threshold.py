@@ -25,6 +25,12 @@ class ThresholdJudge:
         min_requests: float = 200.0,
         z_fail: float = 3.0,
     ) -> None:
+        for spec in specs:
+            if spec.baseline_quantile is not None:
+                raise ValueError(
+                    f"metric {spec.name!r}: a baseline_quantile threshold needs the sequential"
+                    " judge; give this judge a threshold_ms"
+                )
         self.z_fail = z_fail
         self.specs = specs
         self.window_s = window_s
