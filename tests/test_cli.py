@@ -28,12 +28,12 @@ def canary(
     )
 
 
-def config_for(tmp_path: Path, scenario: str, seed: int = 3) -> Path:
+def config_for(tmp_path: Path, scenario: str, seed: int = 3, judge: str = "threshold") -> Path:
     text = EXAMPLE.read_text().replace("scenario: healthy", f"scenario: {scenario}")
     text = text.replace("seed: 7", f"seed: {seed}").replace(
         "./checkout-audit.jsonl", str(tmp_path / "audit.jsonl")
     )
-    text = text.replace("kind: sequential", "kind: threshold")
+    text = text.replace("kind: sequential", f"kind: {judge}")
     p = tmp_path / "c.yaml"
     p.write_text(text)
     return p
@@ -60,6 +60,16 @@ def test_headless_exit_codes_and_json_events(
     assert any(e["event"] == "activity" and e["kind"] == "result" for e in events)
     verify = canary("audit", "verify", str(tmp_path / "audit.jsonl"))
     assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.parametrize(("scenario", "code"), [("healthy", 0), ("error-regression", 1)])
+def test_the_example_as_shipped_promotes_healthy_and_rolls_back_bad(
+    tmp_path: Path, scenario: str, code: int
+) -> None:
+    """The example's own judge and SLO guards: a healthy canary must not fail them."""
+    config = config_for(tmp_path, scenario, seed=7, judge="sequential")
+    out = canary("run", "--config", str(config), "--headless", "--speed", "max")
+    assert out.returncode == code, out.stdout[-2000:]
 
 
 @pytest.mark.parametrize(
