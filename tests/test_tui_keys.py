@@ -9,7 +9,7 @@ from canary_tui.records.audit import read_records
 from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from canary_tui.tui.screens.help import HelpScreen
 from canary_tui.tui.widgets.activity import ActivityLog
-from tests.tui_support import app_on, settle
+from tests.tui_support import app_on, press, settle
 
 SIZE = (100, 30)
 
@@ -22,11 +22,9 @@ async def test_step_forward_and_back(tmp_path: Path) -> None:
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("s")
-        await settle(pilot)
+        await press(pilot, "s")
         assert rig.engine.state.step_index == 1 and rig.service.weight == 10
-        await pilot.press("S")
-        await settle(pilot)
+        await press(pilot, "S")
         assert rig.engine.state.step_index == 0 and rig.service.weight == 5
         results = [r for r in audit_of(rig) if r["type"] == "result"]
         assert [r["verb"] for r in results][-2:] == ["step_forward", "step_back"]
@@ -37,17 +35,13 @@ async def test_pause_resume_shadow_toggles(tmp_path: Path) -> None:
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("p")
-        await settle(pilot)
+        await press(pilot, "p")
         assert rig.engine.state.phase is Phase.PAUSED
-        await pilot.press("p")
-        await settle(pilot)
+        await press(pilot, "p")
         assert rig.engine.state.phase is Phase.PROGRESSING
-        await pilot.press("h")
-        await settle(pilot)
+        await press(pilot, "h")
         assert rig.engine.state.shadow and rig.service.mirror
-        await pilot.press("h")
-        await settle(pilot)
+        await press(pilot, "h")
         assert not rig.engine.state.shadow and not rig.service.mirror
 
 
@@ -55,13 +49,11 @@ async def test_kill_is_immediate_and_then_other_keys_are_greyed_and_refused(tmp_
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("k")
-        await settle(pilot)
+        await press(pilot, "k")
         assert rig.engine.state.phase is Phase.ROLLED_BACK and rig.service.weight == 0
         screen = app.screen
         assert screen.check_action("step_forward", ()) is None  # greyed in the footer
-        await pilot.press("s")
-        await settle(pilot)
+        await press(pilot, "s")
         refused = [r for r in audit_of(rig) if r["type"] == "refused"]
         assert refused and refused[-1]["verb"] == "step_forward"
         assert "rolled back" in refused[-1]["message"]
@@ -74,16 +66,12 @@ async def test_promote_asks_and_n_cancels_y_promotes(tmp_path: Path) -> None:
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("P")
-        await settle(pilot)
+        await press(pilot, "P")
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
-        await settle(pilot)
+        await press(pilot, "n")
         assert rig.engine.state.phase is Phase.PROGRESSING
-        await pilot.press("P")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
+        await press(pilot, "P")
+        await press(pilot, "y")
         assert rig.engine.state.phase is Phase.PROMOTED and rig.service.weight == 100
 
 
@@ -91,15 +79,13 @@ async def test_annotate_writes_a_note(tmp_path: Path) -> None:
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
+        await press(pilot, "a")
         assert isinstance(app.screen, TextScreen)
         await pilot.press("enter")  # empty text is refused in the dialog itself
         await settle(pilot)
         assert isinstance(app.screen, TextScreen)
         await pilot.press(*"p99 wobble")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press(pilot, "enter")
         notes = [r for r in audit_of(rig) if r.get("verb") == "annotate"]
         assert notes and notes[0]["reason"] == "p99 wobble"
 
@@ -108,21 +94,16 @@ async def test_disarm_asks_for_a_reason_escape_cancels_and_d_rearms(tmp_path: Pa
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press("escape")
-        await settle(pilot)
+        await press(pilot, "d")
+        await press(pilot, "escape")
         assert rig.engine.state.armed
-        await pilot.press("d")
-        await settle(pilot)
+        await press(pilot, "d")
         await pilot.press(*"INC-7 noisy")
-        await pilot.press("enter")
-        await settle(pilot)
+        await press(pilot, "enter")
         assert not rig.engine.state.armed
         disarm = [r for r in audit_of(rig) if r.get("verb") == "disarm" and r["type"] == "intent"]
         assert disarm[0]["reason"] == "INC-7 noisy"
-        await pilot.press("d")
-        await settle(pilot)
+        await press(pilot, "d")
         assert rig.engine.state.armed
 
 
@@ -130,15 +111,12 @@ async def test_help_lists_every_binding_and_palette_runs_actions(tmp_path: Path)
     app, rig = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("question_mark")
-        await settle(pilot)
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = {row[1] for row in app.screen.rows}
         assert {"Step", "Back", "Pause", "Shadow", "Kill", "Promote", "Note", "Disarm"} <= keys
-        await pilot.press("escape")
-        await settle(pilot)
-        await pilot.press("colon")
-        await settle(pilot)
+        await press(pilot, "escape")
+        await press(pilot, "colon")
         await pilot.press(*"shadow")
         await settle(pilot, 8)
         await pilot.press("enter")
@@ -150,8 +128,7 @@ async def test_quit(tmp_path: Path) -> None:
     app, _ = app_on(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("q")
-        await settle(pilot)
+        await press(pilot, "q")
     assert app.return_code == 0
 
 

@@ -34,3 +34,9 @@ async def settle(pilot: object, rounds: int = 4) -> None:
             break
         await pilot.pause(0.01)  # type: ignore[attr-defined]
     await pilot.pause(0.02)  # type: ignore[attr-defined]
+
+
+async def press(pilot: object, *keys: str) -> None:
+    """Press `keys`, then let everything they cause finish (see `settle`)."""
+    await pilot.press(*keys)  # type: ignore[attr-defined]
+    await settle(pilot)
