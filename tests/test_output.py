@@ -205,3 +205,22 @@ def test_strings_pass_untouched_even_when_cut() -> None:
     out = "".join(compacted(chunks))
     assert title in out and "\x1b]2;t\x1b\\" in out
     assert out.endswith("y")
+
+
+def test_colon_parameters_are_colours_and_underline_styles() -> None:
+    red = apply_sgr(DEFAULT, "38:2::255:0:0;4:3")
+    assert red.fg == "38:2::255:0:0" and red.flags == {"4:3"}
+    assert apply_sgr(red, "24").flags == frozenset()  # 24 ends every underline style
+    assert apply_sgr(red, "4").flags == {4}  # one underline style at a time
+    assert apply_sgr(red, "39").fg == ""
+    out = compacted(["\x1b[38:2::255:0:0mred\x1b[39m plain"])[0]
+    assert out == "\x1b[0;38:2::255:0:0mred\x1b[0m plain"  # a reset is shorter than 39
+
+
+def test_underline_styles_replace_each_other_in_order() -> None:
+    assert apply_sgr(DEFAULT, "4;21").flags == {21}
+    assert apply_sgr(DEFAULT, "21;4").flags == {4}
+    assert transition(apply_sgr(DEFAULT, "4"), apply_sgr(DEFAULT, "21")) in (
+        "\x1b[24;21m",
+        "\x1b[0;21m",
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _TOKENS = re.compile(
-    r"\x1b\[([0-9;]*)m"  # SGR: the only sequences rewritten
+    r"\x1b\[([0-9;:]*)m"  # SGR (also with colon sub-parameters): the only ones rewritten
     r"|\x1b\[[0-?]*[ -/]*[@-~]"  # any other CSI sequence
     r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\)"  # strings: OSC (titles), DCS, APC, PM, SOS
     r"|\x1b[ -/]*[0-~]"  # two-character escapes (ESC 7, ESC =, ESC ( B)
@@ -35,6 +35,16 @@ _UNFINISHED = re.compile(r"\x1b(\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b]*\x1b?|[ -/]*)
 # attribute on-code -> the off-code that clears it
 _OFF = {1: 22, 2: 22, 3: 23, 4: 24, 21: 24, 5: 25, 6: 25, 7: 27, 8: 28, 9: 29, 53: 55}
 _CLEARS = {22: (1, 2), 23: (3,), 24: (4, 21), 25: (5, 6), 27: (7,), 28: (8,), 29: (9,), 55: (53,)}
+# attributes of which a terminal keeps one: setting one replaces the others
+_FAMILY = {4: "underline", 21: "underline", 5: "blink", 6: "blink"}
+
+
+def _head(flag: int | str) -> int | None:
+    """The code a flag starts with: 4 for 4 and for '4:3' (curly underline)."""
+    if isinstance(flag, int):
+        return flag
+    head = flag.split(":", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,17 @@ def apply_sgr(attrs: Attrs, params: str) -> Attrs:
         text = codes[i]
         code = int(text) if text.isdigit() else None
         i += 1
+        if ":" in text:  # one parameter with sub-parameters: 38:2::1:2:3, 4:3
+            head = _head(text)
+            if head == 38:
+                fg = text
+            elif head == 48:
+                bg = text
+            elif head == 58:
+                ul = text
+            else:
+                flags = _with_flag(flags, text)
+            continue
         if code is None or code == 0:
             if code == 0 or text == "":
                 flags, fg, bg, ul = set(), "", "", ""
@@ -95,10 +116,19 @@ def apply_sgr(attrs: Attrs, params: str) -> Attrs:
         elif code == 59:
             ul = ""
         elif code in _CLEARS:
-            flags -= set(_CLEARS[code])
+            flags = {f for f in flags if _head(f) not in _CLEARS[code]}
         else:
-            flags.add(code if code in _OFF else text)
+            flags = _with_flag(flags, code if code in _OFF else text)
     return Attrs(frozenset(flags), fg, bg, ul)
+
+
+def _with_flag(flags: set[int | str], flag: int | str) -> set[int | str]:
+    """`flags` plus `flag`, which replaces any other member of its family (underline styles)."""
+    head = _head(flag)
+    family = _FAMILY.get(head) if head is not None else None
+    if family is not None:
+        flags = {f for f in flags if (h := _head(f)) is None or _FAMILY.get(h) != family}
+    return flags | {flag}
 
 
 def transition(have: Attrs | None, want: Attrs) -> str:
