@@ -131,3 +131,28 @@ def test_demo_refuses_a_tiny_terminal(tmp_path: Path) -> None:
     assert code.read_text().strip() == "2"
     text = err.read_text()
     assert "terminal too small: 30x10" in text and "Traceback" not in text
+
+
+def test_compacted_output_draws_the_same_colours_as_textuals_own(tmp_path: Path) -> None:
+    """One replay frame drawn twice in tmux, through the SGR compactor and raw: capture-pane
+    with escapes (what tmux holds for every cell, colours included) must be the same."""
+    recording = Path(__file__).resolve().parents[1] / "recordings" / "auto-rollback.ctrec"
+    captures = {}
+    for mode in ("raw", "compact"):
+        tmux = Tmux(tmp_path / mode)
+        (tmp_path / mode).mkdir()
+        env = (f"CANARY_TUI_OUTPUT={mode} XDG_STATE_HOME={tmp_path / mode / 'state'} "
+               f"XDG_CONFIG_HOME={tmp_path / mode / 'config'} TERM=xterm-256color "
+               "COLORTERM=truecolor")  # fmt: skip
+        tmux.start(f"cd {Path.cwd()} && {env} {sys.executable} -m canary_tui.cli replay "
+                   f"--paused {recording}; sleep 30", width=100, height=30)  # fmt: skip
+        try:
+            tmux.wait_for(lambda s: "PAUSED" in s and "tick 0/" in s, "the paused replay")
+            tmux.keys("n")  # the next action: the automatic kill
+            tmux.wait_for(lambda s: "ROLLED BACK" in s, "the rollback frame")
+            time.sleep(1.0)  # graphs are drawn in a worker: let the last one land
+            captures[mode] = tmux.run("capture-pane", "-e", "-p", "-t", tmux.session)
+        finally:
+            tmux.kill()
+    assert "\x1b[" in captures["raw"]  # colours were captured
+    assert captures["compact"] == captures["raw"]
