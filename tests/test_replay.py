@@ -223,8 +223,6 @@ async def test_the_replayed_screen_equals_the_live_screen_at_each_tick(tmp_path:
         for n in range(36):
             rig.ticks(1)
             if n == 7:
-                # (settled first: DashboardModel.apply forgets that a tick's points changed
-                # when an action frame comes in before the render; see the issue-5 report)
                 await settle(pilot)
                 rig.act(Verb.ANNOTATE, ALICE, version=None, reason="looking at the p99")
             if n % 5 == 4:
@@ -446,3 +444,20 @@ def test_start_recording_follows_the_environment(
     monkeypatch.setenv("CANARY_TUI_RECORDINGS", str(tmp_path / "file" / "recs"))
     assert start_recording(rig.engine) is None
     assert "this session is not recorded" in capsys.readouterr().err
+
+
+def test_the_model_remembers_new_points_until_they_are_drawn(tmp_path: Path) -> None:
+    """A tick's points, then an action's frame (no points) before the dashboard renders:
+    the points are still to be drawn."""
+    rig = make_rig(tmp_path, "healthy")
+    frames: list[Frame] = []
+    rig.engine.subscribe(frames.append)
+    rig.ticks(1)
+    rig.act(Verb.ANNOTATE, ALICE, version=None, reason="looking")
+    model = DashboardModel()
+    model.apply(frames[0])
+    model.points_changed = False  # the first frame was drawn
+    assert frames[-2].points and not frames[-1].points
+    for frame in frames[-2:]:
+        model.apply(frame)
+    assert model.points_changed
