@@ -158,3 +158,14 @@ def test_a_failing_source_at_start_is_a_note_not_a_crash(tmp_path: Path) -> None
     assert any(
         "nothing to read" in a.text and "outage" in a.text for a in rig.engine.full_frame().activity
     )
+
+
+def test_the_effect_the_evidence_quotes_is_configurable(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, config=config_with({"scenario": "error-regression", "seed": 5},
+                                                effect="difference"))  # fmt: skip
+    rig.ticks(200, until=lambda e: e.state.terminal)
+    kill = next(r for r in read_records(rig.audit_path)
+                if r["type"] == "intent" and r["verb"] == "kill")  # fmt: skip
+    assert "difference +" in kill["reason"] and " pp" in kill["reason"]
+    with pytest.raises(ValueError, match="ratio"):
+        config_with(effect="odds")

@@ -61,7 +61,7 @@ def judge_of(config: Config) -> Judge:
     specs = specs_of(config)
     j = config.judge
     if j.kind == "sequential":
-        return SequentialJudge(specs, alpha=j.alpha, pass_alpha=j.pass_alpha,
+        return SequentialJudge(specs, alpha=j.alpha, pass_alpha=j.pass_alpha, effect=j.effect,
                                min_requests=j.min_requests, slos=slos_of(config))  # fmt: skip
     return ThresholdJudge(specs, window_s=j.window, min_requests=j.min_requests)
 

@@ -105,6 +105,8 @@ class JudgeSection(Strict):
     min_requests: float = Field(default=200.0, ge=0)
     alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # sequential: false-rollback budget
     pass_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)  # sequential: risk of a wrong PASS
+    # sequential: the effect the evidence quotes, canary/baseline or canary - baseline
+    effect: Literal["ratio", "difference"] = "ratio"
     # how far back before the canary starts the baseline's latency quantiles are read
     baseline_window: Duration = 600.0
 
