@@ -139,10 +139,7 @@ class Engine:
             return
         window = self.settings.baseline_window_s
         now = self.clock.now()
-        try:
-            sample = self.source.fetch(now - window, now).validated()
-        except Exception as exc:  # an adapter bug must not stop the loop
-            sample = Sample.no_data(now - window, now, f"metric source failed: {exc}")
+        sample = self._read(now - window, now)
         latency = sample.baseline.latency if sample.ok and sample.baseline is not None else None
         span = duration_text(window)
         if latency is None or latency.total < judge.calibration_min_requests:
@@ -274,11 +271,16 @@ class Engine:
             return self._publish(new_point=self._graph_point(sample), sample=sample)
 
     def _fetch(self, now: float) -> Sample:
+        """The window since the last tick's."""
         start, self._last_fetch = self._last_fetch, now
+        return self._read(start, now)
+
+    def _read(self, start: float, end: float) -> Sample:
+        """The source's counts for [start, end), checked; its failures become no-data."""
         try:
-            sample = self.source.fetch(start, now)
+            sample = self.source.fetch(start, end)
         except Exception as exc:  # an adapter bug must not stop the loop
-            sample = Sample.no_data(start, now, f"metric source failed: {exc}")
+            sample = Sample.no_data(start, end, f"metric source failed: {exc}")
         return sample.validated()
 
     def _account(self, sample: Sample, now: float) -> None:
