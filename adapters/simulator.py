@@ -183,27 +183,31 @@ class SimulatedService:
             return
         rng = np.random.default_rng([s.seed, 1])
         probs = self._bucket_probs(1.0, 0.0, 1.0)
-        tot = self.totals["baseline"]
         self._t = self.started_at - s.history_s
         self._checkpoint()
         while self._t < self.started_at - 1e-9:
             dt = min(10.0, self.started_at - self._t)
             n = int(rng.poisson(s.rate * dt))
-            tot.requests += n
-            tot.errors += float(rng.binomial(n, s.baseline_error_rate))
-            for i, c in enumerate(rng.multinomial(n, probs)):
-                tot.buckets[i] += float(c)
+            self._serve("baseline", n, s.baseline_error_rate, probs, rng)
             self._t += dt
             self._checkpoint()
         self._t = self.started_at
 
-    def _serve(self, variant: str, n: int, error_rate: float, probs: np.ndarray) -> None:
+    def _serve(
+        self,
+        variant: str,
+        n: int,
+        error_rate: float,
+        probs: np.ndarray,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         if n <= 0:
             return
+        rng = rng or self._rng
         tot = self.totals[variant]
         tot.requests += n
-        tot.errors += float(self._rng.binomial(n, error_rate))
-        for i, c in enumerate(self._rng.multinomial(n, probs)):
+        tot.errors += float(rng.binomial(n, error_rate))
+        for i, c in enumerate(rng.multinomial(n, probs)):
             tot.buckets[i] += float(c)
 
     def _advance_to(self, t: float) -> None:

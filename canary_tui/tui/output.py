@@ -34,7 +34,8 @@ _UNFINISHED = re.compile(r"\x1b(\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b]*\x1b?|[ -/]*)
 
 # attribute on-code -> the off-code that clears it
 _OFF = {1: 22, 2: 22, 3: 23, 4: 24, 21: 24, 5: 25, 6: 25, 7: 27, 8: 28, 9: 29, 53: 55}
-_CLEARS = {22: (1, 2), 23: (3,), 24: (4, 21), 25: (5, 6), 27: (7,), 28: (8,), 29: (9,), 55: (53,)}
+# off-code -> the attributes it clears (22 clears bold and dim)
+_CLEARS = {off: tuple(on for on, o in _OFF.items() if o == off) for off in set(_OFF.values())}
 # attributes of which a terminal keeps one: setting one replaces the others
 _FAMILY = {4: "underline", 21: "underline", 5: "blink", 6: "blink"}
 
