@@ -17,12 +17,14 @@ runs five methods side by side on that identical stream:
                lower bound for any count-based test.
   (e) oracle-cp the same likelihood ratio, but not told the onset: the Shiryaev-Roberts mixture
                with the judge's restart prior, so the price of not knowing when a regression
-               starts is visible.
+               starts is visible. On A/A streams it watches errors (tuned to 1.0%) and latency
+               (tuned to x1.2) at the judge's alpha split, to show its own false-rollback rate.
 
 Arms: 1000, 100 and 20 requests/s, 5% to the canary; baseline errors 0.5%; canary 0.5% (A/A),
 1.0% and 2.0%; latency lognormal (median 100 ms, sigma 0.5) with the canary's scaled by 1.2 and
 1.5, and a tail-only regression (10% of canary requests slowed so that its p95 rises 20%);
-regressions start 5 minutes into the canary and are watched for an hour after that.
+regressions start 5 minutes into the canary (`--onset` moves them) and are watched for an hour
+after that.
 
 Histogram resolution limits latency detection: the judge counts requests above the bucket bound
 at or above the baseline's p95 (233 ms -> the 250 ms bucket here), so a regression is only seen
@@ -51,7 +53,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from canary_tui.core.judging.base import StepContext
-from canary_tui.core.judging.confseq import restart_weight
+from canary_tui.core.judging.confseq import (
+    DEFAULT_FIRST_WEIGHT,
+    DEFAULT_RESTART_SCALE_S,
+    restart_weight,
+)
 from canary_tui.core.judging.sequential import SequentialJudge
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.specs import MetricKind, MetricSpec
@@ -67,6 +73,8 @@ MEDIAN_S = 0.1
 SIGMA = 0.5
 ONSET_S = 300
 HOUR_S = 3600
+THRESHOLD_S = 0.25  # the bucket bound at or above the baseline's p95 (233 ms)
+HISTORY_S = 600  # the loop's judge.baseline_window: the baseline read before the canary
 ALPHA = 0.01
 METHODS = ("flagger", "kayenta", "judge", "oracle", "oracle-cp")
 _NORMAL = NormalDist()
@@ -77,6 +85,7 @@ class Arm:
     traffic: float
     kind: str  # aa | errors | latency | tail
     value: float
+    onset: int = ONSET_S  # seconds into the canary the regression starts
 
     @property
     def label(self) -> str:
@@ -93,19 +102,19 @@ class Arm:
 
     @property
     def ticks(self) -> int:
-        return ONSET_S + HOUR_S if self.regression else HOUR_S
+        return self.onset + HOUR_S if self.regression else HOUR_S
 
 
-def arms() -> list[Arm]:
+def arms(onset: int = ONSET_S) -> list[Arm]:
     out = []
     for traffic in (1000.0, 100.0, 20.0):
         out += [
             Arm(traffic, "aa", 0.0),
-            Arm(traffic, "errors", 0.01),
-            Arm(traffic, "errors", 0.02),
-            Arm(traffic, "latency", 1.2),
-            Arm(traffic, "latency", 1.5),
-            Arm(traffic, "tail", 0.1),
+            Arm(traffic, "errors", 0.01, onset),
+            Arm(traffic, "errors", 0.02, onset),
+            Arm(traffic, "latency", 1.2, onset),
+            Arm(traffic, "latency", 1.5, onset),
+            Arm(traffic, "tail", 0.1, onset),
         ]
     return out
 
@@ -179,14 +188,17 @@ class Stream:
     ec: np.ndarray
     hb: np.ndarray  # ticks x buckets, per-bucket (not cumulative) counts
     hc: np.ndarray
+    history: np.ndarray  # the baseline's per-bucket counts over the window before the canary
 
 
-def generate(arm: Arm, rng: np.random.Generator) -> Stream:
+def generate(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generator) -> Stream:
+    """One run's counts; the pre-canary history comes from its own generator, so the canary's
+    streams are the same with or without it."""
     ticks = arm.ticks
     total = rng.poisson(arm.traffic, ticks)
     nc = rng.binomial(total, CANARY_SHARE)
     nb = total - nc
-    onset = ONSET_S if arm.regression else ticks
+    onset = arm.onset if arm.regression else ticks
     p_canary = np.where(np.arange(ticks) >= onset, canary_error_rate(arm), BASE_ERRORS)
     eb = rng.binomial(nb, BASE_ERRORS)
     ec = rng.binomial(nc, p_canary)
@@ -195,7 +207,8 @@ def generate(arm: Arm, rng: np.random.Generator) -> Stream:
     hc[:onset] = rng.multinomial(nc[:onset], BASE_PROBS)
     if onset < ticks:
         hc[onset:] = rng.multinomial(nc[onset:], canary_probs(arm))
-    return Stream(nb, nc, eb, ec, hb, hc)
+    history = history_rng.multinomial(history_rng.poisson(arm.traffic * HISTORY_S), BASE_PROBS)
+    return Stream(nb, nc, eb, ec, hb, hc, history)
 
 
 # --- (a) Flagger-like -------------------------------------------------------------------
@@ -277,14 +290,20 @@ def judge_specs(tolerance: float) -> tuple[MetricSpec, ...]:
     return (
         MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=tolerance, tolerance_abs=0.0),
         MetricSpec(
-            "latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=tolerance,
+            "latency", MetricKind.LATENCY, baseline_quantile=0.95, tolerance_ratio=tolerance,
             tolerance_abs=0.0,
         ),
     )  # fmt: skip
 
 
 def run_judge(s: Stream, tolerance: float) -> tuple[int | None, str]:
-    judge = SequentialJudge(judge_specs(tolerance), ALPHA, slow_quantiles={"latency": 0.95})
+    """The judge as the loop runs it: slow-request threshold from the baseline's p95 over the
+    10 min before the canary (`Engine._learn_baseline`), then one observe + verdicts a tick."""
+    judge = SequentialJudge(judge_specs(tolerance), ALPHA)
+    history = Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist()))
+    judge.calibrate(history, "over the 10 min before the canary")
+    if judge.thresholds_ms()["latency"] != THRESHOLD_S * 1000.0:  # the oracles count from it
+        raise RuntimeError(f"the judge counts slow requests from {judge.thresholds_ms()}")
     judge.start_step(0, 0.0)
     cb, cc = np.cumsum(s.hb, axis=1), np.cumsum(s.hc, axis=1)
     for t in range(len(s.nb)):
@@ -327,18 +346,20 @@ def llr_series(bad: np.ndarray, n: np.ndarray, p0: float, p1: float) -> np.ndarr
 
 def oracle_sprt(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
     bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
-    llr = np.cumsum(llr_series(bad[ONSET_S:], n[ONSET_S:], p0, p1))
+    llr = np.cumsum(llr_series(bad[arm.onset :], n[arm.onset :], p0, p1))
     hits = np.nonzero(llr >= math.log(1 / alpha))[0]
-    return int(hits[0]) + ONSET_S + 1 if len(hits) else None
+    return int(hits[0]) + arm.onset + 1 if len(hits) else None
 
 
 def oracle_changepoint(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
     bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
     llr = llr_series(bad, n, p0, p1)
     limit = math.log(1 / alpha)
-    log_r = math.log(0.5)  # the first window's weight, then restarts as in the judge
+    # the first window's weight, then a restart every window, as in the judge
+    log_r = math.log(DEFAULT_FIRST_WEIGHT)
+    share = 1.0 - DEFAULT_FIRST_WEIGHT
     for t, step in enumerate(llr):
-        w = restart_weight(float(t), 1.0, 600.0, 0.5)
+        w = restart_weight(float(t), 1.0, DEFAULT_RESTART_SCALE_S, share)
         log_r = np.logaddexp(log_r, math.log(w)) + step
         if log_r >= limit:
             return t + 1
@@ -348,21 +369,27 @@ def oracle_changepoint(arm: Arm, s: Stream, threshold_s: float, alpha: float) ->
 # --- one run --------------------------------------------------------------------------------
 
 
-def one_run(task: tuple[int, int, int, float]) -> dict[str, Any]:
-    arm_index, run, seed, tolerance = task
-    arm = arms()[arm_index]
+def one_run(task: tuple[int, int, int, float, int]) -> dict[str, Any]:
+    arm_index, run, seed, tolerance, onset = task
+    arm = arms(onset)[arm_index]
     rng = np.random.default_rng(np.random.SeedSequence([seed, arm_index, run]))
-    s = generate(arm, rng)
-    threshold_s = 0.25  # the bucket the judge counts from (checked against its calibration)
+    s = generate(arm, rng, np.random.default_rng(np.random.SeedSequence([seed, arm_index, run, 1])))
+    threshold_s = THRESHOLD_S
     decided: dict[str, int | None] = {
         "flagger": flagger(s),
         "kayenta": kayenta(s),
     }
     decided["judge"], why = run_judge(s, tolerance)
+    per_metric = ALPHA / 2  # the judge's split over its two metrics
     if arm.regression:
-        per_metric = ALPHA / 2  # the judge's split over its two metrics
         decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
         decided["oracle-cp"] = oracle_changepoint(arm, s, threshold_s, per_metric)
+    else:  # its own false rollbacks: tuned to the smallest regression of each metric
+        alarms = [
+            oracle_changepoint(Arm(arm.traffic, kind, value), s, threshold_s, per_metric)
+            for kind, value in (("errors", 0.01), ("latency", 1.2))
+        ]
+        decided["oracle-cp"] = min((t for t in alarms if t is not None), default=None)
     bad = None
     if arm.regression:
         bad, _, _, _ = oracle_counts(arm, s, threshold_s)
@@ -371,7 +398,7 @@ def one_run(task: tuple[int, int, int, float]) -> dict[str, Any]:
         served = None
         if bad is not None:
             stop = min(tick if tick is not None else arm.ticks, arm.ticks)
-            served = int(bad[ONSET_S:stop].sum()) if stop > ONSET_S else 0
+            served = int(bad[arm.onset : stop].sum()) if stop > arm.onset else 0
         out[method] = {"tick": tick, "bad": served}
     return out
 
@@ -399,9 +426,9 @@ def summarise(arm: Arm, results: list[dict[str, Any]], method: str) -> dict[str,
         out["false_rollback"] = k / n
         out["false_rollback_wilson"] = wilson(k, n)
         return out
-    pre = sum(1 for r in rows if r["tick"] is not None and r["tick"] <= ONSET_S)
+    pre = sum(1 for r in rows if r["tick"] is not None and r["tick"] <= arm.onset)
     delays = [
-        r["tick"] - ONSET_S if r["tick"] is not None and r["tick"] > ONSET_S else math.inf
+        r["tick"] - arm.onset if r["tick"] is not None and r["tick"] > arm.onset else math.inf
         for r in rows
     ]
     out["pre_onset_rollback"] = pre / n
@@ -451,10 +478,10 @@ def table(summaries: list[dict[str, Any]]) -> str:
 
 def tasks(
     arm_list: list[Arm], aa_runs: int, reg_runs: int, seed: int, tol: float
-) -> Iterator[tuple[int, int, int, float]]:
+) -> Iterator[tuple[int, int, int, float, int]]:
     for i, arm in enumerate(arm_list):
         for run in range(reg_runs if arm.regression else aa_runs):
-            yield (i, run, seed, tol)
+            yield (i, run, seed, tol, arm.onset)
 
 
 def _finite(x: Any) -> Any:
@@ -479,6 +506,15 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="the judge's ratio tolerance (1.0: fail on any increase the data prove)",
     )
+    parser.add_argument(
+        "--onset",
+        type=int,
+        default=ONSET_S,
+        help=f"seconds into the canary the regressions start (default {ONSET_S})",
+    )
+    parser.add_argument(
+        "--no-aa", action="store_true", help="skip the A/A runs (they have no onset)"
+    )
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
         "--traffic",
@@ -492,10 +528,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     aa_runs = args.aa_runs or (60 if args.quick else 1000)
     reg_runs = args.runs or (20 if args.quick else 300)
-    arm_list = arms()
+    if args.onset < 0:
+        parser.error("--onset must be zero or more seconds")
+    arm_list = arms(args.onset)
     work = list(tasks(arm_list, aa_runs, reg_runs, args.seed, args.tolerance))
     if args.traffic:
         work = [t for t in work if arm_list[t[0]].traffic in args.traffic]
+    if args.no_aa:
+        work = [t for t in work if arm_list[t[0]].regression]
     # the long runs first, so the pool does not wait on a straggler at the end
     work.sort(key=lambda t: (arm_list[t[0]].regression, -arm_list[t[0]].traffic))
     started = time.monotonic()
@@ -518,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"detection benchmark: alpha {ALPHA}, judge tolerance {args.tolerance:g}x, "
         f"{aa_runs} A/A runs per traffic level, {reg_runs} per regression arm, "
-        f"seed {args.seed}, {elapsed:.0f} s"
+        f"onset {args.onset} s, seed {args.seed}, {elapsed:.0f} s"
     )
     print(table(summaries))
     if args.json is not None:
@@ -537,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                         "aa_runs": aa_runs,
                         "regression_runs": reg_runs,
                         "seed": args.seed,
+                        "onset_s": args.onset,
                         "seconds": elapsed,
                         "tail_scale": TAIL_SCALE,
                         "rows": summaries,
