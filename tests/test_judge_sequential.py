@@ -433,7 +433,7 @@ def test_memory_stays_bounded_over_a_long_session() -> None:
     for s in stream(16, 2000, rate=50.0):
         judge.observe(s)
     comp, guard = judge._comparisons[0], judge._guards[0]
-    assert len(comp._snapshots) <= 122
+    assert len(comp._recent) <= 122
     for _, long, short in guard.burns:  # bins of 6 s
         assert len(long._bins) <= 101 and len(short._bins) <= 11
 
@@ -474,3 +474,24 @@ def test_healthy_canaries_judged_every_second_stay_within_the_false_rollback_bud
         naive += naive_failed
     assert rolled_back / runs <= alpha
     assert naive / runs > alpha
+
+
+def test_the_guard_quotes_a_recent_rate_that_agrees_with_its_lower_bound() -> None:
+    """A regression late in a canary: the whole canary's rate is still under the bound that
+    fails it, so the verdict quotes the recent window that shows the failure."""
+    slo = SLO("availability", SLOKind.AVAILABILITY, 0.99)
+    judge = SequentialJudge((), slos=(slo,), burn_windows=())  # the guard alone
+    samples = stream(17, 2000, base_err=0.005, canary_err=0.03, onset=900)
+    verdicts, ticks = run(judge, samples)
+    guard = by_name(verdicts)["availability SLO"]
+    assert guard.status is Status.FAIL and ticks > 900, (ticks, guard.why)
+    m = re.fullmatch(
+        r"availability SLO: canary errors ([\d.]+)% \(last ([\d.]+) (s|min)\), above the 1\.00% "
+        r"the 99% objective allows \(lower bound ([\d.]+)%\): FAIL",
+        guard.why,
+    )
+    assert m, guard.why
+    quoted, lower = float(m[1]), float(m[4])
+    assert quoted >= lower > 1.0
+    whole = guard.evidence.canary_rate
+    assert whole is not None and whole * 100 < lower  # what the verdict used to quote

@@ -271,6 +271,43 @@ class _Counts:
         return self.baseline_bad / self.baseline_n if self.baseline_n > 0 else None
 
 
+class _Recent:
+    """Running totals noted every few seconds, so a verdict can quote the rates of a recent
+    window (the last 10, 5, 2, 1 min, 30, 15 or 5 s) as well as the whole canary's."""
+
+    def __init__(self) -> None:
+        self._snaps: deque[tuple[float, _Counts]] = deque(
+            maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
+        )
+
+    def __len__(self) -> int:
+        return len(self._snaps)
+
+    def note(self, end: float, total: _Counts) -> None:
+        if not self._snaps or end - self._snaps[-1][0] >= _SNAPSHOT_EVERY_S:
+            self._snaps.append((end, total))
+
+    def windows(self, total: _Counts) -> list[tuple[_Counts, str]]:
+        """The whole canary ("") and each recent window it can tell from it, longest first."""
+        out: list[tuple[_Counts, str]] = [(total, "")]
+        snaps = self._snaps
+        if not snaps:
+            return out
+        now = snaps[-1][0]
+        for lookback in _DISPLAY_LOOKBACKS_S:
+            i = len(snaps) - 1 - math.ceil(lookback / _SNAPSHOT_EVERY_S)
+            i = min(max(i, 0), len(snaps) - 1)
+            while i > 0 and snaps[i][0] > now - lookback:
+                i -= 1
+            while i + 1 < len(snaps) and snaps[i + 1][0] <= now - lookback:
+                i += 1
+            t, snap = snaps[i]
+            if t <= now - lookback and snap != total:
+                label = f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
+                out.append((total - snap, label))
+        return out
+
+
 class _Comparison:
     """One metric: the ratio's confidence sequences, counts, and the words for its verdict.
 
@@ -317,9 +354,7 @@ class _Comparison:
         self._bound_hints: dict[str, float] = {}
         self._calibration: Histogram | None = None
         self._calibration_start: float | None = None
-        self._snapshots: deque[tuple[float, _Counts]] = deque(
-            maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
-        )
+        self._recent = _Recent()
 
     def _new_pass_sequence(self) -> RatioSequence:
         return RatioSequence(
@@ -370,8 +405,7 @@ class _Comparison:
         )
         self.total = self.total + w
         self.step = self.step + w
-        if not self._snapshots or sample.end - self._snapshots[-1][0] >= _SNAPSHOT_EVERY_S:
-            self._snapshots.append((sample.end, self.total))
+        self._recent.note(sample.end, self.total)
 
     def _count(self, counts: VariantCounts) -> tuple[float, float] | None:
         if self.spec.kind is MetricKind.LATENCY:
@@ -589,23 +623,7 @@ class _Comparison:
             if self.judge.pass_scope == "step":
                 return self.step, "this step"
             return self.total, ""
-        candidates: list[tuple[_Counts, str]] = [(self.total, "")]
-        snaps = self._snapshots
-        if snaps:
-            now = snaps[-1][0]
-            for lookback in _DISPLAY_LOOKBACKS_S:
-                i = len(snaps) - 1 - math.ceil(lookback / _SNAPSHOT_EVERY_S)
-                i = min(max(i, 0), len(snaps) - 1)
-                while i > 0 and snaps[i][0] > now - lookback:
-                    i -= 1
-                while i + 1 < len(snaps) and snaps[i + 1][0] <= now - lookback:
-                    i += 1
-                t, snap = snaps[i]
-                if t <= now - lookback and snap != self.total:
-                    label = (
-                        f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
-                    )
-                    candidates.append((self.total - snap, label))
+        candidates = self._recent.windows(self.total)
         if status is Status.FAIL:
             # the longest window holding nearly the most evidence (within e^2) whose ratio
             # agrees with the lower bound: long enough to be steady, recent enough to show it
@@ -774,8 +792,8 @@ class _Guard:
         self.alpha = alpha
         self.budget = slo.budget
         self.seq = RateSequence(self.budget, grid, sides="greater")
-        self.bad = 0.0
-        self.n = 0.0
+        self.total = _Counts()  # the canary's side only
+        self._recent = _Recent()
         self.problem: str | None = None
         self.burns = [
             (
@@ -799,8 +817,8 @@ class _Guard:
         self.problem = None
         n = sample.canary.requests
         self.seq.observe(bad, n, elapsed, duration)
-        self.bad += bad
-        self.n += n
+        self.total = self.total + _Counts(bad, n)
+        self._recent.note(sample.end, self.total)
         for _, long, short in self.burns:
             long.add(sample.end, bad, n)
             short.add(sample.end, bad, n)
@@ -812,7 +830,7 @@ class _Guard:
         log_e = grid.log_e_greater(grid.anchor_index)
         bound_fail = log_e >= math.log(1.0 / self.alpha)
         lower = grid.lower(self.alpha)
-        rate = self.bad / self.n if self.n > 0 else None
+        rate = self.total.canary_rate
         what = "errors" if self.slo.kind.value == "availability" else "slow requests"
         allowed = f"the {pct(self.budget)} the {self.slo.objective * 100:g}% objective allows"
         burning = self._burning()
@@ -820,16 +838,17 @@ class _Guard:
         evidence = Evidence(
             rule="slo-bound" if bound_fail else ("burn-rate" if burning else "slo"),
             canary_rate=rate,
-            canary_n=self.n,
+            canary_n=self.total.canary_n,
             interval=(lower.value if not lower.open_end or lower.index else 0.0, 1.0),
             tolerance=self.budget,
             p_value=p_value,
         )
         if bound_fail:
             lo = max(lower.value, self.budget)
+            shown, label = self._window_showing(lo)
             why = (
-                f"{self.name}: canary {what} {pct(rate)}, above {allowed} "
-                f"(lower bound {lo * 100:.3g}%)"
+                f"{self.name}: canary {what} {pct(shown)}{f' ({label})' if label else ''}, "
+                f"above {allowed} (lower bound {lo * 100:.3g}%)"
             )
             return Verdict(self.name, Status.FAIL, f"{why}: FAIL", evidence)
         if burning:
@@ -839,6 +858,15 @@ class _Guard:
             return Verdict(self.name, Status.INCONCLUSIVE, f"{why}: INCONCLUSIVE", evidence)
         why = f"{self.name}: canary {what} {pct(rate)}, within {allowed}: PASS"
         return Verdict(self.name, Status.PASS, why, evidence)
+
+    def _window_showing(self, lower: float) -> tuple[float | None, str]:
+        """The rate to quote beside a lower bound: the longest window (the whole canary, then
+        ever more recent ones) whose rate is at least that bound, else the highest rate."""
+        windows = [(w.canary_rate, label) for w, label in self._recent.windows(self.total)]
+        for rate, label in windows:
+            if rate is not None and rate >= lower:
+                return rate, label
+        return max(windows, key=lambda w: -1.0 if w[0] is None else w[0])
 
     def _burning(self) -> str:
         """Why the burn-rate rule fires ('' when it does not)."""
