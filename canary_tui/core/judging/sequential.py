@@ -22,6 +22,7 @@ How (the mathematics is in `confseq`):
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -273,39 +274,46 @@ class _Counts:
 
 class _Recent:
     """Running totals noted every few seconds, so a verdict can quote the rates of a recent
-    window (the last 10, 5, 2, 1 min, 30, 15 or 5 s) as well as the whole canary's."""
+    window (about the last 10, 5, 2, 1 min, 30, 15 or 5 s, or since the last note) as well as
+    the whole canary's."""
 
     def __init__(self) -> None:
         self._snaps: deque[tuple[float, _Counts]] = deque(
             maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
         )
+        self._now = 0.0
 
     def __len__(self) -> int:
         return len(self._snaps)
 
     def note(self, end: float, total: _Counts) -> None:
+        self._now = end
         if not self._snaps or end - self._snaps[-1][0] >= _SNAPSHOT_EVERY_S:
             self._snaps.append((end, total))
 
     def windows(self, total: _Counts) -> list[tuple[_Counts, str]]:
-        """The whole canary ("") and each recent window it can tell from it, longest first."""
+        """The whole canary ("") and each recent window it can tell from it, longest first,
+        each labelled with the span it really covers (up to the latest count)."""
         out: list[tuple[_Counts, str]] = [(total, "")]
-        snaps = self._snaps
-        if not snaps:
-            return out
-        now = snaps[-1][0]
-        for lookback in _DISPLAY_LOOKBACKS_S:
-            i = len(snaps) - 1 - math.ceil(lookback / _SNAPSHOT_EVERY_S)
-            i = min(max(i, 0), len(snaps) - 1)
-            while i > 0 and snaps[i][0] > now - lookback:
+        snaps, now = self._snaps, self._now
+        used: set[float] = set()
+        for lookback in (*_DISPLAY_LOOKBACKS_S, 0.0):
+            # the latest note at least `lookback` old (strictly older than now for the last)
+            i = bisect.bisect_right(snaps, now - lookback, key=lambda snap: snap[0]) - 1
+            if lookback == 0.0 and i >= 0 and snaps[i][0] >= now:
                 i -= 1
-            while i + 1 < len(snaps) and snaps[i + 1][0] <= now - lookback:
-                i += 1
+            if i < 0:
+                continue
             t, snap = snaps[i]
-            if t <= now - lookback and snap != total:
-                label = f"last {lookback / 60:g} min" if lookback >= 60 else f"last {lookback:g} s"
-                out.append((total - snap, label))
+            if t in used or snap == total:
+                continue
+            used.add(t)
+            out.append((total - snap, f"last {_span_text(now - t)}"))
         return out
+
+
+def _span_text(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.2g} min"
 
 
 class _Comparison:
