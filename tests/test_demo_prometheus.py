@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.session.conftest import Watcher, make_daemon
-from tests.support.prometheus_server import PrometheusServer, free_port
+from tests.support.processes import free_port
+from tests.support.prometheus_server import PrometheusServer
 from tests.test_prometheus_source import prometheus_or_skip
 
 pytestmark = pytest.mark.prometheus

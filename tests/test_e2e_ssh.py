@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
+from tests.support.processes import free_port
 from tests.test_e2e_tmux import Tmux
 
 SSHD = "/usr/sbin/sshd"
@@ -29,12 +30,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
                        reason="sshd for another user needs root here"),
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Sshd:

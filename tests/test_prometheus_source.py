@@ -45,7 +45,8 @@ from adapters.simulator_exporter import SimulatorExporter, start_exporter
 from canary_tui.core.clock import VirtualClock
 from canary_tui.core.verdict import Status
 from canary_tui.engine.clocks import WallClock
-from tests.support.prometheus_server import PrometheusServer, find_prometheus, free_port
+from tests.support.processes import free_port
+from tests.support.prometheus_server import PrometheusServer, find_prometheus
 
 STABLE, CANARY = "v1.41.0", "v1.42.0"
 CANARY_SECTION = {

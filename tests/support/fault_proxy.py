@@ -25,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from tests.support.processes import Running
 
 HOP_BY_HOP = {
     "connection",
@@ -221,7 +222,7 @@ class _Server(ThreadingHTTPServer):
         return  # connections cut at shutdown are expected
 
 
-class FaultProxy:
+class FaultProxy(Running):
     """Context manager: `with FaultProxy(cluster.server_url, cluster.ca_file) as p: p.url`."""
 
     def __init__(self, upstream_url: str, ca_file: str | Path) -> None:
@@ -255,17 +256,6 @@ class FaultProxy:
                 if conn.sock is not None:
                     conn.sock.shutdown(socket.SHUT_RDWR)
             conn.close()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- rules and the log ------------------------------------------------------------------
     def add_rule(self, **kwargs: Any) -> Rule:

@@ -27,12 +27,9 @@ Environment:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -42,10 +39,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import yaml
+
+from tests.support.processes import Running, die_with_parent, free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / ".ci" / "kube" / "build-apiserver.sh"
@@ -108,29 +106,6 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all held open together so they differ)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: have the child killed if the test process dies (Linux PR_SET_PDEATHSIG)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except OSError:
-        pass
-
-
 def _load_documents(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Parse a manifest given as a path or as YAML text; flattens ``kind: List``."""
     text: str
@@ -151,7 +126,7 @@ def _load_documents(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return docs
 
 
-class KubeCluster:
+class KubeCluster(Running):
     """etcd + kube-apiserver on loopback, as a context manager.
 
     Attributes set by :meth:`start`: ``server_url``, ``admin_token``, ``nobody_token``,
@@ -189,17 +164,6 @@ class KubeCluster:
         self.startup_seconds: float = 0.0
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> KubeCluster:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Build/find the binaries, start etcd and kube-apiserver, wait until ready."""
@@ -219,7 +183,7 @@ class KubeCluster:
         shm = Path("/dev/shm")
         etcd_base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
         self._etcd_dir = Path(tempfile.mkdtemp(prefix="canary-etcd-", dir=etcd_base))
-        etcd_port, peer_port, secure_port = _free_ports(3)
+        etcd_port, peer_port, secure_port = free_ports(3)
 
         # --- etcd
         self.etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -432,7 +396,7 @@ class KubeCluster:
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             # PDEATHSIG is tied to the forking *thread*: only safe from the main thread.
-            preexec_fn=_die_with_parent if in_main else None,
+            preexec_fn=die_with_parent if in_main else None,
         )
 
     def _openssl(self, *args: str) -> None:

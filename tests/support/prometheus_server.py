@@ -17,13 +17,9 @@ Environment:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -33,10 +29,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import yaml
+
+from tests.support.processes import Running, die_with_parent, free_port
 
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 
@@ -56,19 +53,7 @@ def find_prometheus() -> Path | None:
     return Path(found) if found else None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: have Prometheus killed if the test process dies (Linux PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-class PrometheusServer:
+class PrometheusServer(Running):
     """Prometheus scraping `targets` (job name -> host:port) every `scrape_interval_s`."""
 
     def __init__(
@@ -91,18 +76,6 @@ class PrometheusServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> PrometheusServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -166,7 +139,7 @@ class PrometheusServer:
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             # PDEATHSIG is tied to the forking *thread*: only safe from the main thread.
-            preexec_fn=_die_with_parent if in_main else None,
+            preexec_fn=die_with_parent if in_main else None,
         )
 
     def _wait_ready(self) -> None:
