@@ -224,6 +224,18 @@ def look_options(command: F) -> F:
     )(command)
 
 
+def speed_option(help: str) -> Callable[[F], F]:
+    """--speed: how fast the simulator's time runs (each command says what it allows)."""
+    return click.option("--speed", default="1", show_default=True, help=help)
+
+
+def audit_option(help: str) -> Callable[[F], F]:
+    """--audit: where the audit log goes (each command says what it overrides)."""
+    return click.option(
+        "--audit", "audit_path", type=click.Path(path_type=Path), default=None, help=help
+    )
+
+
 in_process_option = click.option(
     "--in-process",
     is_flag=True,
@@ -276,19 +288,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option(
-    "--speed",
-    default="1",
-    show_default=True,
-    help="Time runs this many times faster than the wall clock.",
-)
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Audit log file (default: under the user's state directory).",
-)
+@speed_option("Time runs this many times faster than the wall clock.")
+@audit_option("Audit log file (default: under the user's state directory).")
 @in_process_option
 @simulator_options
 @look_options
@@ -359,19 +360,8 @@ def demo(
     help="No dashboard: print one JSON line per event and exit 0 promoted, "
     "1 rolled back, 2 error, 3 interrupted.",
 )
-@click.option(
-    "--speed",
-    default="1",
-    show_default=True,
-    help="Simulator only: time factor, or 'max' for virtual time with no waiting.",
-)
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Audit log file (overrides the config's audit.path).",
-)
+@speed_option("Simulator only: time factor, or 'max' for virtual time with no waiting.")
+@audit_option("Audit log file (overrides the config's audit.path).")
 @in_process_option
 @look_options
 def run(
@@ -499,14 +489,8 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     help="The canary's YAML configuration.",
 )
 @click.option("--demo", "demo_mode", is_flag=True, help="Serve the demo canary on the simulator.")
-@click.option("--speed", default="1", show_default=True, help="Simulator only: time factor.")
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Audit log file (overrides the config's audit.path).",
-)
+@speed_option("Simulator only: time factor.")
+@audit_option("Audit log file (overrides the config's audit.path).")
 @click.option(
     "--exit-when-done",
     is_flag=True,
