@@ -42,6 +42,9 @@ def _scenario_help() -> str:
     return "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values())
 
 
+MAX_SPEED = 1000.0  # faster than this the loop cannot keep up with its own ticks: use 'max'
+
+
 def _clock_for(speed: str, config: Config) -> Clock:
     from canary_tui.engine.clocks import ScaledClock, WallClock
 
@@ -54,8 +57,11 @@ def _clock_for(speed: str, config: Config) -> Clock:
         factor = float(speed)
     except ValueError:
         fail(f"--speed must be a positive number or 'max', got {speed!r}")
-    if not factor > 0:
-        fail(f"--speed must be a positive number or 'max', got {speed!r}")
+    if not 0 < factor <= MAX_SPEED:
+        fail(
+            f"--speed must be a positive number up to {MAX_SPEED:g}, or 'max' for virtual time "
+            f"with no waiting; got {speed!r}"
+        )
     if factor != 1.0 and not simulated:
         fail("--speed other than 1 only works with the simulator (real clusters run in real time)")
     return WallClock() if factor == 1.0 else ScaledClock(factor)
@@ -249,7 +255,8 @@ def simulator_options(command: F) -> F:
     options = [
         click.option("--scenario", default="healthy", show_default=True, metavar="NAME",
                      help="Simulated behaviour of the canary. " + _scenario_help()),
-        click.option("--rate", default=2000.0, show_default=True, type=click.FloatRange(min=1),
+        click.option("--rate", default=2000.0, show_default=True,
+                     type=click.FloatRange(min=1, max=1e6),
                      help="Simulated requests per second, both variants together."),
         click.option("--seed", default=0, show_default=True, type=int,
                      help="Simulator random seed."),
@@ -260,7 +267,8 @@ def simulator_options(command: F) -> F:
                      help="Read the simulator's metrics back through this Prometheus (which "
                           "must scrape the demo's /metrics endpoint; the activity pane shows "
                           "the job)."),
-        click.option("--exporter-port", default=9479, show_default=True, type=int,
+        click.option("--exporter-port", default=9479, show_default=True,
+                     type=click.IntRange(1, 65535),
                      help="With --prometheus: where the simulator serves /metrics."),
     ]  # fmt: skip
     for option in reversed(options):
