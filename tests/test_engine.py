@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from canary_tui.core.actions import Verb
 from canary_tui.core.metrics import Sample, VariantCounts
 from canary_tui.core.state import Phase
+from canary_tui.core.verdict import Status
 from canary_tui.records.audit import read_records, verify
 from tests.conftest import ALICE, BOB, Rig
 
@@ -239,3 +241,30 @@ def test_the_sequential_judge_promotes_the_healthy_canary(rig_factory: Factory) 
     assert rig.engine.state.phase is Phase.PROMOTED
     verbs = [r["verb"] for r in read_records(rig.audit_path) if r["type"] == "result"]
     assert "kill" not in verbs and verbs[-1] == "promote"
+
+
+@pytest.mark.parametrize("scenario", ["error-regression", "latency-regression", "tail-latency"])
+def test_a_rollback_quotes_figures_inside_its_own_interval(
+    rig_factory: Factory, scenario: str
+) -> None:
+    """The evidence an engineer reads at 3 a.m. must not contradict itself: the ratio a FAIL
+    quotes lies within the interval it quotes, and an SLO guard's rate is at least the lower
+    bound that fails it (a sharp regression once quoted a window diluted by the minute before)."""
+    fails = 0
+    for seed in range(8):
+        rig = rig_factory(scenario, seed, judge="sequential", rate=2000.0)
+        rig.ticks(4000, until=lambda e: e.state.terminal)
+        assert rig.engine.state.phase is Phase.ROLLED_BACK, (scenario, seed)
+        for v in rig.engine.verdicts:
+            if v.status is not Status.FAIL:
+                continue
+            fails += 1
+            ev = v.evidence
+            assert ev.interval is not None, v.why
+            low, high = ev.interval
+            if ev.effect is not None:  # a comparison: ratio [low, high]
+                assert low * 0.999 <= ev.effect <= high * 1.001, v.why
+            elif "lower bound" in v.why:  # an SLO guard: "canary errors 2.8% (last 10 s)"
+                quoted = re.search(r"canary (?:errors|slow requests) ([\d.]+)%", v.why)
+                assert quoted and float(quoted[1]) / 100 >= low * 0.999, v.why
+    assert fails >= 8
