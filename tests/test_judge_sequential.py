@@ -495,3 +495,16 @@ def test_the_guard_quotes_a_recent_rate_that_agrees_with_its_lower_bound() -> No
     assert quoted >= lower > 1.0
     whole = guard.evidence.canary_rate
     assert whole is not None and whole * 100 < lower  # what the verdict used to quote
+
+
+def test_an_open_upper_end_is_infinite_in_the_evidence_and_null_in_json() -> None:
+    """'ratio 11.9x [2.09x, >14.8x]': the grid's top is not a bound, so the evidence (audit log,
+    report, wire) must not pass it off as one."""
+    judge = SequentialJudge((ERRORS,), burn_windows=())
+    verdicts, _ = run(judge, stream(18, 600, base_err=0.0002, canary_err=0.3, onset=60))
+    errors = by_name(verdicts)["errors"]
+    assert errors.status is Status.FAIL and ", >" in errors.why, errors.why
+    assert errors.evidence.interval is not None and errors.evidence.interval[1] == math.inf
+    data = json.loads(json.dumps(errors.evidence.to_dict(), allow_nan=False))
+    assert data["interval"][1] is None
+    assert type(errors.evidence).from_dict(data) == errors.evidence

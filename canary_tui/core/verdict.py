@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -24,7 +25,7 @@ class Evidence:
     baseline_n: float = 0.0
     canary_n: float = 0.0
     effect: float | None = None
-    interval: tuple[float, float] | None = None
+    interval: tuple[float, float] | None = None  # an open upper end is inf (null in JSON)
     tolerance: float | None = None
     p_value: float | None = None
     unit: str = "%"
@@ -32,7 +33,7 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if self.interval is not None:
-            out["interval"] = list(self.interval)
+            out["interval"] = [x if math.isfinite(x) else None for x in self.interval]
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -45,7 +46,11 @@ class Evidence:
             baseline_n=float(data.get("baseline_n", 0.0)),
             canary_n=float(data.get("canary_n", 0.0)),
             effect=data.get("effect"),
-            interval=(float(interval[0]), float(interval[1])) if interval else None,
+            interval=(
+                (float(interval[0]), math.inf if interval[1] is None else float(interval[1]))
+                if interval
+                else None
+            ),
             tolerance=data.get("tolerance"),
             p_value=data.get("p_value"),
             unit=str(data.get("unit", "%")),

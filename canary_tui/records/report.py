@@ -177,23 +177,18 @@ def _activity(
 
 
 def _evidence(v: Verdict) -> str:
+    """The verdict's own words (metric, rates, effect, interval, tolerance, status, as the
+    judge wrote them), then the counts behind them and the p-value."""
     e = v.evidence
-    parts = [f"{v.metric} {v.status.value.upper()}"]
-    if e.canary_rate is not None and e.baseline_rate is not None:
-        parts.append(
-            f"canary {_pct(e.canary_rate)} (n={e.canary_n:,.0f}) vs baseline "
-            f"{_pct(e.baseline_rate)} (n={e.baseline_n:,.0f})"
-        )
-    if e.effect is not None:
-        parts.append(f"effect {e.effect:.2f}x")
-    if e.interval is not None:
-        parts.append(f"interval [{e.interval[0]:.4g}, {e.interval[1]:.4g}]")
-    if e.tolerance is not None:
-        parts.append(f"tolerance {e.tolerance:.4g}")
+    counts = []
+    if e.canary_n:
+        counts.append(f"canary n={e.canary_n:,.0f}")
+    if e.baseline_n:
+        counts.append(f"baseline n={e.baseline_n:,.0f}")
     if e.p_value is not None:
-        parts.append(f"p={e.p_value:.3g}")
-    parts.append(f"rule {e.rule}")
-    return ", ".join(parts)
+        counts.append(f"p={e.p_value:.3g}")
+    counts.append(f"rule {e.rule}")
+    return f"{v.why} ({', '.join(counts)})"
 
 
 def _moments(report: Report) -> list[Moment]:

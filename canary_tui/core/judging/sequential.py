@@ -602,7 +602,7 @@ class _Comparison:
             tol_text = f"tolerance {tol:.3g}x"
             if self.uses_abs:
                 tol_text += f" or {_pp(spec.tolerance_abs)}"
-            interval = (0.0 if lo_open else lo, hi)
+            interval = (0.0 if lo_open else lo, math.inf if hi_open else hi)
             shown_tol, effect = tol, ratio
         why = f"{head}, {effect_text}, {tol_text}: {status.value.upper()}{reason}"
         if self.threshold_note and status is not Status.INCONCLUSIVE:
