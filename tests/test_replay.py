@@ -23,6 +23,7 @@ from canary_tui.session.replay import ReplaySession
 from canary_tui.tui.app import make_app
 from canary_tui.tui.replay import ReplayApp, ReplayStatus, make_replay_app
 from canary_tui.tui.screens.dialogs import TextScreen
+from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.widgets.activity import ActivityLog
 from canary_tui.tui.widgets.gauges import SLOGauges
 from canary_tui.tui.widgets.graphs import ComparisonGraph
@@ -461,3 +462,22 @@ def test_the_model_remembers_new_points_until_they_are_drawn(tmp_path: Path) -> 
     for frame in frames[-2:]:
         model.apply(frame)
     assert model.points_changed
+
+
+async def test_evidence_follows_the_replay(replay_app: tuple[ReplayApp, ReplaySession]) -> None:
+    """A postmortem author reads each verdict in full at any moment of the recording."""
+    app, s = replay_app
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("end", "b")  # the first verdict change
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EvidenceScreen)
+        assert screen.shown == (s.current.verdicts, s.current.now) and s.current.verdicts
+        s.step(1)
+        await settle(pilot)
+        assert screen.shown == (s.current.verdicts, s.current.now)
+        await pilot.press("escape")
+        assert app.screen is app.dashboard

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from rich.console import Console
+from textual.widgets import Static
 
 from canary_tui.core.state import Phase
 from canary_tui.records.audit import read_records
+from canary_tui.tui.format import clock_time
 from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
+from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.screens.help import HelpScreen
 from canary_tui.tui.widgets.activity import ActivityLog
 from tests.tui_support import app_on, press, settle
@@ -149,3 +155,34 @@ async def test_resizing_never_loses_state(tmp_path: Path) -> None:
         await pilot.press("k")  # the safety key works even then
         await settle(pilot)
         assert rig.engine.state.phase is Phase.ROLLED_BACK
+
+
+def _plain(renderable: object, width: int = 200) -> str:
+    console = Console(record=True, width=width, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_evidence_shows_every_verdict_in_full_and_follows_the_frames(tmp_path: Path) -> None:
+    app, rig = app_on(tmp_path, "error-regression", ticks=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        screen = app.screen
+        assert isinstance(screen, EvidenceScreen)
+        text = _plain(screen.query_one("#evidence", Static).content)
+        verdicts = rig.engine.verdicts
+        assert verdicts and all(v.why in text for v in verdicts), text
+        assert "canary n=" in text and "rule: " in text
+        rig.ticks(5)
+        await settle(pilot)
+        frame = app.dashboard.model.frame
+        assert frame is not None and screen.shown == (frame.verdicts, frame.now)
+        assert clock_time(frame.now) in _plain(screen.query_one("#evidence", Static).content)
+        await press(pilot, "escape")
+        assert app.screen is app.dashboard
+        await press(pilot, "colon")  # the palette finds it by name too
+        await pilot.press(*"evidence")
+        await settle(pilot, 8)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, EvidenceScreen)

@@ -18,6 +18,7 @@ from canary_tui.tui.keymap import ACTIONS_BY_ID, app_bindings
 from canary_tui.tui.output import compacting_driver
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import LeaveScreen
+from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.screens.help import HelpScreen, describe
 from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
@@ -74,9 +75,9 @@ class CanaryApp(App[None]):
         if self._keymap:
             self.set_keymap(self._keymap)
         self.push_screen(self.dashboard)
-        self.run_worker(self._attach(), group="session")
+        self.run_worker(self._attach_session(), group="session")
 
-    async def _attach(self) -> None:
+    async def _attach_session(self) -> None:
         try:
             await self.session.attach(self._on_frame)
         except Exception as exc:  # shown to the person, not as a traceback
@@ -101,6 +102,13 @@ class CanaryApp(App[None]):
             rows.append((self.get_key_display(binding), label, describe(binding), active.enabled))
             del key
         self.push_screen(HelpScreen(rows))
+
+    def action_evidence(self) -> None:
+        frame = self.dashboard.model.frame
+        if frame is None:
+            self.push_screen(EvidenceScreen((), None))
+        else:
+            self.push_screen(EvidenceScreen(frame.verdicts, frame.now))
 
     @property
     def detachable(self) -> bool:

@@ -79,6 +79,7 @@ def action_bindings() -> list[Binding]:
 def app_bindings() -> list[Binding]:
     return [
         Binding("question_mark", "help", "Keys", id="help"),
+        Binding("e", "evidence", "Evidence", id="evidence", show=False),
         Binding("t", "change_theme", "Theme", id="theme", show=False),
         Binding("x", "detach", "Detach", id="detach"),
         Binding("q", "quit", "Quit", id="quit"),

@@ -18,6 +18,7 @@ from canary_tui.session.base import Session
 from canary_tui.session.model import DashboardModel
 from canary_tui.tui.keymap import ACTIONS_BY_ID, action_bindings
 from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
+from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.widgets.activity import ActivityLog
 from canary_tui.tui.widgets.compact import CompactSummary
 from canary_tui.tui.widgets.gauges import SLOGauges
@@ -133,6 +134,9 @@ class DashboardScreen(Screen[None]):
             compact.last_activity = self.model.activity[-1]
         self.query_one(PlanBar).show(frame)
         self.query_one(VerdictTable).verdicts = frame.verdicts
+        for screen in self.app.screen_stack:
+            if isinstance(screen, EvidenceScreen):
+                screen.shown = (frame.verdicts, frame.now)
         self.query_one(SLOGauges).gauges = frame.gauges
         banner = self.query_one("#banner", Static)
         message = self._banner_text(frame)

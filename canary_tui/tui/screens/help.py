@@ -52,6 +52,7 @@ def describe(binding: Binding) -> str:
         return action.help
     return {
         "help": "show this list of keys",
+        "evidence": "every verdict in full: rates, interval, tolerance, counts, p-value, rule",
         "change_theme": "pick a colour theme (remembered in ~/.config/canary-tui/settings.yaml)",
         "quit": "leave the dashboard (the last one out chooses: keep the loop running or stop it)",
         "detach": "leave the dashboard; the session daemon and its loop carry on",
