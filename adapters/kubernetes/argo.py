@@ -35,8 +35,8 @@ from typing import Any
 
 from adapters.kubernetes.base import (
     JSON,
-    KubeRouter,
     RouterOptions,
+    SingleObjectRouter,
     Write,
     check_settings,
     dig,
@@ -255,10 +255,11 @@ def mirror_http(
     return [*rest[:at], route, *rest[at:]]
 
 
-class ArgoRolloutsRouter(KubeRouter):
+class ArgoRolloutsRouter(SingleObjectRouter):
     """TrafficRouter over one Argo Rollout (and its Istio VirtualServices for shadow)."""
 
     kind = KIND
+    object_kind = "Rollout"
     owns_steps = True  # the engine should follow read(), not push its own plan
 
     def __init__(
@@ -278,12 +279,6 @@ class ArgoRolloutsRouter(KubeRouter):
         self.step_percent = step_percent  # the setMirrorRoute step's percentage may apply
         self._images: dict[str, str] = {}
         self._mirror_error: str | None = None
-
-    def describe(self) -> str:
-        return f"Rollout {self.ref.namespace}/{self.ref.name}"
-
-    def event_ref(self) -> ObjectRef:
-        return self.ref
 
     # --- reading ---------------------------------------------------------------------------
     def _plan(self, rollout: JSON) -> MirrorPlan | str:

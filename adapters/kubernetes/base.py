@@ -475,3 +475,20 @@ class KubeRouter:
 
     def shadow_unsupported(self) -> str | None:
         raise NotImplementedError
+
+
+class SingleObjectRouter(KubeRouter):
+    """A router whose state is read from one object, `self.ref` (Istio's VirtualService, the
+    Gateway API's HTTPRoute, Argo's Rollout); Events are attached to it too."""
+
+    object_kind = ""  # as `kubectl get` names it: "VirtualService"
+    ref: ObjectRef
+
+    def describe(self) -> str:
+        return f"{self.object_kind} {self.ref.namespace}/{self.ref.name}"
+
+    def event_ref(self) -> ObjectRef:
+        return self.ref
+
+    def _collect(self, fresh: bool) -> dict[ObjectRef, JSON]:
+        return {self.ref: self._get(self.ref, fresh=fresh)}

@@ -20,9 +20,9 @@ from typing import Any
 from adapters.kubernetes.base import (
     JSON,
     Compute,
-    KubeRouter,
     Mirror,
     RouterOptions,
+    SingleObjectRouter,
     Write,
     check_settings,
     dig,
@@ -164,10 +164,11 @@ def reshape(view: RuleView, *, weight: int | None, mirror: int | bool | None) ->
     return out
 
 
-class GatewayRouter(KubeRouter):
+class GatewayRouter(SingleObjectRouter):
     """TrafficRouter over one HTTPRoute rule."""
 
     kind = KIND
+    object_kind = "HTTPRoute"
 
     def __init__(
         self,
@@ -185,15 +186,6 @@ class GatewayRouter(KubeRouter):
         self.rule, self.stable_backend, self.canary_backend = rule, stable_backend, canary_backend
         self._percent_known: bool | None = None
         self._percent_checked = False
-
-    def describe(self) -> str:
-        return f"HTTPRoute {self.ref.namespace}/{self.ref.name}"
-
-    def event_ref(self) -> ObjectRef:
-        return self.ref
-
-    def _collect(self, fresh: bool) -> dict[ObjectRef, JSON]:
-        return {self.ref: self._get(self.ref, fresh=fresh)}
 
     def _view(self, route: JSON) -> RuleView:
         return find_rule(

@@ -21,9 +21,9 @@ from typing import Any
 from adapters.kubernetes.base import (
     JSON,
     Compute,
-    KubeRouter,
     Mirror,
     RouterOptions,
+    SingleObjectRouter,
     Write,
     check_settings,
     config_error,
@@ -178,10 +178,11 @@ def parse_api_version(value: object, group: str, default: str) -> str:
     return text
 
 
-class IstioRouter(KubeRouter):
+class IstioRouter(SingleObjectRouter):
     """TrafficRouter over one Istio VirtualService route."""
 
     kind = KIND
+    object_kind = "VirtualService"
 
     def __init__(
         self,
@@ -197,15 +198,6 @@ class IstioRouter(KubeRouter):
         self.ref = ObjectRef(istio_virtualservice(version), options.namespace, name)
         self.route_name = route
         self.selector = selector or Selector()
-
-    def describe(self) -> str:
-        return f"VirtualService {self.ref.namespace}/{self.ref.name}"
-
-    def event_ref(self) -> ObjectRef:
-        return self.ref
-
-    def _collect(self, fresh: bool) -> dict[ObjectRef, JSON]:
-        return {self.ref: self._get(self.ref, fresh=fresh)}
 
     def _view(self, vs: JSON) -> RouteView:
         return find_route(vs, self.route_name, self.selector, self.describe())
