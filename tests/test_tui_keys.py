@@ -173,7 +173,7 @@ async def test_evidence_shows_every_verdict_in_full_and_follows_the_frames(tmp_p
         text = _plain(screen.query_one("#evidence", Static).content)
         verdicts = rig.engine.verdicts
         assert verdicts and all(v.why in text for v in verdicts), text
-        assert "canary n=" in text and "rule: " in text
+        assert "canary n=" in text and "rule " in text
         rig.ticks(5)
         await settle(pilot)
         frame = app.dashboard.model.frame

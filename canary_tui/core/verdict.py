@@ -36,6 +36,18 @@ class Evidence:
             out["interval"] = [x if math.isfinite(x) else None for x in self.interval]
         return {k: v for k, v in out.items() if v is not None}
 
+    def counts_text(self) -> str:
+        """What stands behind the words: "canary n=981, baseline n=39,190, p=2.2e-05, rule ..."."""
+        out = []
+        if self.canary_n:
+            out.append(f"canary n={self.canary_n:,.0f}")
+        if self.baseline_n:
+            out.append(f"baseline n={self.baseline_n:,.0f}")
+        if self.p_value is not None:
+            out.append(f"p={self.p_value:.3g}")
+        out.append(f"rule {self.rule}")
+        return ", ".join(out)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
         interval = data.get("interval")

@@ -179,16 +179,7 @@ def _activity(
 def _evidence(v: Verdict) -> str:
     """The verdict's own words (metric, rates, effect, interval, tolerance, status, as the
     judge wrote them), then the counts behind them and the p-value."""
-    e = v.evidence
-    counts = []
-    if e.canary_n:
-        counts.append(f"canary n={e.canary_n:,.0f}")
-    if e.baseline_n:
-        counts.append(f"baseline n={e.baseline_n:,.0f}")
-    if e.p_value is not None:
-        counts.append(f"p={e.p_value:.3g}")
-    counts.append(f"rule {e.rule}")
-    return f"{v.why} ({', '.join(counts)})"
+    return f"{v.why} ({v.evidence.counts_text()})"
 
 
 def _moments(report: Report) -> list[Moment]:

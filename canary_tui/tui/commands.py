@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -20,38 +21,33 @@ VIEWS = (
 
 
 class CanaryCommands(Provider):
-    async def discover(self) -> Hits:
-        for action in ACTION_KEYS:
-            yield DiscoveryHit(
+    def _entries(self) -> list[tuple[str, str, Callable[[], None], str]]:
+        """(title, help, what it runs, key) for every action, then every view."""
+        out: list[tuple[str, str, Callable[[], None], str]] = [
+            (
                 action.label if action.id != "step_back" else "Step back",
+                action.help,
                 partial(self._run, action.id),
-                help=action.help,
+                action.key,
             )
-        for name, app_action, help_text, _ in VIEWS:
-            yield DiscoveryHit(name, partial(self._view, app_action), help=help_text)
+            for action in ACTION_KEYS
+        ]
+        out += [
+            (name, help_text, partial(self._view, act), key) for name, act, help_text, key in VIEWS
+        ]
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, run, _ in self._entries():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for action in ACTION_KEYS:
-            name = f"{action.label}: {action.help}"
+        for title, help_text, run, key in self._entries():
+            name = f"{title}: {help_text}"
             score = matcher.match(name)
             if score > 0:
-                yield Hit(
-                    score,
-                    matcher.highlight(name),
-                    partial(self._run, action.id),
-                    help=f"key {action.key}",
-                )
-        for view, app_action, help_text, key in VIEWS:
-            name = f"{view}: {help_text}"
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(
-                    score,
-                    matcher.highlight(name),
-                    partial(self._view, app_action),
-                    help=f"key {key}",
-                )
+                yield Hit(score, matcher.highlight(name), run, help=f"key {key}")
 
     def _run(self, action_id: str) -> None:
         request = getattr(self.screen, "request_action", None)

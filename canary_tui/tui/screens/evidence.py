@@ -37,18 +37,7 @@ def evidence_text(verdicts: tuple[Verdict, ...], now: float | None) -> Group:
 
 
 def _numbers(v: Verdict) -> str:
-    e = v.evidence
-    out = []
-    if e.canary_n:
-        out.append(f"canary n={e.canary_n:,.0f}")
-    if e.baseline_n:
-        out.append(f"baseline n={e.baseline_n:,.0f}")
-    if e.p_value is not None:
-        out.append(f"sequential p={e.p_value:.3g}")
-    out.append(f"rule: {e.rule}")
-    if v.no_data:
-        out.append("no data")
-    return ", ".join(out)
+    return v.evidence.counts_text() + (", no data" if v.no_data else "")
 
 
 class EvidenceScreen(ModalScreen[None]):
