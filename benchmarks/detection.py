@@ -557,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     print(
         f"detection benchmark: alpha {ALPHA}, judge tolerance {args.tolerance:g}x, "
-        f"{aa_runs} A/A runs per traffic level, {reg_runs} per regression arm, "
+        f"{'no' if args.no_aa else aa_runs} A/A runs per traffic level, "
+        f"{reg_runs} per regression arm, "
         f"onset {args.onset} s, seed {args.seed}, {elapsed:.0f} s"
     )
     print(table(summaries))
