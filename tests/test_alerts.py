@@ -13,6 +13,7 @@ import pytest
 
 from canary_tui.config.demo import demo_config
 from canary_tui.engine.alerts import Webhook, WebhookAlerter, redact_url
+from canary_tui.tui.screens.dashboard import worth_a_toast
 from tests.conftest import make_rig
 from tests.tui_support import app_on, settle
 
@@ -141,6 +142,38 @@ async def test_the_dashboard_rings_and_notifies_on_alerts(tmp_path: Path) -> Non
         assert bells == []  # history on attach does not ring
         rig.ticks(200, until=lambda e: e.state.terminal)
         await settle(pilot, 8)
-        assert len(bells) >= 2
+        assert bells  # once per batch of alerts, however many it holds
         titles = [n.title for n in app._notifications]
         assert "canary alert" in titles
+
+
+def test_a_rollback_is_one_toast_not_one_per_failing_verdict() -> None:
+    fail_errors = "verdict FAIL: errors: canary 2.8% vs baseline 0.5%, ratio 5.4x: FAIL"
+    fail_slo = "verdict FAIL: availability SLO: canary errors 1.7%, above the 1.00%: FAIL"
+    rollback = (
+        "ROLLED BACK automatically: errors: canary 2.8% vs baseline 0.5%, ratio 5.4x: FAIL; "
+        "availability SLO: canary errors 1.7%, above the 1.00%: FAIL"
+    )
+    assert worth_a_toast([fail_errors, fail_slo, rollback]) == [rollback]
+    assert worth_a_toast([fail_errors]) == [fail_errors]  # no rollback (disarmed): it speaks
+    silent = "metrics went silent: no samples for 30 s"
+    assert worth_a_toast([silent, silent, fail_errors]) == [silent, fail_errors]
+
+
+async def test_the_dashboard_shows_a_rollback_as_one_toast(tmp_path: Path) -> None:
+    app, rig = app_on(tmp_path, "error-regression", seed=1, ticks=5)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        while not rig.engine.state.terminal:  # frame by frame, as a live loop delivers them
+            rig.ticks(1)
+            await settle(pilot, 1)
+        await settle(pilot)
+        toasts = [n.message for n in app._notifications if n.title == "canary alert"]
+        rollbacks = [t for t in toasts if t.startswith("ROLLED BACK automatically")]
+        assert len(rollbacks) == 1 and bells, toasts
+        said = rollbacks[0].split(": ", 1)[1]
+        assert not [t for t in toasts if t != rollbacks[0] and t.split(": ", 1)[1] in said]
+        log = "\n".join(e.text for e in app.dashboard.model.activity)
+        assert "verdict FAIL: " in log  # the activity pane keeps every alert

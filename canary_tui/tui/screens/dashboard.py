@@ -46,6 +46,26 @@ class ActionDone(Message):
         self.outcome = outcome
 
 
+def worth_a_toast(alerts: list[str]) -> list[str]:
+    """The alerts of one batch that get a toast: one whose words another alert of the batch
+    already says (the FAIL verdict quoted by the rollback it caused) stays in the activity
+    pane only, so a rollback on a small terminal is one toast, not three over the graphs."""
+    words = [text.split(": ", 1)[-1] for text in alerts]
+
+    def said_by_another(i: int) -> bool:  # another says it all: more, or the same but later
+        return any(
+            words[i] in w and (len(w) > len(words[i]) or j > i)
+            for j, w in enumerate(words)
+            if j != i
+        )
+
+    out: list[str] = []
+    for i, text in enumerate(alerts):
+        if text not in out and not said_by_another(i):
+            out.append(text)
+    return out
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS = [*action_bindings()]
 
@@ -150,9 +170,11 @@ class DashboardScreen(Screen[None]):
         if self._new_activity:
             self.query_one(ActivityLog).add(self._new_activity)
             self._new_activity = []
-        for alert in self._alerts:
+        toasts = worth_a_toast([a.text for a in self._alerts])
+        if toasts:
             self.app.bell()
-            self.notify(alert.text, title="canary alert", severity="error", timeout=15)
+        for text in toasts:
+            self.notify(text, title="canary alert", severity="error", timeout=15)
         self._alerts = []
         if frame.state.version != self._last_version:
             self._last_version = frame.state.version
