@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from canary_tui.config.demo import demo_config
+from canary_tui.core.alerting import distinct_alerts
 from canary_tui.engine.alerts import Webhook, WebhookAlerter, redact_url
-from canary_tui.tui.screens.dashboard import worth_a_toast
 from tests.conftest import make_rig
 from tests.tui_support import app_on, settle
 
@@ -82,6 +82,10 @@ def test_webhook_gets_a_slack_compatible_body(tmp_path: Path, receiver: Receiver
     alerter.drain()
     texts = [b["text"] for b in receiver.bodies]
     assert any("[canary-tui] checkout: ROLLED BACK automatically" in t for t in texts)
+    rollback = next(t for t in texts if "ROLLED BACK automatically" in t)
+    assert not [
+        t for t in texts if "verdict FAIL: " in t and t.split("verdict FAIL: ")[1] in rollback
+    ]
     assert all(set(b) == {"text", "username"} for b in receiver.bodies)
 
 
@@ -154,10 +158,10 @@ def test_a_rollback_is_one_toast_not_one_per_failing_verdict() -> None:
         "ROLLED BACK automatically: errors: canary 2.8% vs baseline 0.5%, ratio 5.4x: FAIL; "
         "availability SLO: canary errors 1.7%, above the 1.00%: FAIL"
     )
-    assert worth_a_toast([fail_errors, fail_slo, rollback]) == [rollback]
-    assert worth_a_toast([fail_errors]) == [fail_errors]  # no rollback (disarmed): it speaks
+    assert distinct_alerts([fail_errors, fail_slo, rollback]) == [rollback]
+    assert distinct_alerts([fail_errors]) == [fail_errors]  # no rollback (disarmed): it speaks
     silent = "metrics went silent: no samples for 30 s"
-    assert worth_a_toast([silent, silent, fail_errors]) == [silent, fail_errors]
+    assert distinct_alerts([silent, silent, fail_errors]) == [silent, fail_errors]
 
 
 async def test_the_dashboard_shows_a_rollback_as_one_toast(tmp_path: Path) -> None:

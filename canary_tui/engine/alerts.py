@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from canary_tui.core.alerting import distinct_alerts
 from canary_tui.core.frames import Frame
 
 log = logging.getLogger("canary_tui.alerts")
@@ -62,9 +63,12 @@ class WebhookAlerter:
 
     def on_frame(self, frame: Frame) -> None:
         """Engine subscriber: never blocks; drops (and counts) when the queue is full."""
-        for entry in frame.activity:
-            if entry.kind != "alert":
+        alerts = [entry for entry in frame.activity if entry.kind == "alert"]
+        news = distinct_alerts([entry.text for entry in alerts])
+        for entry in alerts:
+            if entry.text not in news:
                 continue
+            news.remove(entry.text)
             body = slack_body(frame.info.name, entry.text, entry.t)
             for hook in self.webhooks:
                 try:

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from canary_tui.core.actions import ActionOutcome, Verb, why_not
+from canary_tui.core.alerting import distinct_alerts
 from canary_tui.core.frames import ActivityEntry, Frame
 from canary_tui.core.state import Phase
 from canary_tui.session.base import Session
@@ -44,26 +45,6 @@ class ActionDone(Message):
     def __init__(self, outcome: ActionOutcome) -> None:
         super().__init__()
         self.outcome = outcome
-
-
-def worth_a_toast(alerts: list[str]) -> list[str]:
-    """The alerts of one batch that get a toast: one whose words another alert of the batch
-    already says (the FAIL verdict quoted by the rollback it caused) stays in the activity
-    pane only, so a rollback on a small terminal is one toast, not three over the graphs."""
-    words = [text.split(": ", 1)[-1] for text in alerts]
-
-    def said_by_another(i: int) -> bool:  # another says it all: more, or the same but later
-        return any(
-            words[i] in w and (len(w) > len(words[i]) or j > i)
-            for j, w in enumerate(words)
-            if j != i
-        )
-
-    out: list[str] = []
-    for i, text in enumerate(alerts):
-        if text not in out and not said_by_another(i):
-            out.append(text)
-    return out
 
 
 class DashboardScreen(Screen[None]):
@@ -170,7 +151,7 @@ class DashboardScreen(Screen[None]):
         if self._new_activity:
             self.query_one(ActivityLog).add(self._new_activity)
             self._new_activity = []
-        toasts = worth_a_toast([a.text for a in self._alerts])
+        toasts = distinct_alerts([a.text for a in self._alerts])
         if toasts:
             self.app.bell()
         for text in toasts:
