@@ -21,6 +21,7 @@ from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.slo import SLO, SLOKind
 from canary_tui.core.specs import MetricKind, MetricSpec
 from canary_tui.core.verdict import Status, Verdict
+from canary_tui.tui.widgets.verdicts import effect_text
 
 BOUNDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0, math.inf)
 ERRORS = MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=1.2)
@@ -320,6 +321,15 @@ def test_the_difference_effect_reports_percentage_points() -> None:
     ), v.why
     assert v.evidence.interval is not None and v.evidence.interval[0] > 0.002
     assert v.evidence.tolerance == 0.002
+    # and so does the verdict table's diff column, through the evidence alone
+    assert v.evidence.effect_kind == "difference"
+    shown = effect_text(v.evidence)
+    quoted = re.search(r"difference \+([\d.]+) pp", v.why)
+    assert quoted and re.fullmatch(r"\+\d+\.\d\dpp", shown), (shown, v.why)
+    assert float(shown[1:-2]) == pytest.approx(float(quoted[1]), abs=0.05)
+    ratio = SequentialJudge((spec,))
+    r, _ = run(ratio, stream(11, 600, canary_err=0.03))
+    assert r[0].evidence.effect_kind == "ratio" and effect_text(r[0].evidence).endswith("x")
 
 
 # --- the slow-request threshold -----------------------------------------------------------

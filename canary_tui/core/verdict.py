@@ -29,6 +29,7 @@ class Evidence:
     tolerance: float | None = None
     p_value: float | None = None
     unit: str = "%"
+    effect_kind: str = "ratio"  # what `effect` is: "ratio" (canary / baseline) or "difference"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -66,6 +67,7 @@ class Evidence:
             tolerance=data.get("tolerance"),
             p_value=data.get("p_value"),
             unit=str(data.get("unit", "%")),
+            effect_kind=str(data.get("effect_kind", "ratio")),
         )
 
 

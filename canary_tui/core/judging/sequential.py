@@ -617,6 +617,7 @@ class _Comparison:
             interval=interval,
             tolerance=shown_tol,
             p_value=p_value,
+            effect_kind="difference" if self.effect_is_diff else "ratio",
         )
         return Verdict(spec.name, status, why, evidence)
 

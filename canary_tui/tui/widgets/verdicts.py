@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from canary_tui.core.verdict import Status, Verdict
+from canary_tui.core.verdict import Evidence, Status, Verdict
 from canary_tui.tui.format import pct
 
 STATUS_STYLE = {
@@ -16,6 +16,17 @@ STATUS_STYLE = {
     Status.INCONCLUSIVE: "yellow",
 }
 STATUS_WORD = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "WAIT"}
+
+
+def effect_text(e: Evidence) -> str:
+    """The diff column: the effect the judge quotes, a ratio (1.64x) or a difference (+0.32pp)."""
+    if e.effect is not None and e.effect_kind == "ratio":
+        return f"{e.effect:.2f}x"
+    if e.effect is not None:
+        return f"{e.effect * 100:+.2f}pp"
+    if e.baseline_rate is not None and e.canary_rate is not None:
+        return f"{(e.canary_rate - e.baseline_rate) * 100:+.2f}pp"
+    return ""
 
 
 class VerdictTable(Widget):
@@ -39,16 +50,11 @@ class VerdictTable(Widget):
         table.add_column("why", no_wrap=True, overflow=overflow, ratio=1)
         for v in self.verdicts:
             e = v.evidence
-            diff = ""
-            if e.effect is not None:
-                diff = f"{e.effect:.2f}x"
-            elif e.baseline_rate is not None and e.canary_rate is not None:
-                diff = f"{(e.canary_rate - e.baseline_rate) * 100:+.2f}pp"
             table.add_row(
                 v.metric,
                 pct(e.baseline_rate),
                 pct(e.canary_rate),
-                diff,
+                effect_text(e),
                 Text(STATUS_WORD[v.status], style=STATUS_STYLE[v.status]),
                 Text(v.why.split(": ", 1)[-1] if ": " in v.why else v.why, style="dim"),
             )
