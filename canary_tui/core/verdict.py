@@ -35,6 +35,8 @@ class Evidence:
         out = asdict(self)
         if self.interval is not None:
             out["interval"] = [x if math.isfinite(x) else None for x in self.interval]
+        if self.effect_kind == "ratio":
+            del out["effect_kind"]  # the default, and every verdict of every frame carries it
         return {k: v for k, v in out.items() if v is not None}
 
     def counts_text(self) -> str:
