@@ -323,6 +323,7 @@ def test_the_difference_effect_reports_percentage_points() -> None:
     assert v.evidence.tolerance == 0.002
     # and so does the verdict table's diff column, through the evidence alone
     assert v.evidence.effect_kind == "difference"
+    assert type(v.evidence).from_dict(v.evidence.to_dict()) == v.evidence  # wire, recordings
     shown = effect_text(v.evidence)
     quoted = re.search(r"difference \+([\d.]+) pp", v.why)
     assert quoted and re.fullmatch(r"\+\d+\.\d\dpp", shown), (shown, v.why)
