@@ -220,10 +220,6 @@ def _offset(t: float, start: float) -> str:
     )
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.2f}%"
-
-
 def _duration(seconds: float) -> str:
     s = max(0, round(seconds))
     if s < 120:
