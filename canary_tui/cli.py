@@ -387,21 +387,20 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     clock = _clock_for(speed, config)
-    if not headless:
-        theme = _check_theme(theme)
-        keymap = _keymap(config)
-        _check_terminal()
     if headless:
         sys.exit(run_headless(_build(config, clock, audit_path), emit=_emit_json))
+    look = _check_theme(theme)
+    keymap = _keymap(config)
+    _check_terminal()
     if in_process:
         built = _build(config, clock, audit_path)
-        _run_dashboard(built, theme=theme, ascii_only=ascii_only, keymap=keymap)
+        _run_dashboard(built, theme=look, ascii_only=ascii_only, keymap=keymap)
         return
     serve_args = ["--config", str(config_path.resolve()), "--speed", speed]
     if audit_path is not None:
         serve_args += ["--audit", str(audit_path.resolve())]
     _attach_dashboard(
-        config.canary.name, serve_args, theme=theme, ascii_only=ascii_only, keymap=keymap
+        config.canary.name, serve_args, theme=look, ascii_only=ascii_only, keymap=keymap
     )
 
 
@@ -450,7 +449,12 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     from canary_tui.engine.runner import EngineRunner
 
     engine = built.engine
-    engine.subscribe(lambda frame: [emit(e) for e in frame_events(frame)] and None)
+
+    def emit_frame(frame: Frame) -> None:
+        for event in frame_events(frame):
+            emit(event)
+
+    engine.subscribe(emit_frame)
     runner = EngineRunner(engine, stop_when_terminal=True)
     interrupted: list[int] = []
 

@@ -31,7 +31,7 @@ echo "== installing canary-tui and its test dependencies into .venv"
 
 echo "== ruff"
 .venv/bin/ruff check canary_tui adapters themes tests benchmarks
-echo "== mypy --strict (core, engine, records, session, adapters, tui.output)"
+echo "== mypy --strict (canary_tui and adapters, all of them)"
 .venv/bin/mypy
 echo "== pytest"
 set +e

@@ -267,7 +267,9 @@ class ComparisonGraph(PlotextPlot):
         if event.worker.group != f"graph-{id(self)}":
             return
         if event.state is WorkerState.SUCCESS:
-            text, lines = event.worker.result
+            result = event.worker.result
+            assert result is not None  # a successful build returns its drawing
+            text, lines = result
             changed = self._changed_rows(lines)
             self._lines = lines
             self._cache = text

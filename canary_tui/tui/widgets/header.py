@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import OverflowMethod
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -68,7 +69,7 @@ class StatusHeader(Widget):
             ("  watching: ", "dim"),
             present,
         )
-        overflow = "crop" if self.ascii_only else "ellipsis"
+        overflow: OverflowMethod = "crop" if self.ascii_only else "ellipsis"
         line1.truncate(self.size.width - 2, overflow=overflow)
         line2.truncate(self.size.width - 2, overflow=overflow)
         return Text("\n").join([line1, line2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import OverflowMethod
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
@@ -46,7 +47,7 @@ class VerdictTable(Widget):
         table.add_column("canary", justify="right", no_wrap=True)
         table.add_column("diff", justify="right", no_wrap=True)
         table.add_column("", no_wrap=True)
-        overflow = "crop" if self.ascii_only else "ellipsis"
+        overflow: OverflowMethod = "crop" if self.ascii_only else "ellipsis"
         table.add_column("why", no_wrap=True, overflow=overflow, ratio=1)
         for v in self.verdicts:
             e = v.evidence
