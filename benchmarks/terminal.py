@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
-import pty
 import select
 import signal
 import statistics
-import struct
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.processes import read_pty, spawn_dashboard  # noqa: E402
 
 CONFIG = """
 canary: {{name: bench, service: checkout, stable_version: v1.41.0, canary_version: v1.42.0}}
@@ -41,26 +40,8 @@ router: {{kind: simulator}}
 """
 
 
-def spawn(cols: int, rows: int, config: Path, env: dict[str, str]) -> tuple[int, int]:
-    pid, fd = pty.fork()
-    if pid == 0:  # child: size the terminal, then become the dashboard
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "canary_tui.cli", "run", "--config",
-                                   str(config), "--in-process", "--theme", "canary-dark"], env)  # fmt: skip
-    return pid, fd
-
-
 def read_for(fd: int, seconds: float, sink: list[tuple[float, bytes]]) -> None:
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], min(left, 0.1))
-        if ready:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                return
-            sink.append((time.monotonic(), data))
+    sink.extend((time.monotonic(), data) for data in read_pty(fd, seconds))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -88,7 +69,7 @@ def measure(cols: int, rows: int, seconds: float, keys: int, tmp: Path, raw: boo
            "XDG_CONFIG_HOME": str(tmp / "config")}  # fmt: skip
     env.pop("NO_COLOR", None)
     env["CANARY_TUI_OUTPUT"] = "raw" if raw else "compact"
-    pid, fd = spawn(cols, rows, config, env)
+    pid, fd = spawn_dashboard(cols, rows, config, env, "--theme", "canary-dark")
     try:
         warm: list[tuple[float, bytes]] = []
         read_for(fd, 12, warm)

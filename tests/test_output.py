@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import signal
-import struct
-import sys
-import termios
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from canary_tui.tui.output import DEFAULT, SgrCompactor, apply_sgr, compacting_driver, transition
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.processes import read_pty, spawn_dashboard
 
 
 def screen_of(chunks: list[str], cols: int = 40, rows: int = 6) -> list[list[pyte.screens.Char]]:
@@ -137,23 +129,11 @@ def dashboard_output(tmp_path: Path, cols: int, rows: int, seconds: float) -> It
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor",
            "LANG": "C.UTF-8", "CANARY_TUI_OUTPUT": "raw"}  # fmt: skip
     env.pop("NO_COLOR", None)
-    pid, fd = pty.fork()
-    if pid == 0:
-        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "canary_tui.cli", "run", "--config",
-                                   str(config), "--in-process"], env)  # fmt: skip
+    pid, fd = spawn_dashboard(cols, rows, config, env)
     decoder = __import__("codecs").getincrementaldecoder("utf-8")()
-    deadline = time.monotonic() + seconds
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if ready:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    return
-                yield decoder.decode(data)
+        for data in read_pty(fd, seconds):
+            yield decoder.decode(data)
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)

@@ -1,12 +1,23 @@
-"""What every real server the tests start needs: free loopback ports, children that die with
-the test process, and `with Server() as s` that always stops what it started."""
+"""What every real process the tests and benchmarks start needs: free loopback ports, children
+that die with the test process, `with Server() as s` that always stops what it started, and the
+dashboard on a real pseudo-terminal."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
+import os
+import pty
+import select
 import signal
 import socket
+import struct
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -55,3 +66,32 @@ class Running:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def spawn_dashboard(
+    cols: int, rows: int, config: Path, env: dict[str, str], *args: str
+) -> tuple[int, int]:
+    """`canary-tui run --config CONFIG --in-process ARGS` on a new pty of cols x rows: (pid, fd)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child: size the terminal, then become the dashboard
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.chdir(REPO)
+        argv = [sys.executable, "-m", "canary_tui.cli", "run", "--config", str(config)]
+        os.execve(sys.executable, [*argv, "--in-process", *args], env)
+    return pid, fd
+
+
+def read_pty(fd: int, seconds: float) -> Iterator[bytes]:
+    """What arrives on `fd` for `seconds`, chunk by chunk as it is read (ends early if it closes)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(left, 0.1))
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            yield data
