@@ -67,16 +67,59 @@ def _clock_for(speed: str, config: Config) -> Clock:
     return WallClock() if factor == 1.0 else ScaledClock(factor)
 
 
-def _build(config: Config, clock: Clock, audit: Path | None) -> Built:
-    """The engine for `config`, recording itself (closed at exit)."""
+def _build(config: Config, clock: Clock, audit: Path | None, mode: str = "run") -> Built:
+    """The engine for `config`, recording itself (closed at exit), once this process holds
+    the canary's lock: one loop per canary, whatever the mode."""
+    import atexit
+
+    from canary_tui.session.lock import CanaryLock, LockHeld
+
+    lock = CanaryLock(config.canary.name, mode)
+    try:
+        lock.acquire()
+    except (LockHeld, OSError) as exc:
+        fail(str(exc))
+    atexit.register(lock.release)
     try:
         built = build_engine(config, clock, audit_path=audit)
     except ConfigError as exc:
         fail(str(exc))
+    built.lock = lock
+    _install_crash_hook(built)
     from canary_tui.cli_records import start_recording
 
     start_recording(built.engine, config)
     return built
+
+
+CRASH_ENV = "CANARY_TUI_CRASH_AT"
+
+
+def _install_crash_hook(built: Built) -> None:
+    """For the fault-injection tests only: `CANARY_TUI_CRASH_AT=after_intent:kill` kills this
+    process with SIGKILL at that point of the action path (after_intent, after_router,
+    after_result; the verb, or `any`)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    point, _, verb = spec.partition(":")
+
+    def crash(at: str, what: Any) -> None:
+        if at == point and verb in ("", "any", str(what.value)):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    built.engine.crash_hook = crash
+
+
+def _recovery(built: Built) -> Any:
+    """What the audit log says of the last run (an unconfirmed kill, an open intent)."""
+    from canary_tui.engine.recovery import recover
+    from canary_tui.records.audit import AuditError
+
+    try:
+        return recover(built.audit_path)
+    except AuditError as exc:
+        fail(str(exc))
 
 
 def _via_prometheus(built: Built, url: str | None, exporter_port: int) -> None:
@@ -194,12 +237,12 @@ def _run_dashboard(built: Built, *, theme: str, ascii_only: bool, keymap: dict[s
     from canary_tui.tui.app import make_app
 
     _check_terminal()
-    runner = EngineRunner(built.engine)
+    runner = EngineRunner(built.engine, resume=_recovery(built), restart=True)
     runner.start()
     from canary_tui.tui.settings import wants_ascii
 
     app = make_app(
-        InProcessSession(built.engine, local_actor()),
+        InProcessSession(built.engine, local_actor(), runner=runner),
         theme=theme,
         ascii_only=wants_ascii(ascii_only),
         persist_theme=True,
@@ -210,9 +253,20 @@ def _run_dashboard(built: Built, *, theme: str, ascii_only: bool, keymap: dict[s
     finally:
         runner.stop()
         built.engine.stop("dashboard closed: loop stopped")
-        built.engine.audit.close()
-    if runner.error is not None:
+        _close(built)
+    if runner.error is not None and not runner.running:
         fail(f"the loop stopped on an error: {runner.error}")
+
+
+def _close(built: Built) -> None:
+    """Flush and release what the loop holds, each with a bounded wait: webhooks, Events,
+    the audit log, the canary's lock."""
+    if built.alerter is not None:
+        built.alerter.close()
+    built.engine.close()
+    built.engine.audit.close()
+    if built.lock is not None:
+        built.lock.release()
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -327,7 +381,7 @@ def demo(
     if prometheus_url is not None and speed != "1":
         fail("--prometheus needs --speed 1: Prometheus scrapes in real time")
     if in_process:
-        built = _build(config, clock, audit_path)
+        built = _build(config, clock, audit_path, mode="demo --in-process")
         _via_prometheus(built, prometheus_url, exporter_port)
         _run_dashboard(built, theme=theme, ascii_only=ascii_only, keymap=_keymap(config))
         return
@@ -366,7 +420,7 @@ def demo(
     "--headless",
     is_flag=True,
     help="No dashboard: print one JSON line per event and exit 0 promoted, "
-    "1 rolled back, 2 error, 3 interrupted.",
+    "1 rolled back, 2 error, 3 did not finish (interrupted, or the loop stopped).",
 )
 @speed_option("Simulator only: time factor, or 'max' for virtual time with no waiting.")
 @audit_option("Audit log file (overrides the config's audit.path).")
@@ -388,12 +442,13 @@ def run(
         fail(str(exc))
     clock = _clock_for(speed, config)
     if headless:
-        sys.exit(run_headless(_build(config, clock, audit_path), emit=_emit_json))
+        sys.exit(run_headless(_build(config, clock, audit_path, mode="run --headless"),
+                              emit=_emit_json))  # fmt: skip
     look = _check_theme(theme)
     keymap = _keymap(config)
     _check_terminal()
     if in_process:
-        built = _build(config, clock, audit_path)
+        built = _build(config, clock, audit_path, mode="run --in-process")
         _run_dashboard(built, theme=look, ascii_only=ascii_only, keymap=keymap)
         return
     serve_args = ["--config", str(config_path.resolve()), "--speed", speed]
@@ -445,17 +500,18 @@ def frame_events(frame: Frame) -> list[dict[str, Any]]:
 
 
 def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
-    """The loop with no UI; returns the exit code for the canary's outcome."""
+    """The loop with no UI; returns the exit code for the canary's outcome.
+
+    Events go through a bounded queue to a writer thread: a stalled or closed stdout never
+    stops the loop (events are then dropped and counted). If the loop stops on an error,
+    the run exits 3 (it did not finish), like an interruption.
+    """
     from canary_tui.engine.runner import EngineRunner
 
     engine = built.engine
-
-    def emit_frame(frame: Frame) -> None:
-        for event in frame_events(frame):
-            emit(event)
-
-    engine.subscribe(emit_frame)
-    runner = EngineRunner(engine, stop_when_terminal=True)
+    out = EventWriter(emit)
+    engine.subscribe(out.frame)
+    runner = EngineRunner(engine, stop_when_terminal=True, resume=_recovery(built))
     interrupted: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -472,24 +528,76 @@ def run_headless(built: Built, emit: Callable[[dict[str, Any]], None]) -> int:
     state = engine.state
     if runner.error is not None:
         engine.stop(f"loop stopped on an error: {runner.error}")
-        emit({"event": "end", "outcome": "error", "message": str(runner.error), "exit": EXIT_ERROR})
-        return EXIT_ERROR
-    if interrupted and not state.terminal:
+        out.put({"event": "end", "outcome": "loop-stopped", "message": str(runner.error),
+                 "weight": state.weight, "exit": EXIT_INTERRUPTED})  # fmt: skip
+        code = EXIT_INTERRUPTED
+    elif interrupted and not state.terminal:
         engine.stop(f"interrupted by signal {interrupted[0]} at {state.weight}%")
-        emit(
-            {
-                "event": "end",
-                "outcome": "interrupted",
-                "weight": state.weight,
-                "exit": EXIT_INTERRUPTED,
-            }
-        )
-        return EXIT_INTERRUPTED
-    code = EXIT_PROMOTED if state.phase is Phase.PROMOTED else EXIT_ROLLED_BACK
-    engine.stop(f"canary {state.phase.label}")
-    emit({"event": "end", "outcome": state.phase.value, "exit": code})
-    engine.audit.close()
+        out.put({"event": "end", "outcome": "interrupted", "weight": state.weight,
+                 "exit": EXIT_INTERRUPTED})  # fmt: skip
+        code = EXIT_INTERRUPTED
+    else:
+        code = EXIT_PROMOTED if state.phase is Phase.PROMOTED else EXIT_ROLLED_BACK
+        engine.stop(f"canary {state.phase.label}")
+        out.put({"event": "end", "outcome": state.phase.value, "exit": code})
+    _close(built)
+    out.close()
     return code
+
+
+class EventWriter:
+    """Headless output off the loop's thread: a bounded queue and a writer thread."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], size: int = 10_000) -> None:
+        import queue
+        import threading
+
+        self.emit = emit
+        self.dropped = 0
+        self.broken: str | None = None
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(size)
+        self._thread = threading.Thread(target=self._run, name="headless-out", daemon=True)
+        self._thread.start()
+
+    def frame(self, frame: Frame) -> None:
+        """Engine subscriber: never blocks."""
+        for event in frame_events(frame):
+            self.put(event)
+
+    def put(self, event: dict[str, Any]) -> None:
+        import queue
+
+        if self.broken is not None:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            if self.broken is not None:
+                continue
+            try:
+                self.emit(event)
+            except (OSError, ValueError) as exc:  # EPIPE, a closed stdout: stop writing
+                self.broken = str(exc) or type(exc).__name__
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (bounded wait), then stop."""
+        import contextlib
+        import queue
+
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
+        if self.dropped:
+            with contextlib.suppress(OSError, ValueError):
+                click.echo(f"canary-tui: {self.dropped} events were dropped: the output "
+                           "did not keep up", err=True)  # fmt: skip
 
 
 @cli.command()
@@ -527,8 +635,6 @@ def serve(
     Use it under nohup or a service manager; `canary-tui attach` opens a dashboard on it.
     """
     from canary_tui.config.demo import demo_config
-    from canary_tui.engine.loop import state_from_audit
-    from canary_tui.records.audit import AuditError, last_session_state
     from canary_tui.session.daemon import DaemonError, SessionDaemon, run_daemon
     from canary_tui.session.sockets import lock_path, socket_path
 
@@ -549,16 +655,11 @@ def serve(
     if speed == "max":
         fail("--speed max is for `run --headless` only; a session daemon runs in real time")
     clock = _clock_for(speed, config)
-    built = _build(config, clock, audit_path)
-    if prometheus_url is not None:
-        if not demo_mode:
-            fail("--prometheus is for the demo; a config names its source under `source:`")
-        _via_prometheus(built, prometheus_url, exporter_port)
-    try:
-        previous = last_session_state(built.audit_path)
-    except AuditError as exc:
-        fail(str(exc))
-    resume = state_from_audit(previous, clock.now()) if previous else None
+    if prometheus_url is not None and not demo_mode:
+        fail("--prometheus is for the demo; a config names its source under `source:`")
+    built = _build(config, clock, audit_path, mode="serve")
+    _via_prometheus(built, prometheus_url, exporter_port)
+    resume = _recovery(built)
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -570,11 +671,15 @@ def serve(
         group=config.session.group,
         stop_when_terminal=exit_when_done,
         resume=resume,
+        lock=built.lock,
     )
     try:
         run_daemon(daemon)
     except DaemonError as exc:
         fail(str(exc))
+    finally:
+        if built.alerter is not None:
+            built.alerter.close()
 
 
 @cli.command()

@@ -6,7 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canary_tui.core.actions import Accepted, Action, Actor, Refused, Source, Verb, decide, why_not
+from canary_tui.core.actions import (
+    BLOCKED_BY_KILL,
+    Accepted,
+    Action,
+    Actor,
+    Refused,
+    Source,
+    Verb,
+    decide,
+    kill_confirmed,
+    latched,
+    why_not,
+)
 from canary_tui.core.plan import RampPlan, RampStep
 from canary_tui.core.state import CanaryState, Phase
 
@@ -65,11 +77,40 @@ def test_pause_resume_and_shadow_toggle() -> None:
     assert isinstance(act(d3.after, Verb.SHADOW_ON), Refused)
 
 
-def test_kill_goes_to_weight_zero_and_second_kill_is_a_noop() -> None:
-    d = act(fresh(), Verb.KILL)
-    assert isinstance(d, Accepted) and d.after.phase is Phase.ROLLED_BACK and d.after.weight == 0
-    again = act(d.after, Verb.KILL)
-    assert isinstance(again, Accepted) and again.noop and again.after == d.after
+def test_kill_latches_and_only_the_router_confirmation_rolls_back() -> None:
+    s = fresh()
+    d = act(s, Verb.KILL)
+    # Accepted, but nothing is rolled back until the router confirms: the engine latches it.
+    assert isinstance(d, Accepted) and d.after.phase is s.phase and d.after.weight == s.weight
+    pending = latched(d.after, Action(Verb.KILL, ALICE, Source.KEY, None, reason="fire"), "k1", 0.0)
+    assert pending.kill is not None and pending.kill.actor == "alice"
+    again = act(pending, Verb.KILL)
+    assert isinstance(again, Accepted) and again.noop and "pending" in again.summary
+    done = kill_confirmed(pending, 5.0, "alice")
+    assert done.phase is Phase.ROLLED_BACK and done.weight == 0 and done.kill is None
+    assert done.version == pending.version + 1
+    assert isinstance(act(done, Verb.KILL), Accepted) and act(done, Verb.KILL).noop  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("verb", sorted(BLOCKED_BY_KILL))
+def test_a_pending_kill_blocks_everything_that_adds_traffic(verb: Verb) -> None:
+    pending = latched(fresh(), Action(Verb.KILL, BOB, Source.KEY, None, reason="fire"), "k1", 0.0)
+    d = act(pending, verb, version=pending.version)
+    assert isinstance(d, Refused) and "a kill is pending (bob: fire)" in d.reason
+
+
+def test_cancel_kill_needs_a_pending_kill_and_a_reason_and_leaves_the_canary_paused() -> None:
+    assert isinstance(act(fresh(), Verb.CANCEL_KILL, reason="false alarm"), Refused)
+    pending = latched(fresh(), Action(Verb.KILL, BOB, Source.KEY, None), "k1", 0.0)
+    assert isinstance(act(pending, Verb.CANCEL_KILL, reason=" "), Refused)
+    d = act(pending, Verb.CANCEL_KILL, reason="false alarm, INC-7")
+    assert isinstance(d, Accepted) and d.after.kill is None and d.after.phase is Phase.PAUSED
+
+
+def test_disarm_and_pause_stay_possible_under_a_pending_kill() -> None:
+    pending = latched(fresh(), Action(Verb.KILL, BOB, Source.KEY, None), "k1", 0.0)
+    assert isinstance(act(pending, Verb.PAUSE), Accepted)
+    assert isinstance(act(pending, Verb.DISARM, reason="flapping"), Accepted)
 
 
 def test_promote_goes_to_100_and_is_terminal() -> None:
@@ -108,7 +149,7 @@ def test_stale_kill_still_applies() -> None:
     d = act(s0, Verb.STEP_FORWARD, actor=BOB)
     assert isinstance(d, Accepted)
     kill = act(d.after, Verb.KILL, version=s0.version)
-    assert isinstance(kill, Accepted) and kill.after.phase is Phase.ROLLED_BACK
+    assert isinstance(kill, Accepted) and not kill.noop
 
 
 def test_plan_validation() -> None:

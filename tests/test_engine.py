@@ -130,6 +130,8 @@ def test_manual_actions_go_through_the_one_path_and_are_audited(rig_factory: Fac
 
 def test_paused_canary_does_not_advance_but_still_rolls_back(rig_factory: Factory) -> None:
     rig = rig_factory("error-regression", seed=2)
+    rig.ticks(1)  # the fresh canary (at 0%) is started at the first step by the audited rule
+    assert rig.service.weight == 5
     assert rig.act(Verb.PAUSE).ok
     rig.ticks(200, until=lambda e: e.state.terminal)
     assert rig.engine.state.phase is Phase.ROLLED_BACK
@@ -161,17 +163,23 @@ def test_stale_action_refused_with_who_and_kill_wins(rig_factory: Factory) -> No
     assert [r["outcome"] for r in results] == ["applied", "noop"]
 
 
-def test_kill_is_retried_until_the_router_confirms(rig_factory: Factory) -> None:
+def test_kill_is_retried_with_backoff_until_the_router_confirms(rig_factory: Factory) -> None:
     rig = rig_factory("healthy")
     rig.ticks(2)
-    rig.service.fail_next_router_calls(6)  # 3 attempts in the kill, 3 more on the next tick
+    rig.service.fail_next_router_calls(4)  # the press and three retries fail
     out = rig.act(Verb.KILL)
     assert not out.ok and "pending" in out.message
     assert rig.engine.warning is not None and "KILL PENDING" in rig.engine.warning
-    rig.ticks(1)
-    assert rig.engine.state.phase is not Phase.ROLLED_BACK  # attempts 4-6 failed too
-    rig.ticks(1)
+    ticks = rig.ticks(60, until=lambda e: e.state.terminal)
     assert rig.engine.state.phase is Phase.ROLLED_BACK and rig.service.weight == 0
+    aborts = [c for c in rig.service.router_calls if c == "abort"]
+    assert len(aborts) == 5
+    # backoff 1, 2, 4, 8 s between attempts, ticks of 2 s: not one attempt per tick
+    assert ticks > 5
+    results = [r for r in read_records(rig.audit_path) if r.get("verb") == "kill"]
+    assert [r["type"] for r in results] == ["intent"] + ["result"] * 5
+    assert [r["outcome"] for r in results[1:]] == ["error"] * 4 + ["applied"]
+    assert len({r["id"] for r in results}) == 1
 
 
 def test_audit_intent_is_written_before_the_router_is_called(rig_factory: Factory) -> None:
@@ -194,6 +202,7 @@ def test_audit_intent_is_written_before_the_router_is_called(rig_factory: Factor
 
 def test_unwritable_audit_refuses_actions_but_kill_still_applies(rig_factory: Factory) -> None:
     rig = rig_factory("healthy")
+    rig.ticks(1)
     rig.engine.audit.close()  # every append now fails
     out = rig.act(Verb.STEP_FORWARD)
     assert not out.ok and "audit log cannot be written" in out.message

@@ -264,9 +264,6 @@ class KubeRouter:
     """Base of the four routers. Subclasses implement `_collect`, `_state` and the verbs."""
 
     kind = "kubernetes"
-    #: The router retries a kill itself (for kill_retry's budget); the engine tries it once
-    #: per action and then once per tick, instead of multiplying the budget under its lock.
-    retries_kill = True
 
     def __init__(self, api: KubeApi, options: RouterOptions) -> None:
         self.api = api

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from canary_tui.core.plan import RampPlan
-from canary_tui.core.state import CanaryState, LastChange, Phase
+from canary_tui.core.state import CanaryState, KillLatch, LastChange, Phase
 
 
 class Verb(StrEnum):
@@ -27,6 +27,8 @@ class Verb(StrEnum):
     ANNOTATE = "annotate"
     DISARM = "disarm"
     ARM = "arm"
+    CANCEL_KILL = "cancel_kill"
+    START = "start"
 
     @property
     def label(self) -> str:
@@ -45,7 +47,17 @@ _LABELS: dict[Verb, str] = {
     Verb.ANNOTATE: "annotate",
     Verb.DISARM: "disarm auto-rollback",
     Verb.ARM: "arm auto-rollback",
+    Verb.CANCEL_KILL: "cancel kill",
+    Verb.START: "start at the first step",
 }
+
+#: What a pending kill blocks: everything that could send the canary more traffic.
+BLOCKED_BY_KILL = frozenset(
+    {Verb.STEP_FORWARD, Verb.STEP_BACK, Verb.RESUME, Verb.PROMOTE, Verb.SHADOW_ON, Verb.START}
+)
+
+#: Verbs a person's action lifts the plan's hold with (an external change holds the plan).
+LIFTS_HOLD = frozenset({Verb.STEP_FORWARD, Verb.STEP_BACK, Verb.RESUME, Verb.PROMOTE})
 
 #: Verbs that never need a fresh state version: kill is the safety key, a note changes nothing.
 VERSION_FREE = frozenset({Verb.KILL, Verb.ANNOTATE})
@@ -152,10 +164,20 @@ def why_not(state: CanaryState, verb: Verb, plan: RampPlan) -> str | None:
         if state.phase is Phase.PROMOTED:
             return "the canary is already promoted; roll back with a new deploy"
         return None
+    if verb is Verb.CANCEL_KILL:
+        return None if state.kill is not None else "no kill is pending"
+    if state.kill is not None and verb in BLOCKED_BY_KILL:
+        latch = state.kill
+        return (
+            f"a kill is pending ({latch.actor}: {latch.reason or 'no reason given'}); "
+            "nothing may add traffic until the router confirms it, or someone cancels the kill"
+        )
     if state.terminal:
         return f"the canary is {state.phase.label}"
     match verb:
         case Verb.STEP_FORWARD:
+            if state.step_index == 0 and state.weight < plan.step(0).weight:
+                return None  # not started yet: this starts it
             if state.step_index >= plan.last_index:
                 return (
                     f"already at the last step ({plan.step(plan.last_index).weight}%); "
@@ -168,8 +190,13 @@ def why_not(state: CanaryState, verb: Verb, plan: RampPlan) -> str | None:
             if state.phase is Phase.PAUSED:
                 return "the canary is already paused"
         case Verb.RESUME:
-            if state.phase is not Phase.PAUSED:
+            if state.phase is not Phase.PAUSED and state.hold is None:
                 return "the canary is not paused"
+        case Verb.START:
+            if state.weight != 0 or state.step_index != 0:
+                return f"the canary is already started (at {state.weight}%)"
+            if plan.step(0).weight == 0:
+                return "the first step's weight is 0%: step forward instead"
         case Verb.SHADOW_ON:
             if state.shadow:
                 return "shadow is already on"
@@ -201,6 +228,8 @@ def decide(state: CanaryState, action: Action, plan: RampPlan, now: float) -> De
         return Refused(state, "refused: the canary changed since you looked")
     if verb is Verb.DISARM and not action.reason.strip():
         return Refused(state, "disarming auto-rollback needs a reason")
+    if verb is Verb.CANCEL_KILL and not action.reason.strip():
+        return Refused(state, "cancelling a kill needs a reason")
     if verb is Verb.ANNOTATE and not action.reason.strip():
         return Refused(state, "an annotation needs some text")
     problem = why_not(state, verb, plan)
@@ -211,10 +240,28 @@ def decide(state: CanaryState, action: Action, plan: RampPlan, now: float) -> De
         return Accepted(state, state, noop=True, summary=f"note: {action.reason.strip()}")
     if verb is Verb.KILL and state.phase is Phase.ROLLED_BACK:
         return Accepted(state, state, noop=True, summary="already rolled back: nothing to do")
+    if verb is Verb.KILL and state.kill is not None:
+        return Accepted(state, state, noop=True, summary="a kill is already pending: retrying now")
 
     after, did = _transition(state, verb, plan, now)
+    if action.actor.kind == "person" and verb in LIFTS_HOLD:
+        after = replace(after, hold=None)
     after = after.evolve(last_change=LastChange(action.actor.name, did, now))
     return Accepted(state, after, summary=did)
+
+
+def latched(state: CanaryState, action: Action, action_id: str, wall: float) -> CanaryState:
+    """`state` with the kill latch of an accepted kill set (same phase and weight: only the
+    router's confirmation rolls the canary back)."""
+    return replace(state, kill=KillLatch(action.actor.name, action.reason, action_id, wall))
+
+
+def kill_confirmed(state: CanaryState, now: float, by: str) -> CanaryState:
+    """The state once the router confirms the abort: rolled back, latch lifted."""
+    return state.evolve(
+        phase=Phase.ROLLED_BACK, weight=0, shadow=False, kill=None, hold=None,
+        last_change=LastChange(by, "killed the canary", now),
+    )  # fmt: skip
 
 
 def _transition(
@@ -222,6 +269,11 @@ def _transition(
 ) -> tuple[CanaryState, str]:
     """The new state for an allowed verb, before the version bump; and what was done."""
     match verb:
+        case Verb.STEP_FORWARD if state.step_index == 0 and state.weight < plan.step(0).weight:
+            # A canary not started yet (0%): stepping forward starts it at the first step.
+            weight = plan.step(0).weight
+            new = replace(state, weight=weight, step_started_at=now)
+            return new, f"started the canary at {weight}% (step 1/{len(plan)})"
         case Verb.STEP_FORWARD | Verb.STEP_BACK:
             index = state.step_index + (1 if verb is Verb.STEP_FORWARD else -1)
             weight = plan.step(index).weight
@@ -236,9 +288,14 @@ def _transition(
             return replace(state, shadow=True), "turned shadow on"
         case Verb.SHADOW_OFF:
             return replace(state, shadow=False), "turned shadow off"
-        case Verb.KILL:
-            new = replace(state, phase=Phase.ROLLED_BACK, weight=0, shadow=False)
-            return new, "killed the canary"
+        case Verb.KILL:  # the latch; the router's confirmation rolls it back (kill_confirmed)
+            return state, "asked to kill the canary"
+        case Verb.CANCEL_KILL:
+            # The plan holds (paused) until a person resumes: the fire may still be burning.
+            return replace(state, kill=None, phase=Phase.PAUSED), "cancelled the pending kill"
+        case Verb.START:
+            weight = plan.step(0).weight
+            return replace(state, weight=weight, step_started_at=now), f"started at {weight}%"
         case Verb.PROMOTE:
             new = replace(state, phase=Phase.PROMOTED, weight=100, shadow=False)
             return new, "promoted the canary to 100%"

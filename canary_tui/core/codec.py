@@ -14,7 +14,7 @@ from canary_tui.core.metrics import Sample, VariantCounts
 from canary_tui.core.plan import RampPlan, RampStep
 from canary_tui.core.ports import RoutingState
 from canary_tui.core.slo import Gauge
-from canary_tui.core.state import CanaryState, LastChange, Phase
+from canary_tui.core.state import CanaryState, KillLatch, LastChange, Phase
 from canary_tui.core.verdict import Verdict
 
 FORMAT = 1
@@ -29,6 +29,7 @@ def state_to_dict(s: CanaryState) -> dict[str, Any]:
 
 def state_from_dict(d: Mapping[str, Any]) -> CanaryState:
     last = d.get("last_change")
+    kill = d.get("kill")
     return CanaryState(
         phase=Phase(d["phase"]),
         step_index=int(d["step_index"]),
@@ -39,6 +40,8 @@ def state_from_dict(d: Mapping[str, Any]) -> CanaryState:
         step_started_at=float(d["step_started_at"]),
         started_at=float(d["started_at"]),
         last_change=LastChange(**last) if last else None,
+        kill=KillLatch.from_dict(kill) if isinstance(kill, Mapping) else None,
+        hold=d.get("hold"),
     )
 
 
@@ -97,7 +100,18 @@ def frame_to_dict(f: Frame, *, with_header: bool = True) -> dict[str, Any]:
         "full": f.full,
         "sample": sample_to_dict(f.sample) if f.sample is not None else None,
         "presence": list(f.presence),
-        "extra": dict(f.extra),
+        "seq": f.seq,
+        "attended": f.attended,
+        "unattended": f.unattended,
+        "tick_s": f.tick_s,
+        "routing_at": f.routing_at,
+        "router_error": f.router_error,
+        "metrics_at": f.metrics_at,
+        "loop": f.loop,
+        "loop_detail": f.loop_detail,
+        "kill_attempts": f.kill_attempts,
+        "kill_error": f.kill_error,
+        "heartbeat": f.heartbeat,
     }
     if with_header:
         out["info"] = asdict(f.info)
@@ -111,6 +125,7 @@ def frame_from_dict(
     """Rebuild a frame; `info`/`plan` fill in when the dict was written without its header."""
     routing = d.get("routing")
     sample = d.get("sample")
+    extra = d.get("extra") or {}
     return Frame(
         now=float(d["now"]),
         info=CanaryInfo(**d["info"]) if "info" in d else _required(info, "info"),
@@ -126,8 +141,24 @@ def frame_from_dict(
         full=bool(d.get("full", False)),
         sample=sample_from_dict(sample) if sample is not None else None,
         presence=tuple(d.get("presence", ())),
-        extra=dict(d.get("extra", {})),
+        # Recordings made before these were fields kept seq/attended/unattended in "extra".
+        seq=int(d.get("seq", extra.get("seq", -1))),
+        attended=bool(d.get("attended", extra.get("attended", True))),
+        unattended=str(d.get("unattended", extra.get("unattended", "hold"))),
+        tick_s=float(d.get("tick_s", 5.0)),
+        routing_at=_opt_float(d.get("routing_at")),
+        router_error=d.get("router_error"),
+        metrics_at=_opt_float(d.get("metrics_at")),
+        loop=str(d.get("loop", "running")),
+        loop_detail=str(d.get("loop_detail", "")),
+        kill_attempts=int(d.get("kill_attempts", 0)),
+        kill_error=d.get("kill_error"),
+        heartbeat=bool(d.get("heartbeat", False)),
     )
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _required(value: _T | None, name: str) -> _T:

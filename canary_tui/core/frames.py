@@ -7,9 +7,7 @@ and replayed sessions all produce frames, so the dashboard cannot tell them apar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from canary_tui.core.metrics import Sample
 from canary_tui.core.plan import RampPlan
@@ -94,4 +92,39 @@ class Frame:
     full: bool = False
     sample: Sample | None = None
     presence: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = -1  # the engine's frame counter: a client drops frames older than its full one
+    attended: bool = True
+    unattended: str = "hold"  # what the loop does while nobody is attached
+    tick_s: float = 5.0
+    #: Loop time of the last successful router read / metric fetch: a figure older than two
+    #: ticks is drawn as stale, never as live (None: never read).
+    routing_at: float | None = None
+    router_error: str | None = None  # why the last router read failed, while it fails
+    metrics_at: float | None = None
+    #: "running", "stalled" (a tick overran) or "stopped" (the loop thread failed); filled in
+    #: by the session's watchdog, which does not need the engine to answer.
+    loop: str = "running"
+    loop_detail: str = ""
+    kill_attempts: int = 0  # router attempts of the pending kill so far
+    kill_error: str | None = None  # the last attempt's failure
+    #: A heartbeat repeats the last frame with a new `now` and loop health, nothing new.
+    heartbeat: bool = False
+
+    def age(self, at: float | None) -> float | None:
+        """How old a figure read at loop time `at` is now (None: never read)."""
+        return None if at is None else max(0.0, self.now - at)
+
+    @property
+    def stale_after(self) -> float:
+        """A figure older than this is stale: two ticks, and never under 2 s."""
+        return max(2.0, 2.0 * self.tick_s)
+
+    @property
+    def routing_stale(self) -> bool:
+        age = self.age(self.routing_at)
+        return self.routing is None or age is None or age > self.stale_after
+
+    @property
+    def metrics_stale(self) -> bool:
+        age = self.age(self.metrics_at)
+        return age is None or age > self.stale_after

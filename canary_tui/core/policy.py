@@ -12,6 +12,7 @@ from canary_tui.core.verdict import Status, Verdict
 
 AUTO_ROLLBACK = Actor("auto-rollback", kind="rule")
 AUTO_ADVANCE = Actor("auto-advance", kind="rule")
+AUTO_START = Actor("auto-start", kind="rule")
 
 
 class NoDataAction(StrEnum):
@@ -33,9 +34,15 @@ def automatic_actions(
     now: float,
     no_data_since: float | None,
     policy: Policy,
+    routing_fresh: bool = True,
 ) -> list[Action]:
-    """The actions the rules issue for this tick (at most one)."""
-    if state.terminal:
+    """The actions the rules issue for this tick (at most one).
+
+    A pending kill is the engine's to retry: no rule acts beside it. Rules that add traffic
+    (start, advance, promote) need a fresh read of the router and a plan that is not held;
+    the rollback rule needs neither.
+    """
+    if state.terminal or state.kill is not None:
         return []
     failing = [v for v in verdicts if v.status is Status.FAIL]
     if failing and state.armed:
@@ -49,6 +56,20 @@ def automatic_actions(
                 evidence={"rule": "verdict-fail", "verdicts": [v.to_dict() for v in failing]},
             )
         ]
+    may_add_traffic = (
+        policy.auto_advance and routing_fresh and state.hold is None
+        and state.phase is Phase.PROGRESSING
+    )  # fmt: skip
+    if may_add_traffic and state.weight == 0 and state.step_index == 0 and not failing:
+        first = plan.step(0).weight
+        if first > 0:
+            return [
+                Action(
+                    Verb.START, AUTO_START, Source.RULE, state.version,
+                    reason=f"a fresh canary at 0%: starting the plan's first step ({first}%)",
+                    evidence={"rule": "fresh-start"},
+                )
+            ]  # fmt: skip
     if no_data_since is not None:
         silent = now - no_data_since
         if (
@@ -67,7 +88,7 @@ def automatic_actions(
                 )
             ]
         return []
-    if not policy.auto_advance or state.phase is not Phase.PROGRESSING or failing:
+    if not may_add_traffic or failing:
         return []
     hold = plan.step(state.step_index).hold_s
     if state.time_in_step(now) < hold:

@@ -5,8 +5,9 @@ Adapters (simulator, Prometheus, Kubernetes routers) implement these; the engine
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from canary_tui.core.metrics import Sample
 
@@ -67,3 +68,41 @@ class TrafficRouter(Protocol):
     def shadow_unsupported(self) -> str | None:
         """Why this router cannot mirror traffic, or None when it can."""
         ...
+
+
+# --- optional router capabilities: a router implements those it has; mypy checks them -------
+RoutingListener = Callable[[RoutingState], None]
+
+
+@runtime_checkable
+class FollowsChanges(Protocol):
+    """The router has a change feed (Kubernetes watches): `listener` is called from its
+    thread with each new state; the returned function unsubscribes."""
+
+    def subscribe(self, listener: RoutingListener) -> Callable[[], None]: ...
+
+
+@runtime_checkable
+class RecordsEvents(Protocol):
+    """The router can note an action on its object (a Kubernetes Event). Never raises."""
+
+    def record_event(self, verb: str, actor: str, message: str) -> None: ...
+
+
+@runtime_checkable
+class OwnsSteps(Protocol):
+    """The router's own controller walks the steps (Argo Rollouts): the loop follows its
+    weight instead of holding the plan when it moves."""
+
+    owns_steps: bool
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """The adapter holds threads or connections to release (with a bounded wait)."""
+
+    def close(self) -> None: ...
+
+
+def owns_steps(router: object) -> bool:
+    return isinstance(router, OwnsSteps) and bool(router.owns_steps)

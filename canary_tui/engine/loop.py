@@ -1,15 +1,25 @@
 """The engine: one canary's loop and the ONE path through which every action is applied.
 
-`tick()` reads the counts since the last tick, updates the judge, issues the rules'
-actions, and publishes a frame. `submit()` applies an action from anyone (a key, a rule,
-a pipeline): decide (pure) -> audit the intent (fsynced) -> call the router -> audit the
-result -> publish. A lock serialises ticks and actions, so the audit order is the order of
-application.
+`tick()` retries a pending kill when due, reads the router and the metric source, updates
+the judge, notices changes made outside the loop, issues the rules' actions and publishes a
+frame. `submit()` applies an action from anyone (a key, a rule, a pipeline): decide (pure)
+-> audit the intent (fsynced) -> call the router -> audit the result -> publish.
+
+Locks. `_lock` guards the state, the audit order and publishing, and is only ever held for
+short, local work: no metric fetch and no router call runs under it, so a slow backend
+never makes anyone wait for the state. `_write_lock` lets one router write run at a time. A
+kill does not queue for it to take effect: it is audited and latched under `_lock` at once
+(every later step, resume or promote is then refused), and its router call follows as soon
+as the write in flight, if any, returns.
+
+Time. Scheduling, holds, graces, retries and staleness run on the loop's time: the wall
+clock at start, then the monotonic clock (`loop_now`). Wall time is only for the metric
+source's query windows and for the records' timestamps.
 """
 
 from __future__ import annotations
 
-import itertools
+import logging
 import threading
 import uuid
 from collections import deque
@@ -17,20 +27,50 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from canary_tui.core.actions import Accepted, Action, ActionOutcome, Refused, Verb, decide
+from canary_tui.core.actions import (
+    Accepted,
+    Action,
+    ActionOutcome,
+    Actor,
+    Refused,
+    Source,
+    Verb,
+    decide,
+    kill_confirmed,
+    latched,
+)
 from canary_tui.core.clock import Clock
 from canary_tui.core.frames import ActivityEntry, CanaryInfo, Frame, SeriesPoint
 from canary_tui.core.judging.base import Judge, LearnsBaseline, StepContext, duration_text
 from canary_tui.core.metrics import EMPTY, Sample, VariantCounts
 from canary_tui.core.plan import RampPlan
 from canary_tui.core.policy import Policy, automatic_actions
-from canary_tui.core.ports import MetricSource, RouterError, RoutingState, TrafficRouter
+from canary_tui.core.ports import (
+    Closeable,
+    FollowsChanges,
+    MetricSource,
+    RecordsEvents,
+    RoutingState,
+    TrafficRouter,
+    owns_steps,
+)
 from canary_tui.core.slo import SLO, Gauge, gauge
-from canary_tui.core.state import CanaryState
+from canary_tui.core.state import CanaryState, LastChange, Phase
 from canary_tui.core.verdict import Status, Verdict
+from canary_tui.engine.recovery import Recovery
 from canary_tui.records.audit import AuditError, AuditLog
 
+log = logging.getLogger("canary_tui.engine")
+
 Subscriber = Callable[[Frame], None]
+#: Called at named points of the action path ("after_intent", "after_router",
+#: "after_result") with the verb: the fault-injection harness crashes the process there.
+CrashHook = Callable[[str, Verb], None]
+
+OUTSIDE = "outside the loop"
+KILL_BACKOFF_FIRST_S = 1.0
+KILL_BACKOFF_MAX_S = 30.0
+CLOCK_STEP_TOLERANCE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +80,6 @@ class EngineSettings:
     smooth_s: float = 30.0  # graph points are rates over this trailing window, like rate[30s]
     activity_keep: int = 200
     burn_window_s: float = 300.0
-    kill_attempts: int = 3
     baseline_window_s: float = 600.0  # read the baseline's latency quantiles over this, first
     policy: Policy = field(default_factory=Policy)
 
@@ -67,81 +106,192 @@ class Engine:
         self.source, self.router, self.audit, self.clock = source, router, audit, clock
         self.slos = slos
         self.settings = settings or EngineSettings()
+        self.crash_hook: CrashHook | None = None
         self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
-        now = clock.now()
-        self.state = CanaryState.initial(plan.step(0).weight, now, armed=armed)
+        self._t0_wall, self._t0_mono = clock.now(), clock.monotonic()
+        now = self.loop_now()
+        self.state = CanaryState.initial(0, now, armed=armed)
         self.routing: RoutingState | None = None
+        self.routing_at: float | None = None
+        self.router_error: str | None = None
+        self.router_error_since: float | None = None
+        self.metrics_at: float | None = None
         self.verdicts: tuple[Verdict, ...] = ()
         self.gauges: tuple[Gauge, ...] = ()
         self.no_data: str | None = None
         self.no_data_since: float | None = None
         self.warning: str | None = None
         self.presence: tuple[str, ...] = ()
-        self._last_fetch = now
+        self.loop_health: tuple[str, str] = ("running", "")
+        self._last_fetch = (clock.now(), clock.monotonic())
         self._points: deque[SeriesPoint] = deque()
         self._activity: deque[ActivityEntry] = deque(maxlen=self.settings.activity_keep)
         self._pending_activity: list[ActivityEntry] = []
         self._total_canary: VariantCounts = EMPTY
         self._recent: deque[tuple[float, VariantCounts]] = deque()
         self._smooth: deque[Sample] = deque()
-        self._pending_kill: Action | None = None
-        self._ticks = itertools.count(1)
-        self._router_unsupported_shadow = router.shadow_unsupported()
+        # The pending kill's action (for its result records), attempts and schedule.
+        self._kill_action: Action | None = None
+        self._kill_attempts = 0
+        self._kill_error: str | None = None
+        self._kill_next_at = 0.0  # monotonic
+        # Router writes: a read that overlapped one says nothing about changes made outside.
+        self._write_gen = 0
+        self._writing = False
+        self._suspect: tuple[int, bool] | None = None  # a difference seen once, to confirm
+        self._reported_terminal_drift: tuple[int, bool] | None = None
+        self._adopted = False
+        self._resumed = False
+        self._started = False
+        self._unsupported_shadow = router.shadow_unsupported()
         self.attended = True
         self.unattended = unattended
         self._frame_seq = 0
+        self._last_frame: Frame | None = None
+
+    # --- time ----------------------------------------------------------------------------
+    def loop_now(self) -> float:
+        """The loop's time: the wall clock at start, then monotonic (never steps)."""
+        return self._t0_wall + (self.clock.monotonic() - self._t0_mono)
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self, resume: CanaryState | None = None) -> None:
-        """Read the live routing state back and audit the start.
+    def start(self, recovery: Recovery | None = None) -> None:
+        """Adopt the live routing state and audit the start. Never writes to the router,
+        except to finish a kill that an earlier run accepted and the router never confirmed.
 
-        A fresh canary is set to the first step's weight. With `resume` (the last state the
-        audit log knows, after a crash), the router's read-back decides the step: the cluster
-        is the truth, not this process's memory.
+        With `recovery` (what the audit log says of the last run), an intent left without a
+        result is settled first: a kill is re-issued until it lands; anything else is
+        reconciled from the router's read-back and recorded as applied or not applied.
         """
+        gen = self._write_gen
+        routing, error = self._read_router()
+        baseline = self._read_baseline()
         with self._lock:
-            try:
-                self.routing = self.router.read()
-            except Exception as exc:  # an adapter bug must not stop the loop
-                self._warn(f"cannot read the router: {exc}")
-            if resume is not None:
-                self.state = self._reconcile(resume)
-                self._record_plain(
-                    "session", "start",
-                    f"loop resumed for {self.info.name} at {self.state.phase.label}, "
-                    f"step {self.state.step_index + 1}, router {self._router_weight()}",
-                )  # fmt: skip
-                self._learn_baseline("before the loop resumed")
-            elif getattr(self.router, "owns_steps", False):
-                # The router's own controller (Argo Rollouts) owns the steps: adopt its weight.
-                self._record_plain("session", "start", f"loop started for {self.info.name}")
-                self._learn_baseline("before the loop started")
-                if self.routing is not None:
-                    self.state = self._reconcile(self.state)
+            self._observe_error(routing, error)
+            if routing is not None:
+                self.routing, self.routing_at = routing, self.loop_now()
+            base = self._recovered(recovery)
+            self.state = base
+            what = "resumed" if recovery is not None and recovery.state is not None else "started"
+            self._resumed = what == "resumed"
+            if routing is not None and gen == self._write_gen:
+                self._adopt(routing, resumed=self._resumed)
+            self._record_plain(
+                "session", "start",
+                f"loop {what} for {self.info.name}: {self._where()}",
+            )  # fmt: skip
+            if self._resumed:
+                when = "before the loop resumed"
+            elif self.state.weight == 0:
+                when = "before the canary"
             else:
-                self._record_plain("session", "start", f"loop started for {self.info.name}")
-                self._learn_baseline("before the canary")
-                if self.routing is None or self.routing.weight != self.state.weight:
-                    try:
-                        self.routing = self.router.set_weight(self.state.weight)
-                    except Exception as exc:
-                        self._warn(f"cannot set the first step's weight: {exc}")
+                when = "before the loop started"
+            self._calibrate(baseline, when)
+            self._started = True
+            self.warning = self._current_warning()
             self._publish(new_point=None)
+        if self.state.kill is not None:
+            self._attempt_kill()
         self.watch_router()
 
-    def _learn_baseline(self, when: str) -> None:
+    def _recovered(self, recovery: Recovery | None) -> CanaryState:
+        """The state to start from: the last run's (times reset), with its open intent
+        settled. Only reconciliation is recorded here; adoption follows."""
+        now = self.loop_now()
+        fresh = CanaryState.initial(0, now, armed=self.state.armed)
+        if recovery is not None and recovery.rolled_back:
+            fresh = replace(fresh, hold="the last canary here was rolled back: step forward "
+                            "to start a new one")  # fmt: skip
+        if recovery is None or recovery.state is None:
+            return fresh
+        state = replace(recovery.state, step_started_at=now, started_at=now, last_change=None)
+        intent = recovery.open_intent
+        if intent is None:
+            if state.kill is not None:
+                self._kill_action = recovery.kill_action
+            return state
+        action = recovery.intent_action
+        if action is None:
+            return state
+        if action.verb is Verb.KILL:
+            self._kill_action = action
+            if state.kill is None:
+                state = latched(state, action, str(intent.get("id", "")), float(intent["time"]))
+            self._note("alert", "loop", "a kill accepted before the restart is not confirmed: "
+                       "finishing it before anything else")  # fmt: skip
+            return state
+        applied, why = _settle(action.verb, intent, self.routing)
+        after = recovery.intent_after
+        outcome = "reconciled: applied" if applied else "reconciled: not applied"
+        if applied and after is not None:
+            state = replace(after, step_started_at=now, started_at=now, last_change=None,
+                            kill=state.kill)  # fmt: skip
+        self.state = state
+        self._record(action, str(intent.get("id", "")), "result", outcome=outcome,
+                     message=f"{action.verb.label}: {why}", routing=self.routing)  # fmt: skip
+        return state
+
+    def _adopt(self, routing: RoutingState, *, resumed: bool) -> None:
+        """Take the router's weight and mirror as the truth (no write)."""
+        self._adopted = True
+        s = self.state
+        if s.terminal:
+            return
+        if routing.weight == 0 and s.weight > 0 and s.kill is None and resumed:
+            self._external(routing, f"the router reports 0% (it was {s.weight}%): "
+                           "aborted outside this loop while it was down")  # fmt: skip
+            return
+        index, hold = self._place(routing.weight, s.step_index)
+        if s.kill is not None:
+            hold = s.hold
+        elif (
+            resumed
+            and (routing.weight, routing.mirror) != (s.weight, s.shadow)
+            and not owns_steps(self.router)
+        ):
+            was = f"{s.weight}%" + (" with mirroring" if s.shadow else "")
+            now = f"{routing.weight}%" + (" with mirroring" if routing.mirror else "")
+            hold = (f"the router was changed from {was} to {now} while the loop was down: "
+                    "the plan holds until a person acts")  # fmt: skip
+            self._record_external(routing, hold)
+        new = replace(s, step_index=index, weight=routing.weight, shadow=routing.mirror,
+                      hold=hold if hold is not None else s.hold)  # fmt: skip
+        if new != s:
+            self.state = new.evolve()
+
+    def _place(self, weight: int, near: int) -> tuple[int, str | None]:
+        """The plan's step for a live weight, and why the plan holds if it is not on it."""
+        steps = self.plan.steps
+        exact = [i for i, st in enumerate(steps) if st.weight == weight]
+        if exact:
+            return min(exact, key=lambda i: abs(i - near)), None
+        if weight == 0:
+            return 0, None
+        below = [i for i, st in enumerate(steps) if st.weight < weight]
+        index = below[-1] if below else 0
+        if owns_steps(self.router):
+            return index, None
+        return index, (f"off-plan: the router is at {weight}%, which is not a step of the plan; "
+                       "the plan holds until a person steps")  # fmt: skip
+
+    def _read_baseline(self) -> Sample | None:
+        judge = self.judge
+        if not isinstance(judge, LearnsBaseline) or not judge.needs_baseline:
+            return None
+        end = self.clock.now()
+        return self._read(end - self.settings.baseline_window_s, end)
+
+    def _calibrate(self, sample: Sample | None, when: str) -> None:
         """Fix the judge's slow-request thresholds (the baseline's p95/p99) from the baseline's
         latency over the window before now, and audit them; with too little to read, say so:
         the judge then learns them from the canary's first minute."""
         judge = self.judge
-        if not isinstance(judge, LearnsBaseline) or not judge.needs_baseline:
+        if sample is None or not isinstance(judge, LearnsBaseline):
             return
-        window = self.settings.baseline_window_s
-        now = self.clock.now()
-        sample = self._read(now - window, now)
+        span = duration_text(self.settings.baseline_window_s)
         latency = sample.baseline.latency if sample.ok and sample.baseline is not None else None
-        span = duration_text(window)
         if latency is None or latency.total < judge.calibration_min_requests:
             if not sample.ok:
                 why = sample.problem or "no data"
@@ -169,43 +319,26 @@ class Engine:
 
     def watch_router(self) -> None:
         """Follow the router's own change feed (Kubernetes watches), where it has one."""
-        subscribe = getattr(self.router, "subscribe", None)
-        if callable(subscribe):
-            subscribe(self._on_routing)
+        if isinstance(self.router, FollowsChanges):
+            self.router.subscribe(self._on_routing)
 
     def _on_routing(self, routing: RoutingState) -> None:
+        gen = self._write_gen
         with self._lock:
-            if routing != self.routing:
-                self.routing = routing
+            if routing != self.routing or self._suspect is not None:
+                self._observe(routing, gen)
                 self.warning = self._current_warning()
                 self._publish(new_point=None)
 
     def close(self) -> None:
-        """Release what the adapters hold (watch threads, connections)."""
+        """Release what the adapters hold (watch threads, Event senders, connections)."""
         for thing in (self.router, self.source):
-            close = getattr(thing, "close", None)
-            if callable(close):
+            if isinstance(thing, Closeable):
                 try:
-                    close()
+                    thing.close()
                 except Exception as exc:
+                    log.exception("closing %s", type(thing).__name__)
                     self._warn(f"closing {type(thing).__name__}: {exc}")
-
-    def _router_weight(self) -> str:
-        return "unknown" if self.routing is None else f"{self.routing.weight}%"
-
-    def _reconcile(self, last: CanaryState) -> CanaryState:
-        now = self.clock.now()
-        state = replace(last, step_started_at=now)
-        if state.terminal or self.routing is None:
-            return state
-        matching = [i for i, st in enumerate(self.plan.steps) if st.weight == self.routing.weight]
-        if matching:
-            index = min(matching, key=lambda i: abs(i - state.step_index))
-            state = replace(state, step_index=index, weight=self.plan.step(index).weight)
-        if self.routing.weight == 0 and last.weight > 0:
-            self._warn("the router reports 0%: the canary was aborted outside this loop")
-        state = replace(state, shadow=self.routing.mirror)
-        return state
 
     def set_attended(self, attended: bool) -> None:
         """Whether anyone is watching; unattended, the loop follows `unattended` policy."""
@@ -221,7 +354,10 @@ class Engine:
                 self._publish(new_point=None)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Send `subscriber` a full frame now and every new frame after; return unsubscribe."""
+        """Send `subscriber` a full frame now and every new frame after; return unsubscribe.
+
+        Subscribers are called with the state lock held, in order: they must not block
+        (hand the frame to a queue or an event loop)."""
         with self._lock:
             self._subscribers.append(subscriber)
             subscriber(self.full_frame())
@@ -239,11 +375,36 @@ class Engine:
                 points=tuple(self._points), activity=tuple(self._activity), full=True
             )
 
+    def heartbeat(self) -> Frame | None:
+        """The last published frame again with the current time and loop health, and nothing
+        new: lock-free, so it answers while a tick or an action is stuck."""
+        last = self._last_frame
+        if last is None:
+            return None
+        status, detail = self.loop_health
+        return replace(last, now=self.loop_now(), points=(), activity=(), full=False,
+                       sample=None, heartbeat=True, loop=status, loop_detail=detail)  # fmt: skip
+
     # --- the tick ------------------------------------------------------------------------
     def tick(self) -> Frame:
+        if self.state.kill is not None and self.clock.monotonic() >= self._kill_next_at:
+            self._attempt_kill()
+        gen = self._write_gen
+        routing, error = self._read_router()
+        sample = self._fetch()
         with self._lock:
-            now = self.clock.now()
-            sample = self._fetch(now)
+            self._observe_error(routing, error)
+            if routing is not None:
+                self._observe(routing, gen)
+            confirm = self._suspect is not None
+        if confirm:  # a difference seen once: read again at once to confirm it this tick
+            gen = self._write_gen
+            routing, error = self._read_router()
+            with self._lock:
+                if routing is not None:
+                    self._observe(routing, gen)
+        with self._lock:
+            now = self.loop_now()
             self.judge.observe(sample)
             self._account(sample, now)
             ctx = StepContext(
@@ -257,35 +418,152 @@ class Engine:
             for v in self.verdicts:
                 if v.status is Status.FAIL and previous.get(v.metric) is not Status.FAIL:
                     self._note("alert", "judge", f"verdict FAIL: {v.why}")
-            self._refresh_routing()
-            if self._pending_kill is not None and not self.state.terminal:
-                self._apply(self._pending_kill)
             policy = self.settings.policy
             if not self.attended and self.unattended == "hold":
                 policy = replace(policy, auto_advance=False)
-            for action in automatic_actions(
-                self.state, self.plan, self.verdicts, now, self.no_data_since, policy
-            ):
-                self._apply(action)
+            actions = automatic_actions(
+                self.state, self.plan, self.verdicts, now, self.no_data_since, policy,
+                routing_fresh=self._routing_fresh(now),
+            )  # fmt: skip
+        for action in actions:
+            self.submit(action, publish=False)
+        with self._lock:
             self.warning = self._current_warning()
             return self._publish(new_point=self._graph_point(sample), sample=sample)
 
-    def _fetch(self, now: float) -> Sample:
-        """The window since the last tick's."""
-        start, self._last_fetch = self._last_fetch, now
-        return self._read(start, now)
+    def _routing_fresh(self, now: float) -> bool:
+        """Whether the loop knows the router's state well enough for a rule to add traffic:
+        read within two ticks, and no unconfirmed difference outstanding."""
+        return (
+            self._adopted
+            and self._suspect is None
+            and self.routing is not None
+            and self.routing_at is not None
+            and now - self.routing_at <= max(2.0, 2 * self.settings.tick_s)
+        )
+
+    def _fetch(self) -> Sample:
+        """The window since the last tick's. Its length follows the monotonic clock, so a
+        wall-clock step neither empties nor doubles it."""
+        wall, mono = self.clock.now(), self.clock.monotonic()
+        with self._lock:
+            last_wall, last_mono = self._last_fetch
+            elapsed = max(0.0, mono - last_mono)
+            start = last_wall
+            drift = (wall - last_wall) - elapsed
+            if abs(drift) > CLOCK_STEP_TOLERANCE_S:
+                self._warn(f"the wall clock stepped by {drift:+.0f} s; the loop's schedule "
+                           "follows the monotonic clock, the query window moves with the wall")
+                start = wall - elapsed
+            self._last_fetch = (wall, mono)
+        return self._read(start, wall)
 
     def _read(self, start: float, end: float) -> Sample:
         """The source's counts for [start, end), checked; its failures become no-data."""
         try:
             sample = self.source.fetch(start, end)
         except Exception as exc:  # an adapter bug must not stop the loop
+            log.exception("the metric source failed")
             sample = Sample.no_data(start, end, f"metric source failed: {exc}")
         return sample.validated()
 
+    def _read_router(self) -> tuple[RoutingState | None, str | None]:
+        try:
+            return self.router.read(), None
+        except Exception as exc:  # RouterError, or an adapter bug: never crash the loop
+            log.debug("router read failed", exc_info=True)
+            return None, str(exc) or type(exc).__name__
+
+    def _observe_error(self, routing: RoutingState | None, error: str | None) -> None:
+        now = self.loop_now()
+        if routing is None:
+            if self.router_error is None:
+                self.router_error_since = now
+                self._note("alert", "loop", f"cannot read the router: {error}")
+            self.router_error = error
+        elif self.router_error is not None:
+            since = self.router_error_since if self.router_error_since is not None else now
+            self._note("info", "loop", f"the router answers again after {now - since:.0f} s")
+            self.router_error = self.router_error_since = None
+
+    def _observe(self, routing: RoutingState, gen: int) -> None:
+        """A read of the router (tick or watch). Notice changes made outside the loop: a
+        difference is acted on once a second read, with no write of ours in between, agrees."""
+        if self._writing or gen != self._write_gen:
+            return  # it overlapped a write of ours: it says nothing about anyone else
+        self.routing, self.routing_at = routing, self.loop_now()
+        if not self._adopted:
+            self._adopt(routing, resumed=self._resumed)
+            return
+        s = self.state
+        live = (routing.weight, routing.mirror)
+        if s.kill is not None:
+            if routing.weight == 0 and not routing.mirror:
+                self._confirm_kill(routing, by_read=True, publish=False)
+            return
+        if s.terminal:
+            expected = (0, False) if s.phase is Phase.ROLLED_BACK else (100, False)
+            if live != expected and live != self._reported_terminal_drift:
+                self._reported_terminal_drift = live
+                self._record_external(
+                    routing, f"the router now reports {routing.weight}%"
+                    + (" with mirroring" if routing.mirror else "")
+                    + f" though the canary was {s.phase.label}: changed outside the loop",
+                )  # fmt: skip
+            return
+        if live == (s.weight, s.shadow):
+            self._suspect = None
+            return
+        if self._suspect != live:
+            self._suspect = live
+            return
+        self._suspect = None
+        if routing.weight == 0 and s.weight > 0:
+            self._external(routing, f"the router reports 0% (the loop had {s.weight}%): "
+                           "aborted outside this loop")  # fmt: skip
+            return
+        parts = []
+        if routing.weight != s.weight:
+            parts.append(f"weight {s.weight}% -> {routing.weight}%")
+        if routing.mirror != s.shadow:
+            parts.append(f"mirroring {'on' if routing.mirror else 'off'}")
+        index, hold = self._place(routing.weight, s.step_index)
+        if owns_steps(self.router):
+            text = f"the router's controller moved: {', '.join(parts)}"
+        else:
+            hold = (f"changed outside the loop ({', '.join(parts)}): the plan holds until a "
+                    "person acts")
+            text = hold
+        self.state = replace(s, step_index=index, weight=routing.weight, shadow=routing.mirror,
+                             hold=hold or s.hold).evolve(
+            last_change=LastChange(OUTSIDE, f"changed the router ({', '.join(parts)})",
+                                   self.loop_now()))  # fmt: skip
+        if index != s.step_index:
+            self.judge.start_step(index, self.loop_now())
+        self._record_external(routing, text)
+
+    def _external(self, routing: RoutingState, text: str) -> None:
+        """The canary was aborted outside the loop: it ends rolled back, nothing is undone."""
+        self.state = kill_confirmed(self.state, self.loop_now(), OUTSIDE)
+        self._record_external(routing, text)
+        self._note("alert", "loop", f"ROLLED BACK outside the loop: {text}")
+
+    def _record_external(self, routing: RoutingState, text: str) -> None:
+        rec = {
+            "time": self.clock.now(),
+            "type": "external",
+            "event": "change",
+            "canary": self.info.name,
+            "message": text,
+            "routing": routing.to_dict(),
+            "state": _state_dict(self.state),
+        }
+        written = self._append(rec)
+        self._note("warn", OUTSIDE, text, written.get("seq"))
+
     def _account(self, sample: Sample, now: float) -> None:
-        if sample.ok:
-            assert sample.canary is not None
+        if sample.ok and sample.canary is not None:
+            self.metrics_at = now
             if self.no_data_since is not None:
                 self._note(
                     "info", "loop", f"metrics are back after {now - self.no_data_since:.0f} s"
@@ -300,7 +578,7 @@ class Engine:
             self._recent.append((now, sample.canary))
         else:
             if self.no_data_since is None:
-                self.no_data_since = sample.start
+                self.no_data_since = now
                 self._note("alert", "loop", f"metrics went silent: {sample.problem}")
             self.no_data = sample.problem
         while self._recent and self._recent[0][0] < now - self.settings.burn_window_s:
@@ -324,7 +602,8 @@ class Engine:
         try:
             baseline = canary = EMPTY
             for s in self._smooth:
-                assert s.baseline is not None and s.canary is not None
+                if s.baseline is None or s.canary is None:
+                    continue
                 baseline, canary = baseline + s.baseline, canary + s.canary
         except ValueError:  # histogram layout changed: start the window again
             self._smooth.clear()
@@ -334,95 +613,210 @@ class Engine:
         return replace(SeriesPoint.from_sample(Sample(start, sample.end, baseline, canary)),
                        t=sample.end)  # fmt: skip
 
-    def _refresh_routing(self) -> None:
-        try:
-            self.routing = self.router.read()
-        except Exception as exc:  # an adapter bug must not stop the loop
-            self._warn(f"cannot read the router: {exc}")
-
     def _current_warning(self) -> str | None:
-        if self.state.terminal:
+        s = self.state
+        if s.kill is not None:
+            return (f"KILL PENDING ({s.kill.actor}: {s.kill.reason or 'no reason'}): the router "
+                    "has not confirmed the abort; retrying until it does")  # fmt: skip
+        routing = self.routing
+        if s.terminal:
+            if routing is not None and self._reported_terminal_drift is not None:
+                return (f"the router reports {routing.weight}% though the canary was "
+                        f"{s.phase.label}: changed outside the loop")  # fmt: skip
             return None
         failing = [v.metric for v in self.verdicts if v.status is Status.FAIL]
-        if failing and not self.state.armed:
+        if failing and not s.armed:
             return f"FAILING ({', '.join(failing)}) but auto-rollback is DISARMED"
-        if self._pending_kill is not None:
-            return "KILL PENDING: the router has not confirmed the abort; retrying every tick"
-        if self.routing is not None and self.routing.weight != self.state.weight:
-            return f"router reports {self.routing.weight}% where the plan says {self.state.weight}%"
+        if s.hold is not None:
+            return f"PLAN HELD: {s.hold}"
         return None
 
+    def _where(self) -> str:
+        s = self.state
+        router = "unreadable" if self.routing is None else f"{self.routing.weight}%"
+        where = f"{s.phase.label}, step {s.step_index + 1}/{len(self.plan)}, router {router}"
+        if s.kill is not None:
+            where += ", kill pending"
+        if s.hold is not None:
+            where += f"; {s.hold}"
+        return where
+
     # --- the one path for actions --------------------------------------------------------
-    def submit(self, action: Action) -> ActionOutcome:
-        with self._lock:
-            outcome = self._apply(action)
+    def submit(self, action: Action, *, publish: bool = True) -> ActionOutcome:
+        """Apply `action` (from anyone) and return what became of it."""
+        if action.verb is Verb.KILL:
+            return self._kill(action, publish)
+        with self._write_lock:
+            with self._lock:
+                now = self.loop_now()
+                action_id = uuid.uuid4().hex[:12]
+                decision = decide(self.state, action, self.plan, now)
+                refusal = self._refusal(action, decision)
+                if refusal is not None:
+                    self._record(action, action_id, "refused", message=refusal)
+                    return self._done(action, False, refusal, action_id, publish)
+                if not isinstance(decision, Accepted):  # pragma: no cover - _refusal said
+                    return self._done(action, False, "refused", action_id, publish)
+                try:
+                    self._record(action, action_id, "intent", planned=decision.after)
+                except AuditError as exc:
+                    reason = f"refused: the audit log cannot be written ({exc})"
+                    self._note("warn", action.actor.name, reason)
+                    return self._done(action, False, reason, action_id, publish)
+                if decision.noop:
+                    self._record(action, action_id, "result", outcome="noop",
+                                 message=decision.summary)  # fmt: skip
+                    return self._done(action, True, decision.summary, action_id, publish)
+                self._crash("after_intent", action.verb)
+                self._writing = True
+                self._write_gen += 1
+            try:
+                routing, error = self._route(action.verb, decision), None
+            except Exception as exc:  # RouterError, or an adapter bug: never crash the loop
+                routing, error = None, exc
+            self._crash("after_router", action.verb)
+            with self._lock:
+                self._writing = False
+                self._write_gen += 1
+                if error is not None:
+                    message = f"{action.verb.label} failed at the router: {error}"
+                    self._record(action, action_id, "result", outcome="error", message=message)
+                    return self._done(action, False, message, action_id, publish)
+                before = self.state
+                # A kill may have latched while the router call ran: keep its latch.
+                self.state = replace(decision.after, kill=before.kill,
+                                     version=max(decision.after.version, before.version + 1))
+                if routing is not None:
+                    self.routing, self.routing_at = routing, self.loop_now()
+                if before.step_index != self.state.step_index:
+                    self.judge.start_step(self.state.step_index, now)
+                self._record(action, action_id, "result", outcome="applied",
+                             message=decision.summary, routing=routing)  # fmt: skip
+                self._crash("after_result", action.verb)
+                self._event(action, decision.summary)
+                return self._done(action, True, decision.summary, action_id, publish)
+
+    def _refusal(self, action: Action, decision: Accepted | Refused) -> str | None:
+        if isinstance(decision, Refused):
+            return decision.reason
+        if action.verb is Verb.SHADOW_ON and self._unsupported_shadow:
+            return f"shadow is not available here: {self._unsupported_shadow}"
+        if action.verb in (Verb.STEP_FORWARD, Verb.PROMOTE, Verb.START, Verb.RESUME) and (
+            not self._routing_fresh(self.loop_now()) and action.actor.kind == "rule"
+        ):
+            return "the router's state is not known right now: no rule adds traffic blind"
+        return None
+
+    def _done(self, action: Action, ok: bool, message: str, action_id: str,
+              publish: bool) -> ActionOutcome:  # fmt: skip
+        if publish:
             self.warning = self._current_warning()
             self._publish(new_point=None)
-            return outcome
+        return ActionOutcome(ok, action.verb, message, self.state.version, action_id)
 
-    def audit_refusal(self, action: Action, reason: str) -> None:
-        """Audit and show an action refused before it reached the state machine (a viewer's)."""
+    def _kill(self, action: Action, publish: bool = True) -> ActionOutcome:
+        """Accept a kill at once: audit the intent (fsynced) and latch, with no wait on a
+        router write in flight; then try the router (retried with backoff until it
+        confirms, by `tick`)."""
         with self._lock:
-            self._record(action, uuid.uuid4().hex[:12], "refused", message=reason)
-            self._publish(new_point=None)
+            now = self.loop_now()
+            action_id = uuid.uuid4().hex[:12]
+            decision = decide(self.state, action, self.plan, now)
+            if isinstance(decision, Refused):
+                self._record(action, action_id, "refused", message=decision.reason)
+                return self._done(action, False, decision.reason, action_id, publish)
+            already = self.state.kill is not None
+            try:
+                self._record(action, action_id, "intent", planned=decision.after)
+            except AuditError as exc:
+                self._note("warn", action.actor.name,
+                           f"audit log unwritable, killing anyway: {exc}")  # fmt: skip
+            if decision.noop:
+                self._record(action, action_id, "result", outcome="noop", message=decision.summary)
+                if not already:
+                    return self._done(action, True, decision.summary, action_id, publish)
+            else:
+                self._crash("after_intent", Verb.KILL)
+                self.state = latched(decision.after, action, action_id, self.clock.now())
+                self._kill_action = action
+                self._kill_attempts, self._kill_error = 0, None
+                if publish:  # everyone sees KILL PENDING before the router is even called
+                    self.warning = self._current_warning()
+                    self._publish(new_point=None)
+        return self._attempt_kill(publish)
 
-    def _apply(self, action: Action) -> ActionOutcome:
-        now = self.clock.now()
-        action_id = uuid.uuid4().hex[:12]
-        decision = decide(self.state, action, self.plan, now)
-        if isinstance(decision, Refused):
-            self._record(action, action_id, "refused", message=decision.reason)
-            return ActionOutcome(False, action.verb, decision.reason, self.state.version, action_id)
-        if action.verb is Verb.SHADOW_ON and self._router_unsupported_shadow:
-            reason = f"shadow is not available here: {self._router_unsupported_shadow}"
-            self._record(action, action_id, "refused", message=reason)
-            return ActionOutcome(False, action.verb, reason, self.state.version, action_id)
-        assert isinstance(decision, Accepted)
-        try:
-            self._record(action, action_id, "intent", planned=decision.after)
-        except AuditError as exc:
-            if action.verb is not Verb.KILL:
-                reason = f"refused: the audit log cannot be written ({exc})"
-                self._note("warn", action.actor.name, reason)
-                return ActionOutcome(False, action.verb, reason, self.state.version, action_id)
-            self._note("warn", action.actor.name, f"audit log unwritable, killing anyway: {exc}")
-        if decision.noop:
-            self._record(action, action_id, "result", outcome="noop", message=decision.summary)
-            return ActionOutcome(True, action.verb, decision.summary, self.state.version, action_id)
-        try:
-            routing = self._route(action.verb, decision)
-        except Exception as exc:  # RouterError, or an adapter bug: never crash the loop
-            message = f"{action.verb.label} failed at the router: {exc}"
-            if action.verb is Verb.KILL:
-                self._pending_kill = action
-                message += " (kill stays pending and is retried every tick)"
-            self._record(action, action_id, "result", outcome="error", message=message)
-            return ActionOutcome(False, action.verb, message, self.state.version, action_id)
-        if action.verb is Verb.KILL:
-            self._pending_kill = None
-        before = self.state
-        self.state = decision.after
-        self.routing = routing
-        if before.step_index != self.state.step_index:
-            self.judge.start_step(self.state.step_index, now)
-        self._record(
-            action,
-            action_id,
-            "result",
-            outcome="applied",
-            message=decision.summary,
-            routing=routing,
-        )
-        record_event = getattr(self.router, "record_event", None)
-        if callable(record_event):  # e.g. a Kubernetes Event on the object: never raises
+    def _attempt_kill(self, publish: bool = True) -> ActionOutcome:
+        """One router attempt at the pending kill; on failure, schedule the next one."""
+        with self._write_lock:
+            with self._lock:
+                latch = self.state.kill
+                action = self._kill_action or _kill_action_of(latch)
+                if latch is None:
+                    return ActionOutcome(True, Verb.KILL, "the kill is confirmed",
+                                         self.state.version, "")  # fmt: skip
+                self._kill_attempts += 1
+                attempt = self._kill_attempts
+                self._writing = True
+                self._write_gen += 1
+            try:
+                routing, error = self.router.abort(), None
+            except Exception as exc:  # RouterError, or an adapter bug: retried, never raised
+                routing, error = None, exc
+            self._crash("after_router", Verb.KILL)
+            with self._lock:
+                self._writing = False
+                self._write_gen += 1
+                if routing is not None:
+                    self.routing, self.routing_at = routing, self.loop_now()
+                if self.state.kill is None:  # confirmed by a read, or cancelled, meanwhile
+                    return ActionOutcome(True, Verb.KILL, "the kill is confirmed",
+                                         self.state.version, latch.action_id)  # fmt: skip
+                if error is None and routing is not None and routing.weight == 0:
+                    return self._confirm_kill(routing, by_read=False, publish=publish)
+                why = str(error) if error is not None else (
+                    f"the router still reports {routing.weight if routing else '?'}%")
+                delay = min(KILL_BACKOFF_MAX_S, KILL_BACKOFF_FIRST_S * 2 ** (attempt - 1))
+                self._kill_next_at = self.clock.monotonic() + delay
+                self._kill_error = why
+                message = (f"kill attempt {attempt} failed at the router: {why} (the kill stays "
+                           f"pending; next attempt in {delay:.0f} s)")  # fmt: skip
+                self._record(action, latch.action_id, "result", outcome="error", message=message)
+                if publish:
+                    self.warning = self._current_warning()
+                    self._publish(new_point=None)
+                return ActionOutcome(False, Verb.KILL, message, self.state.version,
+                                     latch.action_id)  # fmt: skip
+
+    def _confirm_kill(
+        self, routing: RoutingState, *, by_read: bool, publish: bool = True
+    ) -> ActionOutcome:
+        latch = self.state.kill
+        action = self._kill_action or _kill_action_of(latch)
+        action_id = latch.action_id if latch is not None else ""
+        self.state = kill_confirmed(self.state, self.loop_now(), action.actor.name)
+        self.routing, self.routing_at = routing, self.loop_now()
+        self._kill_action, self._kill_error = None, None
+        summary = "killed the canary" + (" (the router reads 0%)" if by_read else "")
+        self._record(action, action_id, "result", outcome="applied", message=summary,
+                     routing=routing)  # fmt: skip
+        self._crash("after_result", Verb.KILL)
+        self._event(action, summary)
+        if publish:
+            self.warning = self._current_warning()
+            self._publish(new_point=None)
+        return ActionOutcome(True, Verb.KILL, summary, self.state.version, action_id)
+
+    def _event(self, action: Action, summary: str) -> None:
+        if isinstance(self.router, RecordsEvents):  # e.g. a Kubernetes Event: never raises
             why = f": {action.reason}" if action.reason else ""
-            record_event(action.verb.value, action.actor.name, decision.summary + why)
-        return ActionOutcome(True, action.verb, decision.summary, self.state.version, action_id)
+            head = self.audit.head_text()
+            self.router.record_event(action.verb.value, action.actor.name,
+                                     f"{summary}{why} [audit {head}]")  # fmt: skip
 
     def _route(self, verb: Verb, decision: Accepted) -> RoutingState | None:
         after = decision.after
         match verb:
-            case Verb.STEP_FORWARD | Verb.STEP_BACK:
+            case Verb.STEP_FORWARD | Verb.STEP_BACK | Verb.START:
                 return self.router.set_weight(after.weight)
             case Verb.PAUSE | Verb.RESUME:
                 return self.router.set_paused(verb is Verb.PAUSE)
@@ -430,21 +824,25 @@ class Engine:
                 return self.router.set_mirror(verb is Verb.SHADOW_ON)
             case Verb.PROMOTE:
                 return self.router.promote()
-            case Verb.KILL:
-                last: RouterError | None = None
-                attempts = 1 if getattr(self.router, "retries_kill", False) else (
-                    max(1, self.settings.kill_attempts))  # fmt: skip
-                for _ in range(attempts):
-                    try:
-                        return self.router.abort()
-                    except RouterError as exc:
-                        last = exc
-                        if not exc.retryable:
-                            break
-                assert last is not None
-                raise last
             case _:
-                return self.routing
+                return None
+
+    def _crash(self, point: str, verb: Verb) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(point, verb)
+
+    def audit_refusal(self, action: Action, reason: str) -> None:
+        """Audit and show an action refused before it reached the state machine (a viewer's)."""
+        with self._lock:
+            self._record(action, uuid.uuid4().hex[:12], "refused", message=reason)
+            self._publish(new_point=None)
+
+    # --- the loop's own health, as its runner reports it ---------------------------------
+    def record_loop(self, event: str, message: str) -> None:
+        """Audit what happened to the loop itself (stopped on an error, restarted)."""
+        with self._lock:
+            self._record_plain("loop", event, message, note="alert")
+            self._publish(new_point=None)
 
     # --- audit and activity --------------------------------------------------------------
     def _record(
@@ -491,13 +889,16 @@ class Engine:
             self._note(
                 "refused", who, f"{action.verb.label} refused: {message}", written.get("seq")
             )
-        else:
+        elif outcome in ("applied", "noop", "reconciled: applied"):
             label = "" if outcome == "applied" else f" [{outcome}]"
             self._note("result", who, f"{message or action.verb.label}{label}", written.get("seq"))
             if action.verb is Verb.KILL and outcome == "applied" and action.actor.kind == "rule":
                 self._note("alert", who, f"ROLLED BACK automatically: {action.reason}")
+        else:
+            self._note("failed", who, f"{message or action.verb.label} [{outcome}]",
+                       written.get("seq"))  # fmt: skip
 
-    def _record_plain(self, kind: str, event: str, message: str) -> None:
+    def _record_plain(self, kind: str, event: str, message: str, note: str = "info") -> None:
         rec = {
             "time": self.clock.now(),
             "type": kind,
@@ -507,7 +908,7 @@ class Engine:
             "state": _state_dict(self.state),
         }
         written = self._append(rec)
-        self._note("info", "loop", message, written.get("seq"))
+        self._note(note, "loop", message, written.get("seq"))
 
     def _append(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Append to the audit log. Only an intent's failure stops an action (it raises);
@@ -524,7 +925,7 @@ class Engine:
         self._note("warn", "loop", text)
 
     def _note(self, kind: str, actor: str, text: str, seq: int | None = None) -> None:
-        entry = ActivityEntry(self.clock.now(), kind, actor, text, seq)
+        entry = ActivityEntry(self.loop_now(), kind, actor, text, seq)
         self._activity.append(entry)
         self._pending_activity.append(entry)
 
@@ -549,8 +950,9 @@ class Engine:
         full: bool,
         sample: Sample | None = None,
     ) -> Frame:
+        status, detail = self.loop_health
         return Frame(
-            now=self.clock.now(),
+            now=self.loop_now(),
             info=self.info,
             plan=self.plan,
             state=self.state,
@@ -564,11 +966,17 @@ class Engine:
             full=full,
             sample=sample,
             presence=self.presence,
-            extra={
-                "seq": self._frame_seq,
-                "attended": self.attended,
-                "unattended": self.unattended,
-            },
+            seq=self._frame_seq,
+            attended=self.attended,
+            unattended=self.unattended,
+            tick_s=self.settings.tick_s,
+            routing_at=self.routing_at,
+            router_error=self.router_error,
+            metrics_at=self.metrics_at,
+            loop=status,
+            loop_detail=detail,
+            kill_attempts=self._kill_attempts if self.state.kill is not None else 0,
+            kill_error=self._kill_error if self.state.kill is not None else None,
         )
 
     def _publish(self, new_point: SeriesPoint | None, sample: Sample | None = None) -> Frame:
@@ -582,8 +990,12 @@ class Engine:
         self._frame_seq += 1
         points = (new_point,) if new_point is not None else ()
         frame = self._frame(points=points, activity=activity, full=False, sample=sample)
+        self._last_frame = frame
         for subscriber in list(self._subscribers):
-            subscriber(frame)
+            try:
+                subscriber(frame)
+            except Exception:  # a subscriber's bug must not stop the loop or an action
+                log.exception("a frame subscriber failed")
         return frame
 
     def stop(self, reason: str = "loop stopped") -> None:
@@ -593,7 +1005,7 @@ class Engine:
 
 
 def _state_dict(state: CanaryState) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "phase": state.phase.value,
         "step": state.step_index,
         "weight": state.weight,
@@ -601,19 +1013,39 @@ def _state_dict(state: CanaryState) -> dict[str, Any]:
         "armed": state.armed,
         "version": state.version,
     }
+    if state.kill is not None:
+        out["kill"] = state.kill.to_dict()
+    if state.hold is not None:
+        out["hold"] = state.hold
+    return out
 
 
-def state_from_audit(record_state: dict[str, Any], now: float) -> CanaryState:
-    """Rebuild a CanaryState from the `state` field of an audit record."""
-    from canary_tui.core.state import Phase
+def _kill_action_of(latch: Any) -> Action:
+    """The kill's action when only its latch survived (a restart): actor and reason."""
+    name = getattr(latch, "actor", "?")
+    kind = "rule" if name in ("auto-rollback",) else "person"
+    return Action(Verb.KILL, Actor(name, kind=kind), Source.KEY, None,
+                  reason=getattr(latch, "reason", ""))  # fmt: skip
 
-    return CanaryState(
-        phase=Phase(record_state["phase"]),
-        step_index=int(record_state["step"]),
-        weight=int(record_state["weight"]),
-        shadow=bool(record_state["shadow"]),
-        armed=bool(record_state["armed"]),
-        version=int(record_state["version"]),
-        step_started_at=now,
-        started_at=now,
-    )
+
+def _settle(verb: Verb, intent: dict[str, Any], routing: RoutingState | None) -> tuple[bool, str]:
+    """Whether an intent left without a result (a crash) took effect, from the router.
+
+    A verb the router cannot show is settled in the safe direction: arm and pause count as
+    applied, everything else as not applied."""
+    if verb in (Verb.ARM, Verb.PAUSE):
+        return True, "settled as applied after a restart (the safe direction)"
+    after = intent.get("after") or {}
+    before = intent.get("state") or {}
+    if verb in (Verb.STEP_FORWARD, Verb.STEP_BACK, Verb.START, Verb.PROMOTE,
+                Verb.SHADOW_ON, Verb.SHADOW_OFF):  # fmt: skip
+        if routing is None:
+            return False, "the router could not be read after a restart: taken as not applied"
+        live = (routing.weight, routing.mirror)
+        if live == (after.get("weight"), after.get("shadow")):
+            return True, f"the router reads {routing.weight}% after a restart: it was applied"
+        if live == (before.get("weight"), before.get("shadow")):
+            return False, f"the router reads {routing.weight}% after a restart: not applied"
+        return False, (f"the router reads {routing.weight}% after a restart, neither before "
+                       "nor after: taken as not applied")  # fmt: skip
+    return False, "cut short by a restart: taken as not applied"

@@ -131,6 +131,16 @@ class AuditLog:
     def last_seq(self) -> int:
         return self._seq
 
+    def head(self) -> tuple[int, str]:
+        """The chain's head: the last record's sequence number and hash."""
+        with self._lock:
+            return self._seq, self._prev
+
+    def head_text(self) -> str:
+        """The head as people and anchors quote it: '#41 9f86d081884c'."""
+        seq, digest = self.head()
+        return f"#{seq} {digest[:12]}"
+
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write one record durably (flushed and fsynced) and return it with seq and hashes."""
         with self._lock:

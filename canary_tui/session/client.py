@@ -144,7 +144,8 @@ class SocketSession:
                 future.set_exception(SessionUnavailable(reason))
         if self._last is not None:
             on_frame(replace(self._last, full=False, points=(), activity=(),
-                             warning=f"DISCONNECTED: {reason}"))  # fmt: skip
+                             warning=f"DISCONNECTED: {reason}", loop="stopped",
+                             loop_detail=f"disconnected: {reason}"))  # fmt: skip
 
     def _frame(self, data: dict[str, Any]) -> Frame | None:
         if "info" in data:
@@ -155,19 +156,26 @@ class SocketSession:
         if self._info is None:
             return None  # nothing can be drawn before the first full frame
         frame = frame_from_dict(data, info=self._info, plan=self._plan)
-        seq = int(frame.extra.get("seq", -1))
+        seq = frame.seq
+        if frame.heartbeat:
+            return frame if seq >= self._seq else None
         if not frame.full and seq <= self._seq:
             return None  # already contained in the full frame we got on attach
         self._seq = seq
         return frame
 
-    async def _request(self, message: dict[str, Any], key: int) -> dict[str, Any]:
+    async def _send(self, message: dict[str, Any], key: int) -> asyncio.Future[dict[str, Any]]:
+        """Send a request; its answer arrives on the returned future. Raises (not sent)."""
         if self._writer is None or self.closed_reason is not None:
             raise SessionUnavailable(self.closed_reason or "not attached")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         self._writer.write(encode(message))
         await self._writer.drain()
+        return future
+
+    async def _request(self, message: dict[str, Any], key: int) -> dict[str, Any]:
+        future = await self._send(message, key)
         return await asyncio.wait_for(future, ACTION_TIMEOUT_S)
 
     async def submit(
@@ -177,12 +185,33 @@ class SocketSession:
         message = {"type": "action", "id": request_id, "verb": verb.value,
                    "expected_version": expected_version, "reason": reason}  # fmt: skip
         try:
-            reply = await self._request(message, request_id)
+            future = await self._send(message, request_id)
+        except (SessionUnavailable, ConnectionError) as exc:
+            return ActionOutcome(False, verb, f"not sent: {exc or 'connection lost'}", -1)
+        try:
+            reply = await asyncio.wait_for(future, ACTION_TIMEOUT_S)
         except (SessionUnavailable, TimeoutError, ConnectionError) as exc:
-            return ActionOutcome(False, verb, f"not sent: {exc or 'timed out'}", -1)
+            # Sent: the daemon may well have applied it. Never say it did not happen.
+            why = str(exc) or f"no answer within {ACTION_TIMEOUT_S:.0f} s"
+            await self._refresh()
+            return ActionOutcome(
+                False, verb,
+                f"outcome unknown: {verb.label} was sent but {why}; it may have applied: "
+                "check the header and the activity pane", -1,
+            )  # fmt: skip
+        finally:
+            self._pending.pop(request_id, None)
         o = reply["outcome"]
         return ActionOutcome(bool(o["ok"]), Verb(o["verb"]), str(o["message"]), int(o["version"]),
                              str(o.get("action_id", "")))  # fmt: skip
+
+    async def _refresh(self) -> None:
+        """Ask for the whole state again (after an action of unknown outcome)."""
+        if self._writer is None or self.closed_reason is not None:
+            return
+        with contextlib.suppress(Exception):
+            self._writer.write(encode({"type": "refresh"}))
+            await self._writer.drain()
 
     async def stop_daemon(self, then: str) -> str:
         """Ask the daemon to stop the loop (`then`: hold or kill). Returns its answer."""

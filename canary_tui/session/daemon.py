@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import grp
 import logging
 import os
@@ -25,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from canary_tui import __version__
-from canary_tui.core.actions import Action, Actor, Source, Verb
+from canary_tui.core.actions import Action, ActionOutcome, Actor, Source, Verb
 from canary_tui.core.codec import frame_to_dict
 from canary_tui.core.frames import Frame
-from canary_tui.core.state import CanaryState
 from canary_tui.engine.loop import Engine
+from canary_tui.engine.recovery import Recovery
 from canary_tui.engine.runner import EngineRunner
+from canary_tui.session.lock import CanaryLock, LockHeld
 from canary_tui.session.protocol import (
     HELLO_TIMEOUT_S,
     MAX_MESSAGE_BYTES,
@@ -39,6 +39,7 @@ from canary_tui.session.protocol import (
     decode,
     encode,
 )
+from canary_tui.session.watchdog import watch_loop
 
 log = logging.getLogger("canary_tui.daemon")
 
@@ -131,7 +132,8 @@ class SessionDaemon:
         group: str | None = None,
         promote_grace_s: float = 0.15,
         stop_when_terminal: bool = False,
-        resume: CanaryState | None = None,
+        resume: Recovery | None = None,
+        lock: CanaryLock | None = None,
     ) -> None:
         self.engine = engine
         self.socket_path = socket_path
@@ -143,10 +145,10 @@ class SessionDaemon:
         self.clients: dict[int, Client] = {}
         self.started = time.time()
         self._ids = 0
-        self._lock_fd: int | None = None
+        self.lock = lock or CanaryLock(engine.info.name, "serve", lock_path)
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.runner = EngineRunner(engine, resume=resume)
+        self.runner = EngineRunner(engine, resume=resume, restart=True)
 
     # --- start-up ------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -161,20 +163,11 @@ class SessionDaemon:
                 raise DaemonError(
                     f"cannot share {directory} with group {self.group!r}: {exc}"
                 ) from exc
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise DaemonError(
-                f"a daemon for canary {self.engine.info.name!r} is already running "
-                f"(pid {holder}, lock {self.lock_path}); attach to it with "
-                f"`canary-tui attach {self.engine.info.name}`"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+        if not self.lock.held:
+            try:
+                self.lock.acquire()
+            except LockHeld as exc:
+                raise DaemonError(str(exc)) from None
         if self.socket_path.exists() or self.socket_path.is_symlink():
             log.info("removing the stale socket of a dead daemon: %s", self.socket_path)
             self.socket_path.unlink()
@@ -182,9 +175,7 @@ class SessionDaemon:
     def release(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self.lock.release()
 
     # --- serving -------------------------------------------------------------------------
     async def serve(self) -> None:
@@ -202,22 +193,32 @@ class SessionDaemon:
                 self._loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
         unsubscribe = self.engine.subscribe(self._from_engine_thread)
         self.engine.set_attended(False)
-        self.runner.start()
+        await asyncio.to_thread(self.runner.start)
+        watchdog = asyncio.create_task(watch_loop(self.runner, self._heartbeat,
+                                                  on_change=self._health_changed))  # fmt: skip
         log.info("serving %s on %s (pid %d)", self.engine.info.name, self.socket_path, os.getpid())
         try:
             await self._stopping.wait()
         finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
             unsubscribe()
             server.close()
             for client in list(self.clients.values()):
                 client.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
-            self.runner.stop()
-            self.engine.stop(self._stop_reason)
-            self.engine.audit.close()
+            await asyncio.to_thread(self._shutdown)
             self.release()
             log.info("stopped: %s", self._stop_reason)
+
+    def _shutdown(self) -> None:
+        """Stop the loop, audit the stop, flush what is queued (bounded), close the log."""
+        self.runner.stop()
+        self.engine.stop(self._stop_reason)
+        self.engine.close()
+        self.engine.audit.close()
 
     _stop_reason = "daemon stopped"
 
@@ -231,6 +232,17 @@ class SessionDaemon:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._broadcast, frame)
 
+    def _heartbeat(self, frame: Frame) -> None:
+        """The watchdog's frame: the loop's health and the time, every second."""
+        self._broadcast(frame)
+
+    def _health_changed(self, health: tuple[str, str]) -> None:
+        status, detail = health
+        if status == "running":
+            log.info("the loop is running again")
+        else:
+            log.error("the loop is %s: %s", status, detail)
+
     def _broadcast(self, frame: Frame) -> None:
         if frame.full:
             return  # full frames are made per client at attach time
@@ -241,7 +253,7 @@ class SessionDaemon:
             except asyncio.QueueFull:
                 log.warning("dropping %s: %d frames behind", client.label, CLIENT_QUEUE)
                 self._drop(cid)
-        if self.stop_when_terminal and frame.state.terminal:
+        if self.stop_when_terminal and frame.state.terminal and not frame.heartbeat:
             self.request_stop(f"canary {frame.state.phase.label}")
 
     def _drop(self, cid: int) -> None:
@@ -264,6 +276,10 @@ class SessionDaemon:
             "step": s.step_index + 1,
             "steps": len(self.engine.plan),
             "armed": s.armed,
+            "kill_pending": s.kill is not None,
+            "hold": s.hold,
+            "loop": self.runner.health()[0],
+            "loop_detail": self.runner.health()[1],
             "attached": [
                 {"user": c.actor.name, "ssh_client": c.actor.ssh_client, "since": c.since}
                 for c in self.clients.values()
@@ -295,10 +311,13 @@ class SessionDaemon:
             client = self.clients.pop(cid, None)
             if client is not None:
                 log.info("%s left", client.label)
-                await asyncio.to_thread(self.engine.note_presence, client.label, False,
-                                        self.presence())  # fmt: skip
-                if not self.clients:
-                    await asyncio.to_thread(self.engine.set_attended, False)
+                # At shutdown this handler is cancelled: the presence note is not worth a
+                # traceback, and the loop's own stop record follows.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.to_thread(self.engine.note_presence, client.label, False,
+                                            self.presence())  # fmt: skip
+                    if not self.clients:
+                        await asyncio.to_thread(self.engine.set_attended, False)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -351,7 +370,7 @@ class SessionDaemon:
                              "you": actor.to_dict(), "operator": operator,
                              "read_only": read_only, "canary": self.engine.info.name}))  # fmt: skip
         # The full frame goes first; frames published after it follow through the broadcast.
-        full = self.engine.full_frame()
+        full = await asyncio.to_thread(self.engine.full_frame)
         client.queue.put_nowait(encode({"type": "frame", "frame": frame_to_dict(full)}))
         self.clients[cid] = client
         role = "operator" if operator else "viewer"
@@ -390,6 +409,9 @@ class SessionDaemon:
         kind = message.get("type")
         if kind == "action":
             await self._on_action(client, message)
+        elif kind == "refresh":  # after an action of unknown outcome: the whole state again
+            full = await asyncio.to_thread(self.engine.full_frame)
+            self._reply(client, {"type": "frame", "frame": frame_to_dict(full)})
         elif kind == "stop":
             then = message.get("then")
             if then not in ("hold", "kill"):
@@ -418,15 +440,19 @@ class SessionDaemon:
             raise ProtocolError(f"unknown verb {message.get('verb')!r}") from exc
         request_id = message.get("id")
         expected = message.get("expected_version")
-        if expected is not None and not isinstance(expected, int):
-            raise ProtocolError("expected_version must be an integer or null")
+        if verb is Verb.KILL:
+            if expected is not None and not isinstance(expected, int):
+                raise ProtocolError("expected_version must be an integer or null")
+        elif not isinstance(expected, int) or isinstance(expected, bool):
+            raise ProtocolError(
+                f"{verb.value} needs expected_version (the state version it was issued "
+                "against); only kill may go without"
+            )
         reason = str(message.get("reason", ""))[:2000]
         action = Action(verb, client.actor, Source.KEY, expected, reason=reason)
         if not client.operator:
-            from canary_tui.core.actions import ActionOutcome
-
             why = f"refused: {client.actor.name} is a viewer, not an operator"
-            self.engine.audit_refusal(action, why)
+            await asyncio.to_thread(self.engine.audit_refusal, action, why)
             outcome = ActionOutcome(False, verb, why, self.engine.state.version)
         else:
             if verb is Verb.PROMOTE:

@@ -128,7 +128,7 @@ class CanaryApp(App[None]):
         frame = self.dashboard.model.frame
         alone = frame is not None and len(frame.presence) <= 1
         if self.detachable and alone and not self.session.read_only:
-            unattended = str(frame.extra.get("unattended", "hold")) if frame else "hold"
+            unattended = frame.unattended if frame else "hold"
             self.push_screen(LeaveScreen(unattended), self._left)
             return
         await self.session.detach()

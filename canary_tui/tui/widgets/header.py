@@ -56,8 +56,8 @@ class StatusHeader(Widget):
         if routing is not None and routing.mirror:
             router += f" mirror {routing.mirror_percent}%"
         present = ", ".join(f.presence) if f.presence else self.you
-        if "unattended" in f.extra and f.presence:
-            present += f"  (alone: {f.extra['unattended']})"
+        if f.presence:
+            present += f"  (alone: {f.unattended})"
         line2 = Text.assemble(
             ("auto-rollback ", "dim"),
             armed,
