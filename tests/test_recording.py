@@ -327,8 +327,10 @@ def test_kill_minus_nine_mid_session_replays_up_to_the_last_whole_chunk(tmp_path
     assert proc.returncode == -signal.SIGKILL
     with Recording.open(out) as rec:
         assert not rec.complete and rec.problem and "cut short" in rec.problem
-        assert rec.frames == 10  # 14 frames published; the last whole chunk ended at frame 10
-        assert len(list(rec.iter_frames())) == 10
+        # 14 frames published. The audited start at frame 1 closes a chunk at once (actions
+        # are urgent), then chunks of 5 end at frames 6 and 11: 12 whole frames, 2 cut off.
+        assert rec.frames == 12
+        assert len(list(rec.iter_frames())) == 12
 
 
 def test_a_damaged_chunk_ends_the_recording_just_before_it(

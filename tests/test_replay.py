@@ -273,7 +273,7 @@ async def test_player_keys(replay_app: tuple[ReplayApp, ReplaySession]) -> None:
         assert s.speed == 60.0 and "60x" in status.render().plain
         await pilot.press("1")
         assert s.speed == 1.0
-        await pilot.press("n")
+        await pilot.press("home", "n")  # the first action: the audited start at 0%
         assert s.position == s.recording.marks.actions[0]
         await pilot.press("n", "N")
         assert s.position == s.recording.marks.actions[0]

@@ -17,6 +17,7 @@ from canary_tui.core.frames import ActivityEntry, Frame
 from canary_tui.core.state import Phase
 from canary_tui.session.base import Session
 from canary_tui.session.model import DashboardModel
+from canary_tui.tui.alarms import alarms
 from canary_tui.tui.keymap import ACTIONS_BY_ID, action_bindings
 from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from canary_tui.tui.screens.evidence import EvidenceScreen
@@ -166,16 +167,7 @@ class DashboardScreen(Screen[None]):
 
     @staticmethod
     def _banner_text(frame: Frame) -> str:
-        parts = []
-        if frame.no_data:
-            parts.append(f"NO DATA: {frame.no_data} (holding; no data is never a pass)")
-        if frame.warning:
-            parts.append(frame.warning)
-        if frame.state.phase is Phase.ROLLED_BACK:
-            parts.append("ROLLED BACK: canary weight 0")
-        elif frame.state.phase is Phase.PROMOTED:
-            parts.append("PROMOTED: canary at 100%")
-        return " | ".join(parts)
+        return " | ".join(alarms(frame))
 
     # --- actions out ---------------------------------------------------------------------
     def _verb_for(self, action_id: str) -> Verb | None:

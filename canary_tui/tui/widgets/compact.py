@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from canary_tui.core.frames import ActivityEntry, Frame
+from canary_tui.tui.alarms import alarms, router_text
 from canary_tui.tui.format import clock_time, mmss, pct
 from canary_tui.tui.widgets.verdicts import STATUS_WORD
 
@@ -32,13 +33,10 @@ class CompactSummary(Widget):
             ),
             Text(f"weight {s.weight}%  step {s.step_index + 1}/{len(f.plan)}  "
                  f"{'ended' if s.terminal else mmss(s.time_in_step(f.now)) + '/' + mmss(hold)}"),
-            Text(f"auto-rollback {'ARMED' if s.armed else 'DISARMED'}"
-                 + (f"  router {f.routing.weight}%" if f.routing else "")),
+            Text(f"auto-rollback {'ARMED' if s.armed else 'DISARMED'}  {router_text(f)}"),
         ]  # fmt: skip
-        if f.no_data:
-            lines.append(Text(f"NO DATA: {f.no_data}", style="bold"))
-        if f.warning:
-            lines.append(Text(f.warning, style="bold"))
+        for alarm in alarms(f):
+            lines.append(Text(alarm, style="bold"))
         for v in f.verdicts:
             e = v.evidence
             lines.append(Text(f"{v.metric[:8]:<8} b {pct(e.baseline_rate)} c {pct(e.canary_rate)} "

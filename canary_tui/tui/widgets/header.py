@@ -9,6 +9,7 @@ from textual.widget import Widget
 
 from canary_tui.core.frames import Frame
 from canary_tui.core.state import Phase
+from canary_tui.tui.alarms import router_text
 from canary_tui.tui.format import clock_time, mmss
 
 PHASE_STYLE = {
@@ -34,12 +35,15 @@ class StatusHeader(Widget):
         s, info = f.state, f.info
         hold = f.plan.step(s.step_index).hold_s
         phase = s.phase.label.upper() + (" +SHADOW" if s.shadow else "")
+        if s.kill is not None:
+            phase = "KILL PENDING"
         wide = self.size.width >= 100
         line1 = Text.assemble(
             (f"{info.service}", "bold"),
             f" ({info.namespace})" if wide else "",
             f"  {info.stable_version}{'->' if self.ascii_only else '→'}{info.canary_version}  ",
-            (f" {phase} ", self._style(PHASE_STYLE[s.phase])),
+            (f" {phase} ", self._style(
+                "bold reverse $error" if s.kill is not None else PHASE_STYLE[s.phase])),
             "  ",
             (f"{s.weight}%", "bold"),
             ("  step ", "dim"),
@@ -51,10 +55,11 @@ class StatusHeader(Widget):
             if s.armed
             else ("DISARMED", self._style("bold reverse $error"))
         )
-        routing = f.routing
-        router = f"router {routing.weight}%" if routing is not None else "router ?"
-        if routing is not None and routing.mirror:
-            router += f" mirror {routing.mirror_percent}%"
+        router = router_text(f)
+        router_style = "bold reverse $error" if f.routing_stale else "dim"
+        mode, mode_style = self.mode, "bold $warning" if self.mode != "LIVE" else "dim"
+        if self.mode == "LIVE" and f.loop != "running":
+            mode, mode_style = f"LOOP {f.loop.upper()}", "bold reverse $error"
         present = ", ".join(f.presence) if f.presence else self.you
         if f.presence:
             present += f"  (alone: {f.unattended})"
@@ -62,9 +67,9 @@ class StatusHeader(Widget):
             ("auto-rollback ", "dim"),
             armed,
             ("  ", ""),
-            (router, "dim"),
+            (router, self._style(router_style)),
             ("  ", ""),
-            (self.mode, self._style("bold $warning") if self.mode != "LIVE" else "dim"),
+            (mode, self._style(mode_style)),
             (f" {clock_time(f.now)} UTC", "dim"),
             ("  watching: ", "dim"),
             present,
