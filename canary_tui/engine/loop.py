@@ -684,7 +684,8 @@ class Engine:
                     return self._done(action, False, message, action_id, publish)
                 before = self.state
                 # A kill may have latched while the router call ran: keep its latch.
-                self.state = replace(decision.after, kill=before.kill,
+                kill = before.kill if decision.before.kill is None else decision.after.kill
+                self.state = replace(decision.after, kill=kill,
                                      version=max(decision.after.version, before.version + 1))
                 if routing is not None:
                     self.routing, self.routing_at = routing, self.loop_now()

@@ -64,7 +64,9 @@ def recover_from(records: Iterable[Mapping[str, Any]]) -> Recovery:
     kill_action = None
     if state.kill is not None and state.kill.action_id in kill_intents:
         kill_action = action_of(kill_intents[state.kill.action_id])
-    if state.terminal and state.kill is None and intent is None:
+    if state.terminal and state.kill is None and intent is None and clean:
+        # The last canary ended and its loop stopped cleanly: a new one may begin, but after
+        # a rollback only when a person steps forward.
         return Recovery(None, clean_stop=clean, rolled_back=state.phase is Phase.ROLLED_BACK)
     return Recovery(
         state,

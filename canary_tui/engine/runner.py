@@ -127,15 +127,15 @@ class EngineRunner:
         clock = self.engine.clock
         now = clock.monotonic()
         limit = STALL_TICKS * self.engine.settings.tick_s
-        if self._failed_at is not None or (self.error is not None and not self.running):
+        if self._failed_at is not None:
             detail = f"the loop stopped on an error: {self.error}"
             if self._next_restart_at is not None:
                 wait = max(0.0, self._next_restart_at - now)
                 detail += f" (restart {self.restarts + 1} in {wait:.0f} s)"
             return "stopped", detail
-        if self._thread is not None and not self.running and not self._stop.is_set():
-            return "stopped", "the loop thread is gone"
         if self._thread is not None and not self.running:
+            if self.error is not None:
+                return "stopped", f"the loop stopped on an error: {self.error}"
             return "stopped", "the loop has ended"
         started = self._tick_started
         if started is not None and now - started > limit:
