@@ -646,8 +646,9 @@ def serve(
         if scenario not in SCENARIOS:
             fail(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
         config = demo_config(scenario, seed, judge=judge, rate=rate)
+    elif config_path is None:
+        fail("serve needs exactly one of --config FILE or --demo")
     else:
-        assert config_path is not None
         try:
             config = load_config(config_path)
         except ConfigError as exc:

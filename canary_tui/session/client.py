@@ -113,7 +113,8 @@ class SocketSession:
         self._task = asyncio.create_task(self._receive(on_frame))
 
     async def _receive(self, on_frame: FrameHandler) -> None:
-        assert self._reader is not None
+        if self._reader is None:
+            raise SessionUnavailable("not connected")
         reason = "the session daemon closed the connection"
         try:
             while True:
