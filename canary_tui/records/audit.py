@@ -127,10 +127,6 @@ class AuditLog:
                 return verify(self.path).ok
         return False
 
-    @property
-    def last_seq(self) -> int:
-        return self._seq
-
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write one record durably (flushed and fsynced) and return it with seq and hashes."""
         with self._lock:
