@@ -33,7 +33,9 @@ def copy_tree(tmp_path: Path) -> Path:
     root.mkdir()
     shutil.copy(REPO / "pyproject.toml", root)
     for package in ("canary_tui", "adapters", "themes"):
-        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return root
 
 
@@ -52,8 +54,9 @@ def test_textual_in_core_breaks_the_contracts(tmp_path: Path) -> None:
         f.write("\nimport textual  # a UI library in the pure core\n")
     done = lint(root)
     assert done.returncode != 0
-    assert "core is pure: nothing of the project above it, no I/O or UI libraries BROKEN" in " ".join(
-        done.stdout.split()
+    assert (
+        "core is pure: nothing of the project above it, no I/O or UI libraries BROKEN"
+        in " ".join(done.stdout.split())
     )
 
 

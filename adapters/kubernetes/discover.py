@@ -146,7 +146,7 @@ def _virtualservice(api: KubeApi, ns: str, name: str, base: dict[str, Any]) -> D
     raise DiscoveryError(
         f"VirtualService {ns}/{name}: no HTTP route with a recognisable stable and canary "
         f"destination ({last}); write the router section by hand "
-        "(README: 'Kubernetes traffic routers')"
+        "(docs/routers/)"
     )
 
 
