@@ -107,3 +107,12 @@ def test_keys_page_lists_every_binding_id() -> None:
         assert f"| `{action.key}` | `{action.id}` |" in page
     for binding in app_bindings():
         assert f"`{binding.id}`" in page
+
+
+def test_readme_links_point_at_files_that_exist() -> None:
+    """mkdocs checks the site's links; the README is outside the site, so check its own here."""
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README)
+    assert links
+    for target in links:
+        if "://" not in target:
+            assert (REPO / target).exists(), target
