@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need (Debian packages too) and run the whole suite:
-# lint (ruff), types (mypy --strict), and pytest. Safe to run again; reuses what it can.
+# lint (ruff), types (mypy --strict), the layers (lint-imports), the docs site
+# (mkdocs build --strict), and pytest. Safe to run again; reuses what it can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -33,6 +34,12 @@ echo "== ruff"
 .venv/bin/ruff check canary_tui adapters themes tests benchmarks
 echo "== mypy --strict (canary_tui and adapters, all of them)"
 .venv/bin/mypy
+echo "== lint-imports (the layers' contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
+echo "== mkdocs build --strict (the documentation site, with its generated references)"
+site_dir="$(mktemp -d)"
+.venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
+rm -rf "$site_dir"
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

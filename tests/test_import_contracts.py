@@ -1,74 +1,69 @@
-"""Layer rules of DESIGN.md, checked on real imports in a fresh interpreter.
+"""The layers of DESIGN.md are import-linter contracts (pyproject.toml, `[tool.importlinter]`).
 
-core imports nothing of the project above it and nothing of textual/kubernetes/httpx (nor any
-third-party package); engine, session, records and adapters import no Textual.
+scripts/test.sh runs `lint-imports` on the real tree; these tests run it too, and check on a
+copy of the tree that a forbidden import really breaks a contract (so the contracts bite).
 """
 
 from __future__ import annotations
 
-import json
-import pkgutil
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
-
-import canary_tui.core
-
-CORE_MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(canary_tui.core.__path__, "canary_tui.core.")
+REPO = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+CONTRACTS = (
+    "Layers: cli -> tui -> session -> engine -> records -> core",
+    "core is pure",
+    "Adapters stand beside the layers",
+    "The TUI talks only to a Session",
+    "No Textual below the TUI",
 )
 
 
-def loaded_after_import(*modules: str) -> set[str]:
-    code = (
-        "import importlib, json, sys\n"
-        f"for m in {list(modules)!r}: importlib.import_module(m)\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+def lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return set(json.loads(out.stdout))
 
 
-def test_core_is_pure() -> None:
-    assert "canary_tui.core.actions" in CORE_MODULES
-    loaded = loaded_after_import(*CORE_MODULES)
-    tops = {m.split(".")[0] for m in loaded}
-    assert not tops & {
-        "textual",
-        "kubernetes",
-        "httpx",
-        "numpy",
-        "pydantic",
-        "yaml",
-        "rich",
-        "adapters",
-        "prometheus_api_client",
-        "click",
-    }
-    project = {m for m in loaded if m.startswith("canary_tui.")}
-    allowed = {"canary_tui", "canary_tui.core", *CORE_MODULES}
-    assert project <= allowed, project - allowed
+def copy_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    root.mkdir()
+    shutil.copy(REPO / "pyproject.toml", root)
+    for package in ("canary_tui", "adapters", "themes"):
+        shutil.copytree(
+            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return root
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "canary_tui.engine.loop",
-        "canary_tui.engine.runner",
-        "canary_tui.session.inprocess",
-        "canary_tui.records.audit",
-        "adapters.simulator",
-        "adapters.registry",
-        "canary_tui.config.build",
-    ],
-)
-def test_lower_layers_import_no_textual(module: str) -> None:
-    tops = {m.split(".")[0] for m in loaded_after_import(module)}
-    assert "textual" not in tops and "canary_tui.tui" not in loaded_after_import(module)
+def test_the_real_tree_keeps_every_contract() -> None:
+    done = lint(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = " ".join(done.stdout.split())
+    for name in CONTRACTS:
+        assert name in report
+    assert "5 kept, 0 broken" in report
 
 
-def test_tui_never_imports_adapters_or_the_runner() -> None:
-    loaded = loaded_after_import("canary_tui.tui.app")
-    assert not {m for m in loaded if m.startswith("adapters")}
-    assert not {m for m in loaded if m.startswith("canary_tui.engine")}
+def test_textual_in_core_breaks_the_contracts(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    with (root / "canary_tui" / "core" / "actions.py").open("a") as f:
+        f.write("\nimport textual  # a UI library in the pure core\n")
+    done = lint(root)
+    assert done.returncode != 0
+    assert (
+        "core is pure: nothing of the project above it, no I/O or UI libraries BROKEN"
+        in " ".join(done.stdout.split())
+    )
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    with (root / "canary_tui" / "engine" / "loop.py").open("a") as f:
+        f.write("\nimport canary_tui.session.client  # the engine reaching up\n")
+    done = lint(root)
+    assert done.returncode != 0
+    assert "(imports only point down) BROKEN" in " ".join(done.stdout.split())

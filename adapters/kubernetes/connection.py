@@ -46,11 +46,6 @@ class Resource:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
-    def qualified(self) -> str:
-        """`rollouts.argoproj.io`, as RBAC and kubectl name it."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
     def collection_path(self, namespace: str) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         return f"{base}/namespaces/{namespace}/{self.plural}"

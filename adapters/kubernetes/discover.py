@@ -9,7 +9,6 @@ virtualservice|vs, httproute, deployment|deploy (plurals accepted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +146,7 @@ def _virtualservice(api: KubeApi, ns: str, name: str, base: dict[str, Any]) -> D
     raise DiscoveryError(
         f"VirtualService {ns}/{name}: no HTTP route with a recognisable stable and canary "
         f"destination ({last}); write the router section by hand "
-        "(README: 'Kubernetes traffic routers')"
+        "(docs/routers/)"
     )
 
 
@@ -200,8 +199,3 @@ def _deployments(api: KubeApi, ns: str, name: str, base: dict[str, Any]) -> Disc
         f"Deployment {ns}/{name} has no partner (tried {', '.join(tried)}): set router.stable"
         " and router.canary in a config file"
     )
-
-
-def settings_for(discovered: Discovered, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The router section with explicit overrides (from flags or the config) applied."""
-    return {**discovered.router_section(), **{k: v for k, v in overrides.items() if v is not None}}

@@ -148,7 +148,7 @@ def _from_api_exception(exc: Any, call: Call) -> KubeError:
             f"RBAC denied: {who} may not {call.verb} {call.rbac_resource} "
             f"(API group {call.api_group}){where}; grant verb {call.verb!r} on "
             f"{call.rbac_resource!r} in the Role "
-            "(see the README section 'Kubernetes traffic routers')",
+            "(see docs/routers/ for each router's Role)",
             status=status,
             retryable=False,
             call=call,

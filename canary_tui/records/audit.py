@@ -127,10 +127,6 @@ class AuditLog:
                 return verify(self.path).ok
         return False
 
-    @property
-    def last_seq(self) -> int:
-        return self._seq
-
     def head(self) -> tuple[int, str]:
         """The chain's head: the last record's sequence number and hash."""
         with self._lock:

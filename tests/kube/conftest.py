@@ -30,7 +30,7 @@ SHARED = Path(os.environ.get("CANARY_SHARED_DIR") or REPO.parent / "shared")
 EXAMPLES = SHARED / "k8s-examples"
 ROLLOUT_CRD = EXAMPLES / "argo-rollouts" / "rollout-crd.yaml"
 CRDS = sorted((REPO / "tests" / "support" / "k8s_crds").glob("*.yaml"))
-DOCS = REPO / "README.md"
+ROUTER_DOCS = REPO / "docs" / "routers"
 _counter = itertools.count(1)
 
 
@@ -143,13 +143,14 @@ def make_router(
 
 
 def doc_roles() -> dict[str, dict[str, Any]]:
-    """The RBAC Roles documented in the README, by metadata.name."""
+    """The RBAC Roles documented on the routers' pages (docs/routers/), by metadata.name."""
     roles: dict[str, dict[str, Any]] = {}
-    text = DOCS.read_text(encoding="utf-8")
-    for block in text.split("```yaml")[1:]:
-        for doc in yaml.safe_load_all(block.split("```", 1)[0]):
-            if isinstance(doc, dict) and doc.get("kind") == "Role":
-                roles[doc["metadata"]["name"]] = doc
+    for page in sorted(ROUTER_DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for block in text.split("```yaml")[1:]:
+            for doc in yaml.safe_load_all(block.split("```", 1)[0]):
+                if isinstance(doc, dict) and doc.get("kind") == "Role":
+                    roles[doc["metadata"]["name"]] = doc
     return roles
 
 

@@ -220,10 +220,6 @@ class Grid:
         """E-value against "the value is at most nulls[index]" (capped at e^700)."""
         return math.exp(min(self.log_e_greater(index), 700.0))
 
-    def e_less(self, index: int) -> float:
-        """E-value against "the value is at least nulls[index]" (capped at e^700)."""
-        return math.exp(min(self.log_e_less(index), 700.0))
-
     def lower(self, alpha: float) -> Bound:
         """The lower confidence bound: every grid value below `index` is rejected at `alpha`.
 
