@@ -26,6 +26,7 @@ from canary_tui.config.schema import Config
 from canary_tui.core.clock import Clock, VirtualClock
 from canary_tui.core.frames import Frame
 from canary_tui.core.state import Phase
+from canary_tui.session.lock import CanaryLock
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3
 MIN_WIDTH, MIN_HEIGHT = 40, 12
@@ -72,7 +73,7 @@ def _build(config: Config, clock: Clock, audit: Path | None, mode: str = "run") 
     the canary's lock: one loop per canary, whatever the mode."""
     import atexit
 
-    from canary_tui.session.lock import CanaryLock, LockHeld
+    from canary_tui.session.lock import LockHeld
 
     lock = CanaryLock(config.canary.name, mode)
     try:
@@ -84,7 +85,7 @@ def _build(config: Config, clock: Clock, audit: Path | None, mode: str = "run") 
         built = build_engine(config, clock, audit_path=audit)
     except ConfigError as exc:
         fail(str(exc))
-    built.lock = lock
+    _LOCKS[built.engine.info.name] = lock
     _install_crash_hook(built)
     from canary_tui.cli_records import start_recording
 
@@ -93,6 +94,7 @@ def _build(config: Config, clock: Clock, audit: Path | None, mode: str = "run") 
 
 
 CRASH_ENV = "CANARY_TUI_CRASH_AT"
+_LOCKS: dict[str, CanaryLock] = {}  # the canary locks this process holds, by canary
 
 
 def _install_crash_hook(built: Built) -> None:
@@ -265,8 +267,9 @@ def _close(built: Built) -> None:
         built.alerter.close()
     built.engine.close()
     built.engine.audit.close()
-    if built.lock is not None:
-        built.lock.release()
+    lock = _LOCKS.pop(built.engine.info.name, None)
+    if lock is not None:
+        lock.release()
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -672,7 +675,7 @@ def serve(
         group=config.session.group,
         stop_when_terminal=exit_when_done,
         resume=resume,
-        lock=built.lock,
+        lock=_LOCKS.get(config.canary.name),
     )
     try:
         run_daemon(daemon)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapters.registry import AdapterConfigError, AdapterContext, build_router, build_source
 from canary_tui.config.loader import ConfigError
@@ -24,9 +24,6 @@ from canary_tui.engine.loop import Engine, EngineSettings
 from canary_tui.paths import default_audit_path
 from canary_tui.records.audit import AuditError, AuditLog
 
-if TYPE_CHECKING:
-    from canary_tui.session.lock import CanaryLock
-
 
 @dataclass
 class Built:
@@ -34,7 +31,6 @@ class Built:
     context: AdapterContext
     audit_path: Path
     alerter: WebhookAlerter | None = None
-    lock: CanaryLock | None = None  # the canary's lock, once the CLI has taken it
 
 
 def plan_of(config: Config) -> RampPlan:
