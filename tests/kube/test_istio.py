@@ -250,7 +250,10 @@ def test_the_engine_drives_a_virtualservice_through_the_registry(
     )
     engine = built.engine
     try:
-        engine.start()  # sets the plan's first weight
+        engine.start()  # adopts the live 100/0: writes nothing
+        assert weights(co, ns) == [100, 0]
+        engine.clock.advance(engine.settings.tick_s)  # type: ignore[attr-defined]
+        engine.tick()  # a fresh canary at 0%: the audited auto-start sets the first step
         assert weights(co, ns) == [95, 5]
         alice = Actor("alice")
         out = engine.submit(Action(Verb.STEP_FORWARD, alice, Source.KEY, engine.state.version))
