@@ -735,16 +735,22 @@ def list_sessions(as_json: bool) -> None:
     if not rows:
         click.echo("no live sessions")
         return
-    click.echo(f"{'CANARY':<20} {'PHASE':<12} {'WEIGHT':>6} {'STEP':>5}  {'SINCE':<8} ATTACHED")
+    click.echo(f"{'CANARY':<20} {'PHASE':<12} {'WEIGHT':>6} {'STEP':>5}  {'LOOP':<8} "
+               f"{'SINCE':<8} ATTACHED")  # fmt: skip
     for r in rows:
         since = datetime.fromtimestamp(r["since"], UTC).strftime("%H:%M:%S")
         people = [a["user"] + (f"@{a['ssh_client']}" if a.get("ssh_client") else "")
                   for a in r["attached"]]  # fmt: skip
         who = ", ".join(people) or f"nobody (unattended: {r['unattended']})"
         step = f"{r['step']}/{r['steps']}"
+        phase = "KILL PENDING" if r.get("kill_pending") else r["phase"]
+        loop = str(r.get("loop", "?"))
         click.echo(
-            f"{r['canary']:<20} {r['phase']:<12} {r['weight']:>5}% {step:>5}  {since:<8} {who}"
+            f"{r['canary']:<20} {phase:<12} {r['weight']:>5}% {step:>5}  {loop:<8} "
+            f"{since:<8} {who}"
         )
+        if loop != "running" and r.get("loop_detail"):
+            click.echo(f"  LOOP {loop.upper()}: {r['loop_detail']}")
 
 
 @cli.command()

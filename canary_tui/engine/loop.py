@@ -50,6 +50,7 @@ from canary_tui.core.ports import (
     FollowsChanges,
     MetricSource,
     RecordsEvents,
+    RouterError,
     RoutingState,
     TrafficRouter,
     owns_steps,
@@ -143,6 +144,7 @@ class Engine:
         self._suspect: tuple[int, bool] | None = None  # a difference seen once, to confirm
         self._reported_terminal_drift: tuple[int, bool] | None = None
         self._adopted = False
+        self._source_failing = False
         self._resumed = False
         self._started = False
         self._unsupported_shadow = router.shadow_unsupported()
@@ -463,15 +465,19 @@ class Engine:
         try:
             sample = self.source.fetch(start, end)
         except Exception as exc:  # an adapter bug must not stop the loop
-            log.exception("the metric source failed")
-            sample = Sample.no_data(start, end, f"metric source failed: {exc}")
+            if not self._source_failing:  # the traceback once per outage, not every tick
+                log.exception("the metric source failed")
+            self._source_failing = True
+            return Sample.no_data(start, end, f"metric source failed: {exc}").validated()
+        self._source_failing = False
         return sample.validated()
 
     def _read_router(self) -> tuple[RoutingState | None, str | None]:
         try:
             return self.router.read(), None
         except Exception as exc:  # RouterError, or an adapter bug: never crash the loop
-            log.debug("router read failed", exc_info=True)
+            if self.router_error is None:  # the traceback once per outage, not every tick
+                log.warning("cannot read the router", exc_info=True)
             return None, str(exc) or type(exc).__name__
 
     def _observe_error(self, routing: RoutingState | None, error: str | None) -> None:
@@ -674,6 +680,7 @@ class Engine:
                 routing, error = self._route(action.verb, decision), None
             except Exception as exc:  # RouterError, or an adapter bug: never crash the loop
                 routing, error = None, exc
+                _log_unexpected(exc, f"{action.verb.label} at the router")
             self._crash("after_router", action.verb)
             with self._lock:
                 self._writing = False
@@ -763,6 +770,7 @@ class Engine:
                 routing, error = self.router.abort(), None
             except Exception as exc:  # RouterError, or an adapter bug: retried, never raised
                 routing, error = None, exc
+                _log_unexpected(exc, "the kill at the router")
             self._crash("after_router", Verb.KILL)
             with self._lock:
                 self._writing = False
@@ -1003,6 +1011,15 @@ class Engine:
         with self._lock:
             self._record_plain("session", "stop", reason)
             self._publish(new_point=None)
+
+
+def _log_unexpected(exc: Exception, what: str) -> None:
+    """A RouterError is expected and audited; anything else is an adapter bug: its
+    traceback goes to the log (the daemon's log file)."""
+    if isinstance(exc, RouterError):
+        log.warning("%s failed: %s", what, exc)
+    else:
+        log.error("%s failed with an unexpected error", what, exc_info=exc)
 
 
 def _state_dict(state: CanaryState) -> dict[str, Any]:
