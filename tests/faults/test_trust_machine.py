@@ -39,7 +39,7 @@ from tests.faults.parts import Crash, FaultyRouter, ScriptedJudge, SteadySource,
 
 PLAN = RampPlan.of((5, 6), (25, 6), (50, 6))
 PEOPLE = (Actor("alice"), Actor("bob"))
-PERSON_VERBS = [v for v in Verb if v is not Verb.START]
+PERSON_VERBS = [v for v in Verb if v is not Verb.START] + [Verb.KILL] * 3  # kills often
 POINTS = ("after_intent", "after_router", "after_result")
 ADDS_TRAFFIC = {"set_weight", "promote", "set_mirror"}
 
@@ -180,8 +180,9 @@ class TrustMachine(RuleBasedStateMachine):
         self.router.external(weight, mirror)
         self.outside_marker = len(self.router.writes)
 
-    @rule(point=st.sampled_from(POINTS), verb=st.sampled_from([None, Verb.KILL, Verb.STEP_FORWARD,
-                                                                Verb.START, Verb.PROMOTE]))
+    @rule(point=st.sampled_from(POINTS), verb=st.sampled_from([None, None, Verb.KILL, Verb.KILL,
+                                                                Verb.STEP_FORWARD, Verb.START,
+                                                                Verb.PROMOTE]))
     def arm_crash(self, point: str, verb: Verb | None) -> None:  # fmt: skip
         EXERCISED[f"crash armed {point}"] += 1
         self.e.crash_hook = crash_at(point, verb)
@@ -265,7 +266,7 @@ def _open_kill(path: Path) -> bool:
 
 
 TrustMachine.TestCase.settings = settings(
-    max_examples=int(__import__("os").environ.get("CANARY_TRUST_EXAMPLES", "60")),
+    max_examples=int(__import__("os").environ.get("CANARY_TRUST_EXAMPLES", "250")),
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
