@@ -1,5 +1,6 @@
-"""What every Kubernetes router shares: settings, a watch-fed object cache, the
-read-modify-write loop with optimistic concurrency, read-back, and Events.
+"""The base of every Kubernetes router: the read-modify-write loop with optimistic
+concurrency, read-back, and Events (settings in `settings`, object helpers in `objects`,
+the watch-fed cache in `informer`).
 
 A router describes *what* it wants (`compute(objects) -> [Write]`, empty when the cluster
 already says so); `KubeRouter._converge` does the rest: writes carry the resourceVersion they
@@ -14,11 +15,9 @@ reaches `subscribe()`rs within milliseconds. Without watch permission it falls b
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
 
-from adapters.kubernetes.connection import CONNECTION_KEYS, JSON, KubeApi, ObjectRef
+from adapters.kubernetes.connection import JSON, KubeApi, ObjectRef
 
 __all__ = [
     "COMMON_KEYS",
@@ -34,230 +33,16 @@ __all__ = [
     "resource_version",
     "with_rv",
 ]
-from adapters.kubernetes.errors import (
-    Forbidden,
-    KubeError,
-    NotFound,
-    RetryPolicy,
-    retry,
-)
+from adapters.kubernetes.errors import KubeError, NotFound, RetryPolicy, retry
 from adapters.kubernetes.events import EventRecorder
+from adapters.kubernetes.informer import ObjectCache, ObjectWatcher
+from adapters.kubernetes.objects import Write, dig, resource_version, with_rv
+from adapters.kubernetes.settings import COMMON_KEYS, RouterOptions, check_settings, config_error
 from canary_tui.core.ports import RouterError, RoutingState
 
-COMMON_KEYS = CONNECTION_KEYS | {
-    "name",
-    "watch",
-    "events",
-    "retry_budget_s",
-    "kill_retry_s",
-    "mirror_percent",
-}
-
 Listener = Callable[[RoutingState], None]
-Compute = Callable[[Mapping[ObjectRef, JSON]], list["Write"]]
+Compute = Callable[[Mapping[ObjectRef, JSON]], list[Write]]
 Mirror = int | bool | None  # a percentage, off (False), or leave it (None)
-
-
-def config_error(message: str) -> Exception:
-    from adapters.registry import AdapterConfigError
-
-    return AdapterConfigError(message)
-
-
-def check_settings(
-    kind: str, settings: Mapping[str, Any], extra: Iterable[str], required: Iterable[str]
-) -> None:
-    """Unknown or missing settings are configuration errors that name them."""
-    known = COMMON_KEYS | set(extra)
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise config_error(
-            f"unknown {kind} router setting(s): {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
-        )
-    missing = [k for k in required if not settings.get(k)]
-    if missing:
-        raise config_error(f"{kind} router needs: {', '.join(missing)}")
-
-
-def _as_bool(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
-        return value.lower() in ("true", "yes", "on")
-    raise config_error(f"router.{name} must be true or false, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class RouterOptions:
-    namespace: str
-    watch: bool = True
-    events: bool = True
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    kill_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(budget_s=5.0))
-    mirror_percent: int = 100
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], api: KubeApi) -> RouterOptions:
-        try:
-            budget = float(settings.get("retry_budget_s", 3.0))
-            kill_budget = float(settings.get("kill_retry_s", 5.0))
-            percent = int(settings.get("mirror_percent", 100))
-        except (TypeError, ValueError) as exc:
-            raise config_error(f"router: {exc}") from exc
-        if not 1 <= percent <= 100:
-            raise config_error(f"router.mirror_percent must be 1..100, got {percent}")
-        return cls(
-            namespace=str(settings.get("namespace") or api.namespace),
-            watch=_as_bool(settings.get("watch", True), "watch"),
-            events=_as_bool(settings.get("events", True), "events"),
-            retry=RetryPolicy(budget_s=budget),
-            kill_retry=RetryPolicy(budget_s=kill_budget, max_conflicts=1000),
-            mirror_percent=percent,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One PATCH. `fallback` is sent instead when the subresource is not served (404)."""
-
-    ref: ObjectRef
-    body: Any
-    subresource: str | None = None
-    fallback: Write | None = None
-
-
-def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
-    """obj["a"][0]["b"] without KeyErrors: `dig(obj, "a", 0, "b")`."""
-    cur = obj
-    for key in path:
-        if isinstance(key, int):
-            if not isinstance(cur, list) or not -len(cur) <= key < len(cur):
-                return default
-            cur = cur[key]
-        else:
-            if not isinstance(cur, dict) or key not in cur:
-                return default
-            cur = cur[key]
-    return default if cur is None else cur
-
-
-def resource_version(obj: JSON) -> str:
-    return str(dig(obj, "metadata", "resourceVersion", default=""))
-
-
-def with_rv(obj: JSON, body: JSON) -> JSON:
-    """A merge patch that only applies to the version it was computed from (else 409)."""
-    meta = dict(body.get("metadata") or {})
-    meta["resourceVersion"] = resource_version(obj)
-    return {**body, "metadata": meta}
-
-
-def _rv_int(obj: JSON | None) -> int | None:
-    if obj is None:
-        return None
-    try:
-        return int(resource_version(obj))
-    except ValueError:
-        return None
-
-
-class ObjectCache:
-    """The newest version seen of each object (from GETs, PATCH answers and watch events)."""
-
-    def __init__(self) -> None:
-        self._objs: dict[ObjectRef, JSON] = {}
-        self._lock = threading.Lock()
-
-    def offer(self, ref: ObjectRef, obj: JSON) -> bool:
-        """Keep `obj` unless an equal or newer version is cached. True if it was kept."""
-        with self._lock:
-            old = self._objs.get(ref)
-            new_rv, old_rv = _rv_int(obj), _rv_int(old)
-            if old is not None and new_rv is not None and old_rv is not None and new_rv <= old_rv:
-                return False
-            self._objs[ref] = obj
-            return True
-
-    def forget(self, ref: ObjectRef) -> None:
-        with self._lock:
-            self._objs.pop(ref, None)
-
-    def get(self, ref: ObjectRef) -> JSON | None:
-        with self._lock:
-            return self._objs.get(ref)
-
-
-class ObjectWatcher:
-    """Keeps one object's cache entry current with a watch; `live` while the watch runs."""
-
-    def __init__(
-        self,
-        api: KubeApi,
-        ref: ObjectRef,
-        cache: ObjectCache,
-        on_change: Callable[[ObjectRef], None],
-        *,
-        timeout_s: int = 60,
-    ) -> None:
-        self.api, self.ref, self.cache, self.on_change = api, ref, cache, on_change
-        self.timeout_s = timeout_s
-        self.live = False
-        self.disabled: str | None = None  # why watching is off for good (RBAC)
-        self._stop = threading.Event()
-        self._stream: Any = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"watch-{ref.resource.plural}-{ref.name}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.live = False
-        stream = self._stream
-        if stream is not None:
-            stream.close()
-
-    def _run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            try:
-                obj = self.api.get(self.ref)
-                if self.cache.offer(self.ref, obj):
-                    self.on_change(self.ref)
-                rv = resource_version(obj)
-                while not self._stop.is_set():
-                    self._stream = self.api.open_watch(self.ref, rv, timeout_s=self.timeout_s)
-                    self.live = True
-                    for etype, item in self._stream:
-                        rv = resource_version(item) or rv
-                        if etype == "BOOKMARK":
-                            continue
-                        if etype == "DELETED":
-                            self.cache.forget(self.ref)
-                        elif not self.cache.offer(self.ref, item):
-                            continue
-                        self.on_change(self.ref)
-                    backoff = 0.2
-            except Forbidden as exc:
-                self.disabled = f"not watching {self.ref} ({exc}); reading with GET each time"
-                self.live = False
-                return
-            except KubeError as exc:
-                self.live = False
-                if exc.status == 410:
-                    continue  # too old: re-read and watch again
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception:  # a bug here must not kill the console; GETs still work
-                self.live = False
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                self._stream = None
-        self.live = False
 
 
 class KubeRouter:
