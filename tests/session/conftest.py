@@ -147,6 +147,11 @@ class Watcher:
             await asyncio.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}")
 
+    async def started(self) -> Watcher:
+        """Wait for the audited auto-start of the fresh canary (the first attach starts it)."""
+        await self.until(lambda: self.last.state.weight > 0, "the canary's audited start")
+        return self
+
     @property
     def last(self) -> Frame:
         return self.frames[-1]

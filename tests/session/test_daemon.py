@@ -25,6 +25,7 @@ async def test_two_clients_share_one_session_with_presence(daemon: Daemon) -> No
     b = await Watcher(daemon.socket).attach()
     assert a.frames[0].full and len(a.frames[0].activity) >= 1
     await b.until(lambda: len(b.last.presence) == 2, "both clients in the presence list")
+    await a.started()
     out = await a.session.submit(Verb.PAUSE, expected_version=a.last.state.version)
     assert out.ok, out.message
     await b.until(lambda: b.last.state.phase is Phase.PAUSED, "b to see a's pause")
@@ -48,7 +49,7 @@ async def test_unattended_hold_then_following_when_attached(daemon: Daemon) -> N
 
 
 async def test_conflicting_promote_and_kill_kill_wins(daemon: Daemon) -> None:
-    a = await Watcher(daemon.socket).attach()
+    a = await (await Watcher(daemon.socket).attach()).started()
     b = await Watcher(daemon.socket).attach()
     version = a.last.state.version
     promote, kill = await asyncio.gather(
