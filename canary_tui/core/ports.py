@@ -21,6 +21,9 @@ class RoutingState:
     canary_ready: int | None = None
     stable_ready: int | None = None
     detail: str = ""
+    #: The router's own controller's view, where it has one (Argo Rollouts): "progressing",
+    #: "paused", "promoted" or "rolled_back" (core.state.Phase values); "" = no controller.
+    phase: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -334,7 +334,8 @@ def test_events_and_discovery(
     router.record_event("pause", "bob", "pause at step 1")
     assert router.events.flush(5)
     (event,) = client.CoreV1Api(kube.api_client()).list_namespaced_event(ns).items
-    assert (event.reason, event.message) == ("CanaryPause", "bob: pause at step 1")
+    assert event.reason == "CanaryPause"
+    assert event.message == "bob (as user, context proxied): pause at step 1"
     assert event.involved_object.kind == "Rollout"
     api = connect(ConnectionSettings(kubeconfig=str(kubeconfigs["admin"]), namespace=ns))
     found = discover("ro/checkout", namespace=ns, api=api)
