@@ -707,8 +707,7 @@ def list_sessions(as_json: bool) -> None:
     "config_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Settings to use over discovery's, field by field (plan holds, metrics, SLOs, judge, "
-    "loop, source, router options such as mirror_percent); canary.name defaults to NAME.",
+    help="Take plan, metrics, SLOs, judge, loop and source settings from this file.",
 )
 @click.option("--headless", is_flag=True, help="No dashboard: JSON lines and an exit code.")
 @click.option("--in-process", is_flag=True, help="Run the loop in this terminal, no daemon.")
@@ -744,6 +743,10 @@ def watch(
     --variant-label say otherwise. Where discovery cannot decide (an HTTPRoute whose backends
     are not named *-stable/*-canary and do not differ in weight), it lists the rules it saw:
     pass --rule, --stable and --canary. It prints the queries it will run before starting.
+
+    --config FILE merges with discovery field by field: the file wins over discovery (router
+    options such as mirror_percent are kept), the flags win over the file, and canary.name
+    defaults to NAME (two targets with one metrics file get two sessions and audit logs).
 
     The generated config is written under ~/.local/state/canary-tui/watch/ and printed, so
     the same session can be started again with `canary-tui run --config FILE`.
