@@ -361,6 +361,9 @@ def _service_variants(
     for svc in (stable, canary):
         try:
             selectors[svc] = _labels(api.get(ObjectRef(SERVICE, ns, svc)), "spec", "selector")
+        except NotFound:
+            notes.append(f"no Service {ns}/{svc}: its pods' labels are unknown")
+            return None
         except KubeError as exc:
             notes.append(f"cannot read Service {ns}/{svc} for its selector ({exc})")
             return None

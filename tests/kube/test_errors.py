@@ -191,6 +191,7 @@ def test_the_documented_minimal_roles_are_enough(
     kube: KubeCluster,
     ns: str,
     co: Any,
+    kubeconfigs: dict[str, Path],
 ) -> None:
     from tests.kube.test_gateway import SPLIT
 
@@ -224,6 +225,19 @@ def test_the_documented_minimal_roles_are_enough(
     router.record_event("kill", "alice", "killed")
     assert router.events.flush(5)
     assert router.events.sent == 1 and router.notes() == []
+    # `watch` reads what the object points at with the same Role's optional lines
+    from adapters.kubernetes.connection import ConnectionSettings, connect
+    from adapters.kubernetes.discover import discover
+
+    api = connect(ConnectionSettings(kubeconfig=str(kubeconfigs[NOBODY_USER]), namespace=ns))
+    target = {
+        "argo-rollouts": "rollout/checkout",
+        "istio": "vs/checkout",
+        "gateway-api": "httproute/foo-route",
+        "deployments": "deploy/checkout",
+    }[kind]
+    found = discover(target, namespace=ns, api=api)
+    assert not [n for n in found.notes if "RBAC" in n], found.notes
 
 
 def test_connection_and_settings_errors_are_config_errors(tmp_path: Path) -> None:
