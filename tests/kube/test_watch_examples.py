@@ -157,6 +157,22 @@ class Watching:
             f"no tick with data within {timeout_s} s; last tick {last}\nstderr:\n{self.stderr}"
         )
 
+    def until_first_tick(self, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Every event up to and including the first tick (with data or not)."""
+        deadline = time.monotonic() + timeout_s
+        seen: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if event is None:
+                break
+            seen.append(event)
+            if event.get("event") == "tick":
+                return seen
+        raise AssertionError(f"no tick within {timeout_s} s: {seen}\nstderr:\n{self.stderr}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -351,6 +367,32 @@ def test_rollout_without_setweight_plans_one_zero_step(
     assert out.returncode == 0, out.stderr
     assert [s["weight"] for s in yaml.safe_load(out.stdout)["plan"]] == [0]
     assert "no setWeight step" in out.stderr
+
+
+def test_rollout_without_setweight_is_not_reported_aborted(
+    apply: Apply, co: Any, ns: str, kubeconfigs: dict[str, Path], tmp_path: Path,
+    faults: FaultProxy,
+) -> None:  # fmt: skip
+    """A Rollout whose steps set no weight holds its canary at 0%: that is its plan, not an
+    abort made outside the loop."""
+    from tests.kube.test_argo import rollout
+
+    ro = rollout("checkout")
+    ro["spec"]["strategy"]["canary"]["steps"] = [{"pause": {}}]
+    apply(ro)
+    play_argo(co, ns, "checkout", {**PAUSED_AT_STEP_2, "currentStepIndex": 0})
+    w = Watching(["rollout/checkout", "-n", ns, "--kubeconfig", str(kubeconfigs["admin"]),
+                  "--prometheus", "http://127.0.0.1:9", "--config", str(watch_config(tmp_path))],
+                 tmp_path)  # fmt: skip
+    try:
+        events = w.until_first_tick()
+    finally:
+        w.stop()
+    texts = [e.get("text", "") for e in events if e.get("event") == "activity"]
+    assert texts and not [t for t in texts if "aborted" in t], texts
+    tick = events[-1]
+    assert (tick["weight"], tick["steps"]) == (0, 1)
+    assert not faults.seen("PATCH")
 
 
 # --- Istio (the Argo example's VirtualService and DestinationRule) ----------------------------
