@@ -26,7 +26,12 @@ class RoutingState:
     phase: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data; `phase` only when a controller said one (so the records of routers
+        without one stay what older versions wrote, and older readers can read them)."""
+        out = asdict(self)
+        if not self.phase:
+            del out["phase"]
+        return out
 
 
 class RouterError(Exception):
