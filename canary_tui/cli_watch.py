@@ -96,6 +96,15 @@ def variant_source(found: Discovered, preset: str) -> tuple[dict[str, Any], list
     v = found.variants
     notes: list[str] = []
     out: dict[str, Any] = {}
+    stable_svc, canary_svc = found.services
+    if preset == "istio" and stable_svc and canary_svc and stable_svc != canary_svc:
+        # two Services: Istio tags every request with the one it went to
+        return {
+            "variant_by": "workload",  # the axis without a one-service filter
+            "variant_label": "destination_service_name",
+            "stable_value": stable_svc,
+            "canary_value": canary_svc,
+        }, notes
     if preset in ("linkerd", "nginx"):
         stable, canary = found.workloads
         if stable and canary and stable != canary:

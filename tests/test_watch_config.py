@@ -99,6 +99,14 @@ def test_variant_label_per_preset() -> None:
     revision = Variants("service.istio.io/canonical-revision", "r1", "r2", "DR")
     data, _ = build_data("vs/checkout", found("istio", revision, preset="istio"), WatchFlags(URL))
     assert data["source"]["variant_label"] == "destination_canonical_revision"
+    # two Services (host routing, HTTPRoute backends): Istio tells them apart by itself
+    split = found("istio", hashed, preset="istio", services=("web-stable", "web-canary"))
+    data, notes = build_data("vs/checkout", split, WatchFlags(URL))
+    assert not notes and data["source"]["variant_label"] == "destination_service_name"
+    config = check(data, {}, "vs")
+    assert any(
+        'destination_service_name=~"web-stable|web-canary"' in q for q in query_lines(config)
+    )
     # workload presets take the two workloads
     data, _ = build_data("deploy/checkout", found(), WatchFlags(URL, preset="linkerd"))
     assert (data["source"]["stable_workload"], data["source"]["canary_workload"]) == (

@@ -114,6 +114,10 @@ class Discovered:
     variants: Variants | None = None
     service: str = ""  # the Service the metrics are about, where one is known
     workloads: tuple[str, str] = ("", "")  # (stable, canary) workload names, where known
+    #: (stable, canary) Services when traffic is split between two Services (host routing,
+    #: HTTPRoute backends, a Rollout's stableService/canaryService): a mesh tags each request
+    #: with the one it went to, which tells the variants apart whatever the pods' labels
+    services: tuple[str, str] = ("", "")
 
     def router_section(self) -> dict[str, Any]:
         """The config's `router:` mapping (kind plus settings)."""
@@ -252,9 +256,10 @@ def _rollout(api: KubeApi, ns: str, name: str, base: dict[str, Any], c: Choices)
             f"Rollout {name}: stable ReplicaSet {view.stable_hash} vs canary {view.canary_hash}",
         )
     service = str(canary.get("stableService") or name)
+    services = (str(canary.get("stableService") or ""), str(canary.get("canaryService") or ""))
     return Discovered(
         "argo-rollouts", base, preset, summary, weights, tuple(notes), variants, service,
-        (name, name),
+        (name, name), services,
     )  # fmt: skip
 
 
@@ -281,8 +286,8 @@ def _virtualservice(
         except RouterError as exc:
             if selector.configured:  # maybe hosts, not subsets
                 try:
-                    hosts = Selector(stable_host=c.stable, canary_host=c.canary)
-                    view = find_route({"spec": {"http": [route]}}, "", hosts, "")
+                    by_host = Selector(stable_host=c.stable, canary_host=c.canary)
+                    view = find_route({"spec": {"http": [route]}}, "", by_host, "")
                 except RouterError:
                     last = exc
                     continue
@@ -310,8 +315,14 @@ def _virtualservice(
         )
         notes: list[str] = []
         variants = _istio_variants(api, ns, version, dests, notes)
-        service = short_host(str(dests["stable"].get("host", "")))
-        return Discovered("istio", settings, "istio", summary, (), tuple(notes), variants, service)
+        hosts = (
+            short_host(str(dests["stable"].get("host", ""))),
+            short_host(str(dests["canary"].get("host", ""))),
+        )
+        return Discovered(
+            "istio", settings, "istio", summary, (), tuple(notes), variants, hosts[0],
+            services=hosts if hosts[0] != hosts[1] else ("", ""),
+        )  # fmt: skip
     raise DiscoveryError(
         f"VirtualService {ns}/{name}: no HTTP route with a recognisable stable and canary "
         f"destination ({last}); pass --rule ROUTE --stable SUBSET --canary SUBSET"
@@ -511,7 +522,7 @@ def _httproute(api: KubeApi, ns: str, name: str, base: dict[str, Any], c: Choice
     )
     variants = _service_variants(api, ns, stable, canary, notes)
     return Discovered("gateway-api", settings, "generic", summary, (), tuple(notes), variants,
-                      name, (stable, canary))  # fmt: skip
+                      name, (stable, canary), (stable, canary))  # fmt: skip
 
 
 def _rule_lines(rules: list[JSON]) -> list[str]:

@@ -429,6 +429,22 @@ def test_virtualservice_upstream_subsets_by_version(
     assert tick["no_data"] is None
 
 
+def test_virtualservice_upstream_host_split_by_destination_service(
+    examples: Path, apply: Apply, ns: str, kubeconfigs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The upstream istio-mirror example routes to two Services (host split): Istio tags each
+    request with the Service it went to, whatever the pods' labels."""
+    docs = yaml.safe_load_all((examples / "argo-rollouts" / "istio-mirror.yaml").read_text())
+    apply(*[d for d in docs if d and d["kind"] != "Gateway"])  # no Istio Gateway CRD here
+    family = istio(ns, "")
+    family.labels = {"reporter": "destination", "destination_workload_namespace": ns}
+    hosts = ["istio-host-split-stable", "istio-host-split-canary"]
+    tick, stderr = watch_with_data("vs/istio-host-split-vsvc", ns, kubeconfigs["admin"],
+                                   tmp_path, family, "destination_service_name", hosts)  # fmt: skip
+    assert f'destination_service_name=~"{hosts[0]}|{hosts[1]}"' in stderr
+    assert tick["no_data"] is None
+
+
 def test_virtualservice_hash_subsets_say_why_istio_cannot_tell(
     examples: Path, apply: Apply, co: Any, ns: str, kubeconfigs: dict[str, Path]
 ) -> None:
