@@ -412,7 +412,9 @@ class ArgoRolloutsRouter(SingleObjectRouter):
         rollout = self._get(self.ref, fresh=fresh)
         objs = {self.ref: rollout}
         self._analysis_errors = {}
-        for ref in self._analysis_refs(rollout):
+        runs = self._analysis_refs(rollout)
+        self._drop_stale_runs(runs)
+        for ref in runs:
             # the runs are watched like the Rollout, so their results reach subscribers live;
             # one that cannot be read is shown from the Rollout's own summary of it
             try:
@@ -431,6 +433,15 @@ class ArgoRolloutsRouter(SingleObjectRouter):
                         continue
                     raise
         return objs
+
+    def _drop_stale_runs(self, current: list[ObjectRef]) -> None:
+        """Stop watching AnalysisRuns the Rollout no longer names (one per step otherwise)."""
+        with self._lock:
+            stale = [r for r in self._watchers if r.resource == ANALYSISRUN and r not in current]
+            dropped = [(r, self._watchers.pop(r)) for r in stale]
+        for ref, watcher in dropped:
+            watcher.stop()
+            self.cache.forget(ref)
 
     def _stable_image(self, view: RolloutView) -> tuple[str, str]:
         """(image, revision) of the stable ReplicaSet (listed once per stable hash)."""

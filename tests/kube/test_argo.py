@@ -423,6 +423,17 @@ def test_detail_has_phase_message_step_revisions_and_live_analysis(
         "Failed (Metric failed) | error-rate Failed (1 successful, 1 failed of 2) last [0.09]"
         in (router.read().detail)
     )
+    # the next step names no run: its watch stops (one would pile up per analysis step)
+    from adapters.kubernetes.connection import ANALYSISRUN
+
+    watched = [r for r in router._watchers if r.resource == ANALYSISRUN]
+    assert [r.name for r in watched] == ["checkout-7b6c5d4f9-4-1"]
+    co.patch_namespaced_custom_object_status(
+        *RO, ns, "rollouts", "checkout",
+        {"status": {"currentStepIndex": 2, "canary": {"currentStepAnalysisRunStatus": None}}},
+    )  # fmt: skip
+    assert "analysis" not in router._read_back().detail
+    assert not [r for r in router._watchers if r.resource == ANALYSISRUN]
 
 
 def test_phase_and_weight_agree_with_argo(
