@@ -591,8 +591,3 @@ def _service_of(api: KubeApi, ns: str, objs: Mapping[str, JSON]) -> str:
         if all(_selects(_labels(s, "spec", "selector"), labels) for labels in pods)
     ]
     return found[0] if len(found) == 1 else ""
-
-
-def settings_for(discovered: Discovered, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The router section with explicit overrides (from flags or the config) applied."""
-    return {**discovered.router_section(), **{k: v for k, v in overrides.items() if v is not None}}
