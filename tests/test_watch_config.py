@@ -143,3 +143,12 @@ def test_partial_files_are_read_and_bad_ones_named(tmp_path: Path) -> None:
     merged, _ = build_data("deploy/checkout", found(), WatchFlags(), data)
     with pytest.raises(ConfigError, match=r"m.yaml:5: loop.tick"):
         check(merged, lines, str(f))
+
+
+def test_flags_that_do_not_apply_to_the_kind_are_one_clear_error() -> None:
+    from adapters.kubernetes.discover import DiscoveryError, discover
+
+    with pytest.raises(DiscoveryError, match=r"^--stable does not apply to rollout"):
+        discover("rollout/checkout", choices=Choices(stable="a"))
+    with pytest.raises(DiscoveryError, match=r"^--rule and --api-version do not apply to deploy"):
+        discover("deploy/checkout", choices=Choices(rule="0", api_version="v1"))

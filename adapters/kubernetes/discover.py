@@ -69,6 +69,13 @@ ISTIO_VERSIONS = ("v1beta1", "v1", "v1alpha3")
 #: the controllers' own hashes last (metrics rarely carry them)
 VERSION_LABELS = ("version", "app.kubernetes.io/version", "service.istio.io/canonical-revision")
 HASH_LABELS = (HASH_LABEL, "pod-template-hash", "controller-revision-hash")
+#: which of the command line's choices each router kind takes
+FLAGS_BY_KIND = {
+    "argo-rollouts": (),
+    "istio": ("rule", "stable", "canary", "api_version"),
+    "gateway-api": ("rule", "stable", "canary", "api_version"),
+    "deployments": ("stable", "canary"),
+}
 
 
 class DiscoveryError(RouterError):
@@ -149,6 +156,17 @@ def discover(
 ) -> Discovered:
     """Read KIND/NAME and say how to watch it. Raises DiscoveryError or a KubeError."""
     router, name = parse_target(target)
+    c = choices or Choices()
+    allowed = FLAGS_BY_KIND[router]
+    given = [f for f in ("rule", "stable", "canary", "api_version") if getattr(c, f)]
+    wrong = [f"--{f.replace('_', '-')}" for f in given if f not in allowed]
+    if wrong:
+        raise DiscoveryError(
+            f"{' and '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to "
+            f"{target.partition('/')[0]} (they are for: httproute, virtualservice"
+            + (", deployment" if "--stable" in wrong or "--canary" in wrong else "")
+            + ")"
+        )
     api = api or connect(ConnectionSettings(kubeconfig, context, namespace))
     ns = namespace or api.namespace
     base: dict[str, Any] = {"name": name, "namespace": ns}
@@ -162,7 +180,7 @@ def discover(
         "gateway-api": _httproute,
         "deployments": _deployments,
     }[router]
-    return finder(api, ns, name, base, choices or Choices())
+    return finder(api, ns, name, base, c)
 
 
 # --- labels -----------------------------------------------------------------------------------
@@ -431,12 +449,23 @@ def _workload_variants(
 # --- Gateway API HTTPRoute --------------------------------------------------------------------
 
 
+def _mirrors(rule: JSON) -> list[str]:
+    """The backends a rule's RequestMirror filters copy requests to."""
+    return [
+        str(dig(f, "requestMirror", "backendRef", "name", default="?"))
+        for f in rule.get("filters") or []
+        if f.get("type") == "RequestMirror"
+    ]
+
+
 def _rule_line(index: int, rule: JSON) -> str:
     refs = ", ".join(
         f"{b.get('name', '?')} weight {b.get('weight', 1)}" for b in rule.get("backendRefs") or []
     )
     label = f"#{index}" + (f" ({rule['name']})" if rule.get("name") else "")
-    return f"rule {label}: {refs or 'no backendRefs'}"
+    mirrors = _mirrors(rule)
+    tail = f"; mirrors to {', '.join(mirrors)}" if mirrors else ""
+    return f"rule {label}: {refs or 'no backendRefs'}{tail}"
 
 
 def _version_key(name: str) -> tuple[int, ...] | None:
@@ -487,11 +516,23 @@ def _httproute(api: KubeApi, ns: str, name: str, base: dict[str, Any], c: Choice
             if c.rule in ("", str(i), r.get("name")) and _guess_roles(r, c) is not None
         ]
         if len(candidates) != 1:
+            shadow_only = [
+                i for i, r in enumerate(rules)
+                if len(r.get("backendRefs") or []) == 1 and _mirrors(r)
+            ]  # fmt: skip
+            hint = ""
+            if shadow_only:
+                r = rules[shadow_only[0]]
+                hint = (
+                    f"rule #{shadow_only[0]} only mirrors to {_mirrors(r)[0]}: the console "
+                    f"needs the canary among the rule's backendRefs (add {_mirrors(r)[0]} "
+                    "with weight 0), then "
+                )
             raise DiscoveryError(
                 f"{what}: cannot tell which rule and backends are stable and canary "
                 f"({len(candidates) or 'no'} rules with two backends of unequal weight or "
                 "version); rules seen:\n  " + "\n  ".join(_rule_lines(rules)) + "\n"
-                "pass --rule N --stable BACKEND --canary BACKEND"
+                f"{hint}pass --rule N --stable BACKEND --canary BACKEND"
             ) from exc
         index = candidates[0]
         guess = _guess_roles(rules[index], c)

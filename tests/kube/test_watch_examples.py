@@ -290,6 +290,28 @@ def test_httproute_undecidable_lists_rules_and_takes_flags(
         "api", "web-a", "web-b")  # fmt: skip
 
 
+def test_httproute_upstream_mirror_only_route_says_what_is_missing(
+    examples: Path, apply: Apply, ns: str, kubeconfigs: dict[str, Path]
+) -> None:
+    """The upstream request-mirroring example sends everything to foo-v1 and only mirrors to
+    foo-v2: there is no weight to move; the message says what would make it watchable."""
+    apply(examples / "gateway-api" / "request-mirroring.yaml")
+    out = canary(
+        "watch",
+        "httproute/http-filter-mirror",
+        "-n",
+        ns,
+        "--kubeconfig",
+        str(kubeconfigs["admin"]),
+        "--prometheus",
+        "http://127.0.0.1:9",
+        "--dry-run",
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "rule #0: foo-v1 weight 1; mirrors to foo-v2" in out.stderr
+    assert "add foo-v2 with weight 0" in out.stderr
+
+
 def test_httproute_version_is_the_served_one(
     examples: Path, apply: Apply, ns: str, faults: FaultProxy, kubeconfigs: dict[str, Path]
 ) -> None:
