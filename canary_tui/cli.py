@@ -753,7 +753,10 @@ def list_sessions(as_json: bool) -> None:
             click.echo(f"  LOOP {loop.upper()}: {r['loop_detail']}")
 
 
-@cli.command()
+@cli.command(
+    epilog="Example: canary-tui watch httproute/foo-route -n shop --prometheus "
+    "http://prometheus:9090"
+)
 @click.argument("target", metavar="KIND/NAME")
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 @click.option("--context", default=None, help="kubeconfig context (default: the current one).")
@@ -765,7 +768,55 @@ def list_sessions(as_json: bool) -> None:
     metavar="URL",
     help="Prometheus to read the canary's metrics from.",
 )
-@click.option("--preset", default=None, help="Metrics preset (default: guessed from the object).")
+@click.option(
+    "--preset",
+    default=None,
+    help="Metrics preset: generic, istio, linkerd, nginx (default: guessed from the object).",
+)
+@click.option(
+    "--stable-version",
+    default=None,
+    metavar="VALUE",
+    help="The stable pods' value of the variant label (default: read from the cluster).",
+)
+@click.option(
+    "--canary-version",
+    default=None,
+    metavar="VALUE",
+    help="The canary pods' value of the variant label (default: read from the cluster).",
+)
+@click.option(
+    "--variant-label",
+    default=None,
+    metavar="LABEL",
+    help="The metrics label that tells stable from canary (default: the preset's, or the "
+    "pod label that differs, e.g. version).",
+)
+@click.option(
+    "--rule",
+    default="",
+    metavar="N|NAME",
+    help="HTTPRoute: the rule (index or name); VirtualService: the HTTP route's name.",
+)
+@click.option(
+    "--stable",
+    default="",
+    metavar="NAME",
+    help="The stable backend (HTTPRoute), subset or host (VirtualService) or Deployment.",
+)
+@click.option(
+    "--canary",
+    default="",
+    metavar="NAME",
+    help="The canary backend (HTTPRoute), subset or host (VirtualService) or Deployment.",
+)
+@click.option(
+    "--api-version",
+    default="",
+    metavar="VERSION",
+    help="The object's API version (default: what the server serves: HTTPRoute v1, else "
+    "v1beta1; VirtualService v1beta1, v1, v1alpha3).",
+)
 @click.option(
     "--config",
     "config_path",
@@ -784,6 +835,13 @@ def watch(
     kubeconfig: str | None,
     prometheus_url: str | None,
     preset: str | None,
+    stable_version: str | None,
+    canary_version: str | None,
+    variant_label: str | None,
+    rule: str,
+    stable: str,
+    canary: str,
+    api_version: str,
     config_path: Path | None,
     headless: bool,
     in_process: bool,
@@ -792,46 +850,77 @@ def watch(
     ascii_only: bool,
 ) -> None:
     """Watch an existing canary: rollout/NAME, virtualservice/NAME, httproute/NAME or
-    deployment/NAME. The router comes from the object; metrics from --prometheus or --config.
+    deployment/NAME, adopting its live weights (watching never writes to the cluster).
+
+    The router, the plan (a Rollout's own steps) and the variants' label values (from the
+    Rollout's ReplicaSets, the DestinationRule subsets, the backend Services' selectors or the
+    Deployments' pod labels) come from the cluster; --stable-version, --canary-version and
+    --variant-label say otherwise. Where discovery cannot decide (an HTTPRoute whose backends
+    are not named *-stable/*-canary and do not differ in weight), it lists the rules it saw:
+    pass --rule, --stable and --canary. It prints the queries it will run before starting.
+
+    --config FILE merges with discovery field by field: the file wins over discovery (router
+    options such as mirror_percent are kept), the flags win over the file, and canary.name
+    defaults to NAME (two targets with one metrics file get two sessions and audit logs).
 
     The generated config is written under ~/.local/state/canary-tui/watch/ and printed, so
     the same session can be started again with `canary-tui run --config FILE`.
     """
     import yaml
 
-    from adapters.kubernetes.discover import discover
+    from adapters.kubernetes.discover import Choices, discover
+    from adapters.registry import AdapterConfigError
+    from canary_tui.cli_watch import WatchFlags, build_data, check, query_lines, read_file
     from canary_tui.core.ports import RouterError
     from canary_tui.paths import state_dir
 
-    base: dict[str, Any] = {}
+    file_data: dict[str, Any] = {}
+    lines: dict[Any, int] = {}
+    where = f"watch {target}"
     if config_path is not None:
         try:
-            base = load_config(config_path).model_dump(mode="json", exclude_defaults=True)
+            file_data, lines = read_file(config_path)
         except ConfigError as exc:
             fail(str(exc))
+        where = str(config_path)
+    choices = Choices(rule=rule, stable=stable, canary=canary, api_version=api_version)
     try:
-        found = discover(target, namespace=namespace, context=context, kubeconfig=kubeconfig)
+        found = discover(
+            target, namespace=namespace, context=context, kubeconfig=kubeconfig, choices=choices
+        )
     except RouterError as exc:
         fail(f"{target}: {exc}")
-    click.echo(f"canary-tui: {found.summary}", err=True)
-    name = target.partition("/")[2]
-    data = dict(base)
-    data["canary"] = {**base.get("canary", {}), "name": base.get("canary", {}).get("name", name)}
-    data["canary"].setdefault("namespace", found.settings.get("namespace", "default"))
-    data["router"] = found.router_section()
-    if found.plan_weights:
-        holds = [step.get("hold", 60) for step in base.get("plan", [])] or [60]
-        data["plan"] = [{"weight": w, "hold": holds[min(i, len(holds) - 1)]}
-                        for i, w in enumerate(found.plan_weights) if 0 < w < 100]  # fmt: skip
-    if prometheus_url is not None:
-        data["source"] = {"kind": "prometheus", "url": prometheus_url,
-                          "preset": preset or found.preset}  # fmt: skip
-    elif base.get("source", {}).get("kind", "simulator") == "simulator":
+    flags = WatchFlags(
+        prometheus_url=prometheus_url, preset=preset, stable_version=stable_version,
+        canary_version=canary_version, variant_label=variant_label, rule=rule, stable=stable,
+        canary=canary, api_version=api_version,
+    )  # fmt: skip
+    try:
+        data, notes = build_data(target, found, flags, file_data)
+        config = check(data, lines, where)
+    except ConfigError as exc:
+        fail(str(exc))
+    if config.source.kind == "simulator":
         fail("watch needs real metrics: pass --prometheus URL, or --config FILE with a source")
+    click.echo(f"canary-tui: {found.summary}", err=True)
+    if found.variants is not None:
+        v = found.variants
+        click.echo(
+            f"canary-tui: variants: pod label {v.label}: stable {v.stable!r}, canary "
+            f"{v.canary!r} (from {v.source})",
+            err=True,
+        )
+    for note in notes:
+        click.echo(f"canary-tui: note: {note}", err=True)
+    try:
+        for line in query_lines(config):
+            click.echo(f"canary-tui: {line}", err=True)
+    except AdapterConfigError as exc:
+        fail(str(exc))
     if dry_run:
         click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
         return
-    out = state_dir() / "watch" / f"{data['canary']['name']}.yaml"
+    out = state_dir() / "watch" / f"{config.canary.name}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     click.echo(f"canary-tui: config written to {out}", err=True)

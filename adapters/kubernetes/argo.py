@@ -17,8 +17,13 @@ The Argo controller owns the steps; the console asks it to move:
   as Argo's `setMirrorRoute` step would (and Argo removes it on abort / full promotion).
 
 read() reports the controller's actual weight (`status.canary.weights.canary.weight`) when it
-routes traffic, else the weight of the current step, plus phase, step, pause conditions,
-stable and canary revisions and images in `detail` (and in full from `status()`).
+routes traffic, else the weight of the current step; once fully promoted (the canary's
+ReplicaSet is the stable one) 100%, as Argo's own GetCurrentSetWeight says. `phase` is the
+Rollout's state in the console's terms (progressing, paused at a pause step or by
+spec.paused, promoted, rolled_back), and `detail` has one line per fact: the phase with the
+current step of the plan, weights, pause conditions, revisions and images; the Rollout's
+message; and one line per AnalysisRun of the current step or background analysis with each
+metric's result and last measurement (the runs are watched, so their results arrive live).
 
 Relative writes (advancing currentStepIndex) carry the resourceVersion read, so a stale one
 fails with 409 and is recomputed; absolute flag writes (paused, abort, promoteFull,
@@ -43,6 +48,7 @@ from adapters.kubernetes.base import (
     with_rv,
 )
 from adapters.kubernetes.connection import (
+    ANALYSISRUN,
     REPLICASET,
     ROLLOUT,
     KubeApi,
@@ -56,6 +62,7 @@ from canary_tui.core.ports import RouterError, RoutingState, Unsupported
 KIND = "argo-rollouts"
 SETTINGS = ("mirror_route", "istio_api_version")
 HASH_LABEL = "rollouts-pod-template-hash"
+REVISION = "rollout.argoproj.io/revision"
 
 
 def _images(template_spec: Any) -> str:
@@ -84,6 +91,9 @@ class RolloutView:
     ready: int
     updated: int
     stable_image: str = "?"
+    revision: str = ""
+    stable_revision: str = ""
+    analysis: tuple[tuple[str, str, str, str], ...] = ()  # (kind, name, status, message)
 
     @classmethod
     def of(cls, obj: JSON) -> RolloutView:
@@ -111,15 +121,51 @@ class RolloutView:
             promote_full=bool(status.get("promoteFull")),
             ready=int(status.get("readyReplicas") or 0),
             updated=int(status.get("updatedReplicas") or 0),
+            revision=str(dig(obj, "metadata", "annotations", REVISION, default="")),
+            analysis=_analysis_of(status),
         )
 
     @property
     def weight(self) -> int:
+        if self.aborted:
+            return 0
+        if self.fully_promoted:
+            # Argo routes 0% to "canary" once the canary *is* the stable: every request goes
+            # to the new version, which the console calls 100%
+            return 100
         return self.actual_weight if self.actual_weight is not None else self.set_weight
 
     @property
     def in_progress(self) -> bool:
         return bool(self.canary_hash) and self.canary_hash != self.stable_hash
+
+    @property
+    def fully_promoted(self) -> bool:
+        """The current pod template is the stable one: nothing is being canaried."""
+        return bool(self.canary_hash) and self.canary_hash == self.stable_hash
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pause_reasons) or self.spec_paused or self.phase == "Paused"
+
+    @property
+    def console_phase(self) -> str:
+        """progressing, paused, promoted or rolled_back (core.state.Phase values)."""
+        if self.aborted:
+            return "rolled_back"
+        if self.fully_promoted:
+            return "promoted"
+        return "paused" if self.paused else "progressing"
+
+    @property
+    def current_step(self) -> str:
+        """`step 2/5: pause (until resumed)`: where the plan is and what that step does."""
+        if not self.steps:
+            return "no steps"
+        index = self.step_index or 0
+        if self.fully_promoted or index >= len(self.steps):
+            return f"done ({len(self.steps)} steps)"
+        return f"step {index + 1}/{len(self.steps)}: {step_label(self.steps[index])}"
 
     @property
     def step_text(self) -> str:
@@ -132,7 +178,7 @@ class RolloutView:
         paused = list(self.pause_reasons) + (["spec.paused"] if self.spec_paused else [])
         parts = [
             f"{self.phase}{' (aborted)' if self.aborted else ''}",
-            self.step_text,
+            self.current_step,
             f"set {self.set_weight}%"
             + (f" actual {self.actual_weight}%" if self.actual_weight is not None else ""),
         ]
@@ -140,10 +186,82 @@ class RolloutView:
             parts.append("paused: " + ", ".join(paused))
         if self.promote_full:
             parts.append("full promotion requested")
-        parts.append(f"stable {self.stable_hash[:10] or '?'} {self.stable_image}")
+        stable_rev = f" rev {self.stable_revision}" if self.stable_revision else ""
+        parts.append(f"stable {self.stable_hash[:10] or '?'}{stable_rev} {self.stable_image}")
         if self.in_progress:
-            parts.append(f"canary {self.canary_hash[:10]} {self.canary_image}")
+            rev = f" rev {self.revision}" if self.revision else ""
+            parts.append(f"canary {self.canary_hash[:10]}{rev} {self.canary_image}")
         return " | ".join(parts)
+
+
+def _analysis_of(status: JSON) -> tuple[tuple[str, str, str, str], ...]:
+    """(kind, name, status, message) of the runs the Rollout's status names."""
+    out = []
+    for kind, key in (
+        ("step", "currentStepAnalysisRunStatus"),
+        ("background", "currentBackgroundAnalysisRunStatus"),
+    ):
+        run = dig(status, "canary", key)
+        if isinstance(run, dict) and run.get("name"):
+            out.append(
+                (kind, str(run["name"]), str(run.get("status") or "?"),
+                 str(run.get("message") or ""))
+            )  # fmt: skip
+    return tuple(out)
+
+
+def step_label(step: JSON) -> str:
+    """What one canary step does, as `kubectl argo rollouts get` would say it."""
+    if step.get("setWeight") is not None:
+        return f"setWeight {step['setWeight']}"
+    if "pause" in step:
+        duration = (step.get("pause") or {}).get("duration")
+        return f"pause {duration}" if duration not in (None, "") else "pause (until resumed)"
+    if "analysis" in step:
+        names = [str(t.get("templateName", "?")) for t in dig(step, "analysis", "templates",
+                                                               default=[])]  # fmt: skip
+        return "analysis " + (", ".join(names) or "?")
+    for key in ("experiment", "setCanaryScale", "setHeaderRoute", "setMirrorRoute", "plugin"):
+        if key in step:
+            name = dig(step, key, "name", default="")
+            return f"{key} {name}".strip()
+    return ", ".join(sorted(step)) or "?"
+
+
+def rollout_plan(steps: tuple[JSON, ...]) -> tuple[int, ...]:
+    """The weights a Rollout's steps go through below 100%, in order, without repeats: the
+    console's plan for it. A Rollout with no setWeight step holds the canary at 0% until it is
+    fully promoted, so its plan is (0,) (never an empty plan the default would replace)."""
+    out: list[int] = []
+    for i in range(len(steps)):
+        weight = current_set_weight(steps, i, False)
+        if weight < 100 and (not out or weight > out[-1]):
+            out.append(weight)
+    return tuple(out) or (0,)
+
+
+def analysis_line(kind: str, name: str, status: str, message: str, run: JSON | None) -> str:
+    """One AnalysisRun: its phase and message, then each metric's result and last value."""
+    phase = str(dig(run, "status", "phase", default="")) or status
+    text = f"analysis {name} ({kind}): {phase}"
+    msg = str(dig(run, "status", "message", default="")) or message
+    if msg:
+        text += f" ({msg})"
+    for m in dig(run, "status", "metricResults", default=[]):
+        counts = ", ".join(
+            f"{m[k]} {k}" for k in ("successful", "failed", "inconclusive", "error") if m.get(k)
+        )
+        part = f"{m.get('name', '?')} {m.get('phase', '?')}"
+        if counts:
+            part += f" ({counts} of {m.get('count', '?')})"
+        last = (m.get("measurements") or [{}])[-1]
+        if last.get("value") not in (None, ""):
+            part += f" last {last['value']}"
+        note = m.get("message") or last.get("message")
+        if note:
+            part += f": {note}"
+        text += " | " + part
+    return text
 
 
 def current_set_weight(steps: tuple[JSON, ...], index: Any, aborted: bool) -> int:
@@ -277,16 +395,32 @@ class ArgoRolloutsRouter(SingleObjectRouter):
         self.mirror_route = mirror_route
         self.istio_version = istio_version
         self.step_percent = step_percent  # the setMirrorRoute step's percentage may apply
-        self._images: dict[str, str] = {}
+        self._images: dict[str, tuple[str, str]] = {}  # stable hash -> (image, revision)
         self._mirror_error: str | None = None
+        self._analysis_errors: dict[str, str] = {}
 
     # --- reading ---------------------------------------------------------------------------
     def _plan(self, rollout: JSON) -> MirrorPlan | str:
         return mirror_plan(rollout, self.mirror_route, self.istio_version)
 
+    def _analysis_refs(self, rollout: JSON) -> list[ObjectRef]:
+        view = RolloutView.of(rollout)
+        ns = self.ref.namespace
+        return [ObjectRef(ANALYSISRUN, ns, name) for _k, name, _s, _m in view.analysis]
+
     def _collect(self, fresh: bool) -> dict[ObjectRef, JSON]:
         rollout = self._get(self.ref, fresh=fresh)
         objs = {self.ref: rollout}
+        self._analysis_errors = {}
+        runs = self._analysis_refs(rollout)
+        self._drop_stale_runs(runs)
+        for ref in runs:
+            # the runs are watched like the Rollout, so their results reach subscribers live;
+            # one that cannot be read is shown from the Rollout's own summary of it
+            try:
+                objs[ref] = self._get(ref, fresh=fresh)
+            except KubeError as exc:
+                self._analysis_errors[ref.name] = f"cannot read the run: {exc}"
         plan = self._plan(rollout)
         self._mirror_error = None
         if isinstance(plan, MirrorPlan):
@@ -300,11 +434,21 @@ class ArgoRolloutsRouter(SingleObjectRouter):
                     raise
         return objs
 
-    def _stable_image(self, view: RolloutView) -> str:
+    def _drop_stale_runs(self, current: list[ObjectRef]) -> None:
+        """Stop watching AnalysisRuns the Rollout no longer names (one per step otherwise)."""
+        with self._lock:
+            stale = [r for r in self._watchers if r.resource == ANALYSISRUN and r not in current]
+            dropped = [(r, self._watchers.pop(r)) for r in stale]
+        for ref, watcher in dropped:
+            watcher.stop()
+            self.cache.forget(ref)
+
+    def _stable_image(self, view: RolloutView) -> tuple[str, str]:
+        """(image, revision) of the stable ReplicaSet (listed once per stable hash)."""
         if not view.in_progress:
-            return view.canary_image
+            return view.canary_image, view.revision
         if not view.stable_hash:
-            return "?"
+            return "?", ""
         if view.stable_hash not in self._images:
             try:
                 sets = self.api.list(
@@ -313,16 +457,18 @@ class ArgoRolloutsRouter(SingleObjectRouter):
                     label_selector=f"{HASH_LABEL}={view.stable_hash}",
                 )
                 image = _images(dig(sets, 0, "spec", "template", "spec", default={}))
+                revision = str(dig(sets, 0, "metadata", "annotations", REVISION, default=""))
             except KubeError:
-                image = "? (cannot list replicasets)"
-            self._images[view.stable_hash] = image
+                image, revision = "? (cannot list replicasets)", ""
+            self._images[view.stable_hash] = (image, revision)
         return self._images[view.stable_hash]
 
     def status(self, objs: Mapping[ObjectRef, JSON] | None = None) -> RolloutView:
         """The Rollout as the console understands it (phase, step, weights, revisions...)."""
         rollout = (objs or self._snapshot(fresh=False))[self.ref]
         view = RolloutView.of(rollout)
-        return dataclasses.replace(view, stable_image=self._stable_image(view))
+        image, revision = self._stable_image(view)
+        return dataclasses.replace(view, stable_image=image, stable_revision=revision)
 
     def _mirror_state(self, objs: Mapping[ObjectRef, JSON]) -> tuple[bool, int]:
         plan = self._plan(objs[self.ref])
@@ -344,19 +490,29 @@ class ArgoRolloutsRouter(SingleObjectRouter):
             text += f" | mirroring {percent}% to canary"
         if self._mirror_error:
             text += f" | {self._mirror_error}"
+        lines = [self._detail(text)]
+        if view.message:
+            lines.append(f"message: {view.message}")
+        for kind, name, status, message in view.analysis:
+            run = objs.get(ObjectRef(ANALYSISRUN, self.ref.namespace, name))
+            line = analysis_line(kind, name, status, message, run)
+            if run is None and name in self._analysis_errors:
+                line += f" ({self._analysis_errors[name]})"
+            lines.append(line)
         return RoutingState(
             weight=view.weight,
             mirror=mirroring,
             mirror_percent=percent if mirroring else 0,
             canary_ready=canary_ready,
             stable_ready=max(0, view.ready - canary_ready),
-            detail=self._detail(text),
+            detail="\n".join(lines),
+            phase=view.console_phase,
         )
 
     def plan_weights(self) -> list[int]:
-        """The setWeight values of the Rollout's steps, in order (for the engine's plan)."""
+        """The weights the Rollout's steps go through, in order (for the engine's plan)."""
         view = RolloutView.of(self._snapshot(fresh=False)[self.ref])
-        return [int(s["setWeight"]) for s in view.steps if s.get("setWeight") is not None]
+        return list(rollout_plan(view.steps))
 
     # --- acting ----------------------------------------------------------------------------
     def _status_write(self, rollout: JSON, body: JSON, *, precondition: bool) -> Write:
@@ -529,7 +685,10 @@ def build(settings: Mapping[str, Any], api: KubeApi) -> ArgoRolloutsRouter:
 __all__ = [
     "ArgoRolloutsRouter",
     "RolloutView",
+    "analysis_line",
     "build",
     "current_set_weight",
+    "rollout_plan",
+    "step_label",
     "target_index",
 ]

@@ -71,6 +71,8 @@ ROLLOUT = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASET = Resource("apps", "v1", "replicasets", "ReplicaSet")
 EVENT = Resource("", "v1", "events", "Event")
+SERVICE = Resource("", "v1", "services", "Service")
+ANALYSISRUN = Resource("argoproj.io", "v1alpha1", "analysisruns", "AnalysisRun")
 CRD = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition"
 )
@@ -82,6 +84,18 @@ def istio_virtualservice(version: str = "v1beta1") -> Resource:
 
 def gateway_httproute(version: str = "v1") -> Resource:
     return Resource("gateway.networking.k8s.io", version, "httproutes", "HTTPRoute")
+
+
+def istio_destinationrule(version: str = "v1beta1") -> Resource:
+    return Resource("networking.istio.io", version, "destinationrules", "DestinationRule")
+
+
+def pick_version(served: tuple[str, ...], preferred: tuple[str, ...]) -> str | None:
+    """The first of `preferred` the server serves, else its first served version, else None."""
+    for version in preferred:
+        if version in served:
+            return version
+    return served[0] if served else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +143,35 @@ def _in_cluster_available() -> bool:
     )
 
 
-def _load_kubeconfig(settings: ConnectionSettings) -> tuple[Any, str, str]:
-    """(ApiClient, namespace, description) from a kubeconfig, with kubectl's rules."""
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the console acts as in the cluster: the kubeconfig's user and context, or the pod's
+    service account (read from its token's subject, unverified: for the record only)."""
+
+    user: str = ""
+    context: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"user {self.user or '?'}"]
+        if self.context:
+            parts.append(f"context {self.context}")
+        return ", ".join(parts)
+
+
+def _token_subject(path: Path) -> str:
+    """The `sub` claim of a service account token (a JWT), or ''."""
+    import base64
+
+    try:
+        payload = path.read_text(encoding="utf-8").strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (OSError, IndexError, ValueError):
+        return ""
+    return str(claims.get("sub") or "") if isinstance(claims, dict) else ""
+
+
+def _load_kubeconfig(settings: ConnectionSettings) -> tuple[Any, str, str, Identity]:
+    """(ApiClient, namespace, description, identity) from a kubeconfig, with kubectl's rules."""
     from kubernetes import config as _kconfig
     from kubernetes.config.config_exception import ConfigException
 
@@ -168,10 +209,11 @@ def _load_kubeconfig(settings: ConnectionSettings) -> tuple[Any, str, str]:
     except (ConfigException, OSError, ValueError) as exc:
         raise KubeConfigError(f"cannot use context {wanted!r}: {exc}") from exc
     namespace = settings.namespace or context.get("context", {}).get("namespace") or "default"
-    return client, namespace, f"context {wanted}"
+    user = str((context.get("context") or {}).get("user") or "")
+    return client, namespace, f"context {wanted}", Identity(user=user, context=str(wanted))
 
 
-def _load_in_cluster(settings: ConnectionSettings) -> tuple[Any, str, str]:
+def _load_in_cluster(settings: ConnectionSettings) -> tuple[Any, str, str, Identity]:
     """The pod's service account (token, CA and namespace under SERVICE_ACCOUNT_DIR)."""
     from kubernetes import client as kclient
     from kubernetes.config.config_exception import ConfigException
@@ -191,7 +233,8 @@ def _load_in_cluster(settings: ConnectionSettings) -> tuple[Any, str, str]:
     namespace = settings.namespace or (
         ns_file.read_text(encoding="utf-8").strip() if ns_file.is_file() else "default"
     )
-    return kclient.ApiClient(configuration), namespace, "in-cluster service account"
+    identity = Identity(user=_token_subject(SERVICE_ACCOUNT_DIR / "token"), context="in-cluster")
+    return kclient.ApiClient(configuration), namespace, "in-cluster service account", identity
 
 
 def connect(settings: ConnectionSettings) -> KubeApi:
@@ -203,11 +246,11 @@ def connect(settings: ConnectionSettings) -> KubeApi:
     if settings.in_cluster is True or (
         settings.in_cluster is None and not found and _in_cluster_available()
     ):
-        client, namespace, where = _load_in_cluster(settings)
+        client, namespace, where, identity = _load_in_cluster(settings)
     else:
-        client, namespace, where = _load_kubeconfig(settings)
+        client, namespace, where, identity = _load_kubeconfig(settings)
     _tune(client)
-    return KubeApi(client, namespace, where, timeout_s=settings.timeout_s)
+    return KubeApi(client, namespace, where, timeout_s=settings.timeout_s, identity=identity)
 
 
 def _tune(client: Any) -> None:
@@ -223,11 +266,20 @@ def _tune(client: Any) -> None:
 class KubeApi:
     """Typed REST verbs on any object. Thread-safe (urllib3 pools are)."""
 
-    def __init__(self, client: Any, namespace: str, where: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        namespace: str,
+        where: str,
+        *,
+        timeout_s: float = 5.0,
+        identity: Identity | None = None,
+    ) -> None:
         self.client = client
         self.namespace = namespace
         self.where = where
         self.timeout_s = timeout_s
+        self.identity = identity or Identity()
 
     # --- raw --------------------------------------------------------------------------------
     def _request(
@@ -317,6 +369,15 @@ class KubeApi:
                 content_type="application/json",
             ),
         )
+
+    def served_versions(self, group: str) -> tuple[str, ...]:
+        """The versions of an API group the server serves (discovery: GET /apis/GROUP), the
+        preferred one first. A group the server does not know raises NotFound."""
+        call = Call("get", Resource(group, "", "", f"API group {group}"), "")
+        out = self._request(call, "GET", f"/apis/{group}")
+        preferred = str((out.get("preferredVersion") or {}).get("version") or "")
+        versions = [str(v.get("version")) for v in out.get("versions") or [] if v.get("version")]
+        return tuple(sorted(versions, key=lambda v: v != preferred))
 
     def get_cluster_object(self, resource: Resource, name: str) -> JSON:
         """A cluster-scoped object (a CRD, to read its schema)."""

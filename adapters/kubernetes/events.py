@@ -2,8 +2,11 @@
 
 An Event is created (core/v1, the kind `kubectl describe` lists) on the object the router
 drives: reason `Canary<Verb>` (CanaryStepForward, CanaryKill, ...), message
-`<actor>: <what happened>`, type Warning for kill, Normal otherwise, source component
-`canary-tui`, and the actor in the annotation `canary-tui/actor`.
+`<actor> (as <kube user>, context <context>): <what happened>`, type Warning for kill,
+Normal otherwise, source component `canary-tui`; the annotations `canary-tui/actor` (the
+person, from the OS or the session's peer credentials), `canary-tui/kube-user` and
+`canary-tui/kube-context` (the Kubernetes identity the console acts as, from the kubeconfig
+or the pod's service account), so both show up in `kubectl describe`.
 
 Events are posted from one background thread so an action never waits for them, and a
 failure to post (RBAC without `create events`, API down) never fails an action: it is kept
@@ -19,11 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.kubernetes.connection import EVENT, JSON, KubeApi, ObjectRef
+from adapters.kubernetes.connection import EVENT, JSON, Identity, KubeApi, ObjectRef
 from adapters.kubernetes.errors import KubeError
 
 COMPONENT = "canary-tui"
 ACTOR_ANNOTATION = "canary-tui/actor"
+KUBE_USER_ANNOTATION = "canary-tui/kube-user"
+KUBE_CONTEXT_ANNOTATION = "canary-tui/kube-context"
 WARNING_VERBS = frozenset({"kill", "abort"})
 
 
@@ -41,18 +46,33 @@ class PendingEvent:
     message: str
 
 
-def event_body(pending: PendingEvent, obj: JSON, *, now: datetime, host: str) -> JSON:
+def event_body(
+    pending: PendingEvent,
+    obj: JSON,
+    *,
+    now: datetime,
+    host: str,
+    identity: Identity | None = None,
+) -> JSON:
     """The core/v1 Event for one action on `obj`."""
     meta = obj.get("metadata") or {}
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     warning = pending.verb in WARNING_VERBS
+    annotations = {ACTOR_ANNOTATION: pending.actor}
+    who = pending.actor
+    if identity is not None and (identity.user or identity.context):
+        annotations[KUBE_USER_ANNOTATION] = identity.user
+        annotations[KUBE_CONTEXT_ANNOTATION] = identity.context
+        who += f" (as {identity.user or '?'}" + (
+            f", context {identity.context})" if identity.context else ")"
+        )
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
             "generateName": f"{pending.ref.name}.",
             "namespace": pending.ref.namespace,
-            "annotations": {ACTOR_ANNOTATION: pending.actor},
+            "annotations": annotations,
         },
         "involvedObject": {
             "apiVersion": pending.ref.resource.api_version,
@@ -63,7 +83,7 @@ def event_body(pending: PendingEvent, obj: JSON, *, now: datetime, host: str) ->
             "resourceVersion": meta.get("resourceVersion", ""),
         },
         "reason": reason_for(pending.verb),
-        "message": f"{pending.actor}: {pending.message}"[:1024],
+        "message": f"{who}: {pending.message}"[:1024],
         "type": "Warning" if warning else "Normal",
         "source": {"component": COMPONENT, "host": host},
         "reportingComponent": COMPONENT,
@@ -140,7 +160,13 @@ class EventRecorder:
             obj: Any = pending.involved
             if not obj or not (obj.get("metadata") or {}).get("uid"):
                 obj = self.api.get(pending.ref)
-            body = event_body(pending, obj, now=datetime.now(UTC), host=self.host)
+            body = event_body(
+                pending,
+                obj,
+                now=datetime.now(UTC),
+                host=self.host,
+                identity=getattr(self.api, "identity", None),
+            )
             self.api.create(EVENT, pending.ref.namespace, body)
             self.sent += 1
             self.last_error = None

@@ -22,9 +22,17 @@ class RoutingState:
     canary_ready: int | None = None
     stable_ready: int | None = None
     detail: str = ""
+    #: The router's own controller's view, where it has one (Argo Rollouts): "progressing",
+    #: "paused", "promoted" or "rolled_back" (core.state.Phase values); "" = no controller.
+    phase: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data; `phase` only when a controller said one (so the records of routers
+        without one stay what older versions wrote, and older readers can read them)."""
+        out = asdict(self)
+        if not self.phase:
+            del out["phase"]
+        return out
 
 
 class RouterError(Exception):

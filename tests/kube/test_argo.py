@@ -334,10 +334,144 @@ def test_events_and_discovery(
     router.record_event("pause", "bob", "pause at step 1")
     assert router.events.flush(5)
     (event,) = client.CoreV1Api(kube.api_client()).list_namespaced_event(ns).items
-    assert (event.reason, event.message) == ("CanaryPause", "bob: pause at step 1")
+    assert event.reason == "CanaryPause"
+    assert event.message == "bob (as user, context proxied): pause at step 1"
     assert event.involved_object.kind == "Rollout"
     api = connect(ConnectionSettings(kubeconfig=str(kubeconfigs["admin"]), namespace=ns))
     found = discover("ro/checkout", namespace=ns, api=api)
     assert found.router_section() == {"kind": "argo-rollouts", "name": "checkout", "namespace": ns}
     assert (found.preset, found.plan_weights) == ("generic", (20, 40, 80))
     assert discover("rollout/plain-istio", namespace=ns, api=api).preset == "istio"
+
+
+# --- what the console shows of a Rollout: phase, step, revisions, analysis ------------------
+
+
+def stable_rs(name: str = "checkout", hash_: str = "5d8f7c9b4") -> dict[str, Any]:
+    labels = {"app": name, "rollouts-pod-template-hash": hash_}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": f"{name}-{hash_}", "labels": labels,
+                     "annotations": {"rollout.argoproj.io/revision": "3"}},
+        "spec": {"replicas": 4, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "app",
+                                                       "image": "shop/checkout:v1"}]}}},
+    }  # fmt: skip
+
+
+def analysis_run(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {"name": name},
+        "spec": {"metrics": [{"name": "error-rate", "provider": {"prometheus": {}}}]},
+    }
+
+
+def run_status(phase: str, value: str, failed: int = 0) -> dict[str, Any]:
+    return {
+        "phase": phase,
+        "metricResults": [{
+            "name": "error-rate", "phase": phase, "count": 2, "successful": 2 - failed,
+            "failed": failed,
+            "measurements": [{"phase": phase, "value": value}],
+        }],
+    }  # fmt: skip
+
+
+def test_detail_has_phase_message_step_revisions_and_live_analysis(
+    apply: Apply, make_router: Callable[..., KubeRouter], co: Any, ns: str
+) -> None:
+    import threading
+
+    ro = rollout()
+    ro["metadata"]["annotations"] = {"rollout.argoproj.io/revision": "4"}
+    apply(ro, stable_rs(), analysis_run("checkout-7b6c5d4f9-4-1"))
+    co.patch_namespaced_custom_object_status(
+        *RO, ns, "analysisruns", "checkout-7b6c5d4f9-4-1",
+        {"status": run_status("Running", "[0.004]")},
+    )  # fmt: skip
+    play_controller(co, ns, {
+        **PAUSED_AT_STEP_2,
+        "message": "CanaryPauseStep",
+        "canary": {"currentStepAnalysisRunStatus": {
+            "name": "checkout-7b6c5d4f9-4-1", "status": "Running"}},
+    })  # fmt: skip
+    router = make_router("argo-rollouts", name="checkout")
+    state = router.read()
+    assert state.phase == "paused"  # paused at a pause step: PAUSED, not PROGRESSING
+    lines = state.detail.split("\n")
+    assert "step 2/5: pause (until resumed)" in lines[0]
+    assert "stable 5d8f7c9b4 rev 3 shop/checkout:v1" in lines[0]
+    assert "canary 7b6c5d4f9 rev 4 shop/checkout:v2" in lines[0]
+    assert lines[1] == "message: CanaryPauseStep"
+    assert lines[2] == (
+        "analysis checkout-7b6c5d4f9-4-1 (step): Running | error-rate Running "
+        "(2 successful of 2) last [0.004]"
+    )
+    # the run's result reaches subscribers as it comes (the run is watched)
+    failed = threading.Event()
+    router.subscribe(lambda s: failed.set() if "error-rate Failed" in s.detail else None)
+    co.patch_namespaced_custom_object_status(
+        *RO, ns, "analysisruns", "checkout-7b6c5d4f9-4-1",
+        {"status": {**run_status("Failed", "[0.09]", failed=1), "message": "Metric failed"}},
+    )  # fmt: skip
+    assert failed.wait(10), router.read().detail
+    assert (
+        "Failed (Metric failed) | error-rate Failed (1 successful, 1 failed of 2) last [0.09]"
+        in (router.read().detail)
+    )
+    # the next step names no run: its watch stops (one would pile up per analysis step)
+    from adapters.kubernetes.connection import ANALYSISRUN
+
+    watched = [r for r in router._watchers if r.resource == ANALYSISRUN]
+    assert [r.name for r in watched] == ["checkout-7b6c5d4f9-4-1"]
+    co.patch_namespaced_custom_object_status(
+        *RO, ns, "rollouts", "checkout",
+        {"status": {"currentStepIndex": 2, "canary": {"currentStepAnalysisRunStatus": None}}},
+    )  # fmt: skip
+    assert "analysis" not in router._read_back().detail
+    assert not [r for r in router._watchers if r.resource == ANALYSISRUN]
+
+
+def test_phase_and_weight_agree_with_argo(
+    apply: Apply, make_router: Callable[..., KubeRouter], co: Any, ns: str
+) -> None:
+    apply(rollout())
+    router = make_router("argo-rollouts", name="checkout")
+    play_controller(co, ns, {"currentStepIndex": 2, "stableRS": "a1", "currentPodHash": "b2",
+                             "phase": "Progressing"})  # fmt: skip
+    state = router._read_back()
+    assert (state.phase, state.weight) == ("progressing", 40)
+    # fully promoted: Argo routes 0% to "canary" because the canary is the stable now
+    play_controller(co, ns, {
+        "currentStepIndex": 5, "stableRS": "b2", "currentPodHash": "b2", "phase": "Healthy",
+        "canary": {"weights": {"canary": {"weight": 0}, "stable": {"weight": 100}}},
+    })  # fmt: skip
+    state = router._read_back()
+    assert (state.phase, state.weight) == ("promoted", 100)
+    assert "done (5 steps)" in state.detail
+    play_controller(co, ns, {"abort": True, "currentPodHash": "c3", "phase": "Degraded"})
+    assert router._read_back().phase == "rolled_back"
+
+
+def test_rollout_without_setweight_steps(
+    apply: Apply, make_router: Callable[..., KubeRouter], co: Any, ns: str
+) -> None:
+    from adapters.kubernetes.argo import rollout_plan
+
+    ro = rollout()
+    ro["spec"]["strategy"]["canary"]["steps"] = [{"pause": {"duration": "1m"}}]
+    apply(ro)
+    play_controller(co, ns, {"currentStepIndex": 0, "stableRS": "a1", "currentPodHash": "b2",
+                             "phase": "Progressing"})  # fmt: skip
+    router = make_router("argo-rollouts", name="checkout")
+    state = router.read()
+    assert (state.weight, state.phase) == (0, "progressing")
+    assert "step 1/1: pause 1m" in state.detail
+    assert isinstance(router, ArgoRolloutsRouter) and router.plan_weights() == [0]
+    assert rollout_plan(()) == (0,)
+    assert rollout_plan(tuple(STEPS)) == (20, 40, 80)
+    assert rollout_plan(({"pause": {}}, {"setWeight": 30})) == (0, 30)

@@ -165,6 +165,21 @@ def test_kill_keeps_retrying_through_an_outage(
     assert patches(faults)[-1] == {"status": {"abort": True}}
 
 
+WATCH_DOCS = Path(__file__).resolve().parents[2] / "docs" / "routers" / "watch.md"
+
+
+def watch_role() -> dict[str, Any]:
+    """The Role documented for `watch` (docs/routers/watch.md)."""
+    import yaml
+
+    text = WATCH_DOCS.read_text(encoding="utf-8")
+    for block in text.split("```yaml")[1:]:
+        for doc in yaml.safe_load_all(block.split("```", 1)[0]):
+            if isinstance(doc, dict) and doc.get("kind") == "Role":
+                return dict(doc)
+    raise AssertionError(f"no Role in {WATCH_DOCS}")
+
+
 @pytest.mark.parametrize(
     ("role", "kind", "settings"),
     [
@@ -191,6 +206,7 @@ def test_the_documented_minimal_roles_are_enough(
     kube: KubeCluster,
     ns: str,
     co: Any,
+    kubeconfigs: dict[str, Path],
 ) -> None:
     from tests.kube.test_gateway import SPLIT
 
@@ -208,6 +224,7 @@ def test_the_documented_minimal_roles_are_enough(
         },
     )
     grant(kube, ns, doc_roles()[role])
+    grant(kube, ns, watch_role())
     router = make_router(kind, user=NOBODY_USER, **settings)
     router.read()
     if kind == "argo-rollouts":
@@ -224,6 +241,19 @@ def test_the_documented_minimal_roles_are_enough(
     router.record_event("kill", "alice", "killed")
     assert router.events.flush(5)
     assert router.events.sent == 1 and router.notes() == []
+    # `watch` reads what the object points at with the router's Role and the watch page's
+    from adapters.kubernetes.connection import ConnectionSettings, connect
+    from adapters.kubernetes.discover import discover
+
+    api = connect(ConnectionSettings(kubeconfig=str(kubeconfigs[NOBODY_USER]), namespace=ns))
+    target = {
+        "argo-rollouts": "rollout/checkout",
+        "istio": "vs/checkout",
+        "gateway-api": "httproute/foo-route",
+        "deployments": "deploy/checkout",
+    }[kind]
+    found = discover(target, namespace=ns, api=api)
+    assert not [n for n in found.notes if "RBAC" in n], found.notes
 
 
 def test_connection_and_settings_errors_are_config_errors(tmp_path: Path) -> None:

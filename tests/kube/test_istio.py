@@ -193,8 +193,14 @@ def test_events_name_the_actor(
     events = client.CoreV1Api(kube.api_client()).list_namespaced_event(ns).items
     by_reason = {e.reason: e for e in events}
     step, kill = by_reason["CanaryStepForward"], by_reason["CanaryKill"]
-    assert step.message == "alice: step forward to 5%" and step.type == "Normal"
-    assert kill.type == "Warning" and kill.message.startswith("auto-rollback: killed")
+    # the person, and the Kubernetes identity the console acts as (the proxy kubeconfig's
+    # user "user" in its context "proxied"), so `kubectl describe` shows both
+    assert step.message == "alice (as user, context proxied): step forward to 5%"
+    assert step.type == "Normal"
+    assert kill.type == "Warning"
+    assert kill.message.startswith("auto-rollback (as user, context proxied): killed")
+    assert step.metadata.annotations["canary-tui/kube-user"] == "user"
+    assert step.metadata.annotations["canary-tui/kube-context"] == "proxied"
     assert kill.involved_object.kind == "VirtualService"
     assert kill.involved_object.name == "checkout" and kill.involved_object.uid
     assert kill.source.component == "canary-tui"

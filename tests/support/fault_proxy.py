@@ -65,6 +65,7 @@ class Rule:
     method: str | None = None
     path: str | None = None  # substring of the path (with query)
     status: int | None = None  # answer this instead of forwarding
+    body: Any = None  # with status: answer this JSON instead of a Status (e.g. discovery)
     delay_s: float = 0.0  # wait before forwarding
     delay_response_s: float = 0.0  # forward, then wait before answering
     before: Callable[[Seen], None] | None = None  # run before forwarding
@@ -143,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(rule.delay_s)
             if rule.status is not None:
                 seen.status = rule.status
-                self._reply_status(rule.status)
+                self._reply_status(rule.status, rule.body)
                 return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         resp = None
@@ -193,20 +194,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _reply_status(self, code: int) -> None:
+    def _reply_status(self, code: int, body: Any = None) -> None:
         reason = {500: "InternalError", 503: "ServiceUnavailable", 404: "NotFound"}.get(
             code, "Failure"
         )
-        data = json.dumps(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "status": "Failure",
-                "message": f"injected by fault proxy: {code}",
-                "reason": reason,
-                "code": code,
-            }
-        ).encode()
+        status = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": f"injected by fault proxy: {code}",
+            "reason": reason,
+            "code": code,
+        }
+        data = json.dumps(status if body is None else body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
