@@ -51,9 +51,8 @@ class SeriesPoint:
 
     @classmethod
     def from_sample(cls, sample: Sample) -> SeriesPoint:
-        if not sample.ok:
+        if not sample.ok or sample.baseline is None or sample.canary is None:
             return cls(t=sample.end, no_data=True)
-        assert sample.baseline is not None and sample.canary is not None
         dt = max(sample.end - sample.start, 1e-9)
         values: dict[str, float | None] = {}
         for tag, counts in (("baseline", sample.baseline), ("canary", sample.canary)):
