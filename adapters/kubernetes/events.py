@@ -12,6 +12,7 @@ in `last_error` and shown in the routing detail.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -113,9 +114,14 @@ class EventRecorder:
         threading.Thread(target=waiter, daemon=True).start()
         return done.wait(timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
+        """Post what is queued (the final kill's Event too), waiting at most `timeout`
+        seconds, then stop the thread. True if everything queued was posted or failed."""
+        drained = self.flush(timeout)
         if self._thread is not None:
-            self._queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+        return drained
 
     def _ensure_thread(self) -> None:
         with self._lock:
