@@ -339,3 +339,47 @@ def test_close_is_bounded_and_reports_what_it_could_not_send(
     assert "3 alert(s) not sent at exit" in text
     assert HOOK_HANG not in text and HOOK_HANG_QUERY not in text
     hang.release.set()
+
+
+def test_no_secret_in_the_daemon_log(tmp_path: Path, servers: dict[str, Server]) -> None:
+    """`canary-tui serve` (the session daemon) with the same planted secrets and failures:
+    nothing in its log, the audit log or the recording quotes a secret."""
+    import signal
+    import time
+
+    env_hook = f"{servers['500'].base}/hooks/{HOOK_ENV}"
+    source = prometheus_source("bearer-401", servers, tmp_path)
+    config = write_config(tmp_path, source, webhooks(servers))
+    env = {**os.environ, "CANARY_TUI_RUNTIME_DIR": str(tmp_path / "run"),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1",
+           "CANARY_TUI_RECORDINGS": str(tmp_path / "recordings"),
+           "SECRET_TEST_PROM_TOKEN": PROM_TOKEN, "SECRET_TEST_HOOK_URL": env_hook}  # fmt: skip
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "canary_tui.cli", "serve", "--config", str(config)],
+            cwd=ROOT, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(servers["500"].requests) >= 4 and len(servers["401"].requests) >= 2:
+                break  # the rollback alert went out, and failed, on every webhook
+            time.sleep(0.1)
+        assert len(servers["401"].requests) >= 2, log.read_text()[-3000:]
+        time.sleep(1.0)  # the retries' failure lines reach the log (backoff 1 s)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    text = log.read_bytes()
+    assert b"HTTP 401" in text and b"webhook" in text
+    outputs = {"daemon log": text, "audit log": (tmp_path / "audit.jsonl").read_bytes()}
+    for i, rec in enumerate(sorted((tmp_path / "recordings").glob("*.ctrec"))):
+        outputs[f"recording {i}"] = recording_text(rec)
+    assert leaks(outputs) == []

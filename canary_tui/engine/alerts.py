@@ -78,6 +78,43 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
     return f"unexpected error ({type(exc).__name__})"
 
 
+class _ScrubLog(logging.Filter):
+    """Scrubs webhook secrets out of the HTTP library's own log records: httpx logs every
+    request at INFO with its full URL ("HTTP Request: POST https://hooks.../T0/B0/token")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self._scrub = Scrubber()
+
+    def add(self, secrets: list[str]) -> None:
+        self.secrets.update(secrets)
+        self._scrub = Scrubber(self.secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record: drop its arguments, keep nothing secret
+            text = str(record.msg)
+        record.msg, record.args = self._scrub(text), None
+        return True
+
+
+_HTTP_LOG_FILTER = _ScrubLog()
+
+
+def _guard_http_logs(secrets: list[str]) -> None:
+    """Keep the HTTP library's per-request lines out of our logs (WARNING unless someone set
+    a level on purpose), and scrub our secrets from whatever it still logs."""
+    _HTTP_LOG_FILTER.add(secrets)
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+        if _HTTP_LOG_FILTER not in logger.filters:
+            logger.addFilter(_HTTP_LOG_FILTER)
+
+
 def slack_body(canary: str, text: str, at: float) -> dict[str, Any]:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
     return {"text": f"[canary-tui] {canary}: {text} ({stamp})", "username": "canary-tui"}
@@ -98,7 +135,10 @@ class WebhookAlerter:
         self._queue: queue.Queue[tuple[Webhook, dict[str, Any]] | None] = queue.Queue(queue_size)
         self._post = post or self._http_post
         self._sleep = sleep
-        self._scrub = Scrubber(s for hook in self.webhooks for s in url_secrets(hook.url))
+        secrets = [s for hook in self.webhooks for s in url_secrets(hook.url)]
+        self._scrub = Scrubber(secrets)
+        if self.webhooks:
+            _guard_http_logs(secrets)
         self.sent = 0
         self.failed = 0
         self.dropped = 0
