@@ -26,6 +26,8 @@ import pytest
 import yaml
 
 from canary_tui.records import chunks
+from canary_tui.records.audit import read_head, verify_against
+from canary_tui.records.recording import Recording
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,10 +171,12 @@ def write_config(tmp_path: Path, source: dict[str, Any], hooks: list[dict[str, A
     return path
 
 
-def run(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+def run(
+    tmp_path: Path, *args: str, env: dict[str, str], optimize: bool = False
+) -> subprocess.CompletedProcess[bytes]:
     full = {**os.environ, "CANARY_TUI_RECORDINGS": str(tmp_path / "recordings"), **env}
     return subprocess.run(
-        [sys.executable, "-m", "canary_tui.cli", *args],
+        [sys.executable, *(["-O"] if optimize else []), "-m", "canary_tui.cli", *args],
         capture_output=True, timeout=120, cwd=ROOT, env=full, stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -212,7 +216,9 @@ def test_no_secret_in_any_output_when_everything_fails(
     env_hook = f"{servers['500'].base}/hooks/{HOOK_ENV}"
     config = write_config(tmp_path, prometheus_source(mode, servers, tmp_path), webhooks(servers))
     env = {"SECRET_TEST_PROM_TOKEN": PROM_TOKEN, "SECRET_TEST_HOOK_URL": env_hook}
-    out = run(tmp_path, "run", "--config", str(config), "--headless", env=env)
+    # one run under python -O: no assert carries behaviour
+    optimize = mode == "basic-refused"
+    out = run(tmp_path, "run", "--config", str(config), "--headless", env=env, optimize=optimize)
     stderr = out.stderr.decode(errors="replace")
     assert out.returncode == 1, stderr[-3000:]  # rolled back: no data past the grace
     events = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -240,6 +246,10 @@ def test_no_secret_in_any_output_when_everything_fails(
     }
     assert b"prometheus" in outputs["recording"] and b"rolled" in outputs["audit log"].lower()
     assert leaks(outputs) == []
+    # nothing lost at exit: the recording was closed whole, and anchors the log's last record
+    with Recording.open(recordings[0]) as rec:
+        assert rec.complete and rec.audit_anchor == read_head(tmp_path / "audit.jsonl")
+    assert verify_against(tmp_path / "audit.jsonl", rec.audit_anchors).ok
 
 
 def test_an_alert_queued_just_before_a_headless_exit_is_sent(
