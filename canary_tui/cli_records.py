@@ -241,6 +241,12 @@ def audit_verify_command(file: Path, against: str | None, legacy: bool) -> None:
             result = verify(file, legacy=legacy)
         except AuditError as exc:
             _fail(str(exc))
+        if result.ok and result.records == 0:
+            click.echo(
+                f"{file}: OK, header only (no records yet), chain intact; only --against can "
+                "tell whether records were cut off its end"
+            )
+            return
         if result.ok:
             note = "" if result.header else " (a legacy log with no header record)"
             click.echo(f"{file}: OK, {result.records} records, chain intact{note}")

@@ -35,16 +35,23 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_intact_chain_verifies(tmp_path: Path) -> None:
     p = tmp_path / "a.jsonl"
     write_log(p)
-    assert verify(p).ok and verify(p).records == 6  # the header and 5 records
+    assert verify(p).ok and verify(p).records == 5
     out = cli("audit", "verify", str(p))
-    assert out.returncode == 0 and "OK, 6 records" in out.stdout
+    assert out.returncode == 0 and "OK, 5 records" in out.stdout
 
 
 def test_appending_continues_the_chain_across_restarts(tmp_path: Path) -> None:
     p = tmp_path / "a.jsonl"
     write_log(p, 3)
     write_log(p, 2)
-    assert verify(p).ok and [r["seq"] for r in read_records(p)] == [1, 2, 3, 4, 5, 6]
+    assert verify(p).ok and [r["seq"] for r in read_records(p)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]  # 0: the header
 
 
 def _lines(p: Path) -> list[str]:
@@ -103,7 +110,7 @@ def test_torn_last_line_from_a_crash_is_dropped_on_reopen(tmp_path: Path) -> Non
     log = AuditLog(p)
     log.append({"type": "intent", "time": 1.0})
     log.close()
-    assert verify(p).ok and verify(p).records == 5
+    assert verify(p).ok and verify(p).records == 4
 
 
 def test_refuses_to_append_to_a_tampered_log(tmp_path: Path) -> None:
@@ -134,4 +141,4 @@ def test_tail_prints_readable_lines(tmp_path: Path) -> None:
     out = cli("audit", "tail", str(p), "-n", "2")
     assert out.returncode == 0
     lines = out.stdout.strip().splitlines()
-    assert len(lines) == 2 and "#4" in lines[0] and "alice asks: step forward" in lines[0]
+    assert len(lines) == 2 and "#3" in lines[0] and "alice asks: step forward" in lines[0]

@@ -88,12 +88,12 @@ def test_a_new_log_starts_with_a_header_and_reports_its_head_after_each_append(
     seen: list[AuditHead] = []
     log.add_listener(seen.append)
     first = next(read_records(p))
-    assert first["type"] == "header" and first["format"] == 1 and first["seq"] == 1
-    assert log.head() == AuditHead(1, first["hash"])
+    assert first["type"] == "header" and first["format"] == 1 and first["seq"] == 0
+    assert log.head() == AuditHead(0, first["hash"])
     for i in range(3):
         rec = log.append({"type": "note", "time": float(i), "message": f"n{i}"})
         assert log.head() == AuditHead(rec["seq"], rec["hash"]) == seen[-1]
-    assert [h.seq for h in seen] == [2, 3, 4]
+    assert [h.seq for h in seen] == [1, 2, 3]  # numbered as before headers
     log.close()
     assert read_head(p) == seen[-1]
     reopened = AuditLog(p, fsync=False)  # continuing a log writes no second header
@@ -110,7 +110,7 @@ def test_a_failing_listener_never_fails_the_record(tmp_path: Path) -> None:
 
     log.add_listener(broken)
     rec = log.append({"type": "note", "time": 0.0})
-    assert log.head().seq == rec["seq"] == 2
+    assert log.head().seq == rec["seq"] == 1
     log.close()
 
 
@@ -159,7 +159,8 @@ def test_a_header_only_log_verifies(tmp_path: Path) -> None:
     p = tmp_path / "a.jsonl"
     AuditLog(p, fsync=False).close()
     out = cli("audit", "verify", str(p))
-    assert out.returncode == 0 and "OK, 1 records" in out.stdout
+    assert out.returncode == 0 and "OK, header only" in out.stdout
+    assert "--against" in out.stdout
 
 
 # --- the recording anchors the head --------------------------------------------------------

@@ -4,11 +4,12 @@ Each record carries `seq` (1, 2, ...), `prev` (the previous record's hash, or th
 value) and `hash` (SHA-256 of the record's canonical JSON without `hash`). Editing,
 removing or reordering any record breaks the chain at that record, and `verify` names it.
 
-A new log starts with a `header` record (format, tool, host), so an empty file or one that is
-not an audit log is never "OK". The chain cannot see its own tail cut off, so its head
-(`AuditHead`: the last seq and hash) is anchored outside the file as it grows (the session
-recording keeps it; `AuditLog.head()` and `add_listener` give it to anything else, such as an
-annotation on the router's object), and `verify_against` checks a log against those anchors.
+A new log starts with a `header` record (seq 0: format, tool, host), so an empty file or one
+that is not an audit log is never "OK"; the records after it are numbered 1, 2, ... as before.
+The chain cannot see its own tail cut off, so its head (`AuditHead`: the last seq and hash)
+is anchored outside the file as it grows (the session recording keeps it; `AuditLog.head()`
+and `add_listener` give it to anything else, such as an annotation on the router's object),
+and `verify_against` checks a log against those anchors.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class VerifyResult:
 def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
     """The chain alone: every record well formed and linked to the one before it.
     The hashes of the records whose seq is in `keep` are returned in `hashes`."""
-    prev, expected_seq, count = GENESIS, 1, 0
+    prev, expected_seq, count = GENESIS, 1, 0  # count: records after the header
     wanted = set(keep)
     hashes: dict[int, str] = {}
     header: dict[str, Any] | None = None
@@ -133,6 +134,9 @@ def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
                     return broken(lineno, "not valid JSON (truncated or edited)")
                 if not isinstance(rec, dict):
                     return broken(lineno, "not a JSON object")
+                is_header = lineno == 1 and rec.get("type") == "header" and rec.get("seq") == 0
+                if is_header:
+                    expected_seq = 0
                 if rec.get("seq") != expected_seq:
                     return broken(
                         lineno,
@@ -143,14 +147,17 @@ def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
                     return broken(lineno, "does not chain to the record before it")
                 if rec.get("hash") != record_hash(rec):
                     return broken(lineno, "content does not match its hash (edited)")
-                if lineno == 1 and rec.get("type") == "header":
-                    header = rec
                 if expected_seq in wanted:
                     hashes[expected_seq] = rec["hash"]
-                prev, expected_seq, count = rec["hash"], expected_seq + 1, count + 1
+                if is_header:
+                    header = rec
+                else:
+                    count += 1
+                prev, expected_seq = rec["hash"], expected_seq + 1
         except OSError as exc:
             raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
-    return VerifyResult(True, count, head=AuditHead(count, prev), header=header, hashes=hashes)
+    head = AuditHead(expected_seq - 1, prev)
+    return VerifyResult(True, count, head=head, header=header, hashes=hashes)
 
 
 def verify(path: Path, *, legacy: bool = False, keep: Iterable[int] = ()) -> VerifyResult:
@@ -161,7 +168,7 @@ def verify(path: Path, *, legacy: bool = False, keep: Iterable[int] = ()) -> Ver
     result = _check_chain(path, keep)
     if not result.ok:
         return result
-    if result.records == 0:
+    if result.records == 0 and result.header is None:
         return VerifyResult(
             False, 0, None, "the file is empty: no header and no records (an audit log always "
             "starts with its header record; this one was emptied, or never written)",
@@ -212,7 +219,9 @@ def verify_against(
     end = result.head
     if newest.seq > end.seq:
         lost = newest.seq - end.seq
-        where = "the log is empty" if end.seq == 0 else f"the log ends at seq {end.seq}"
+        where = f"the log ends at seq {end.seq}"
+        if end.seq == 0:
+            where = "the log holds only its header" if result.header else "the log is empty"
         return AnchorCheck(
             False, end, newest, len(points),
             f"TAIL MISSING: {where} but the anchor saw {newest.short()} "
@@ -279,6 +288,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._prev, self._seq = GENESIS, 0
         self._listeners: list[Listener] = []
+        fresh = True  # no record yet: the header comes first
         if path.exists():
             result = _check_chain(path)
             if not result.ok and not self._recover_torn_tail(result):
@@ -289,6 +299,7 @@ class AuditLog:
                 )
             for rec in read_records(path):
                 self._prev, self._seq = rec["hash"], rec["seq"]
+                fresh = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -296,8 +307,9 @@ class AuditLog:
             raise AuditError(
                 f"cannot open audit log {path} for writing: {exc.strerror or exc}"
             ) from exc
-        if self._seq == 0:
-            self.append(
+        if fresh:
+            self._append(
+                0,
                 {
                     "type": "header",
                     "format": AUDIT_FORMAT,
@@ -306,7 +318,7 @@ class AuditLog:
                     "host": socket.gethostname(),
                     "time": time.time(),
                     "message": "audit log created",
-                }
+                },
             )
 
     def _recover_torn_tail(self, result: VerifyResult) -> bool:
@@ -342,11 +354,14 @@ class AuditLog:
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write one record durably (flushed and fsynced) and return it with seq and hashes."""
+        return self._append(None, record)
+
+    def _append(self, seq: int | None, record: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
             if self._fd < 0:
                 raise AuditError(f"cannot write audit log {self.path}: it is closed")
             rec = dict(record)
-            rec["seq"] = self._seq + 1
+            rec["seq"] = self._seq + 1 if seq is None else seq
             rec["prev"] = self._prev
             rec["hash"] = record_hash(rec)
             line = canonical(rec) + b"\n"

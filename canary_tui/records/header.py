@@ -54,6 +54,7 @@ class RecordingHeader:
     audit_log: str | None = None  # the audit log whose head this recording anchors
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.audit_log is None else {"audit_log": self.audit_log}
         return {
             "format": self.format,
             "tool": "canary-tui",
@@ -67,7 +68,7 @@ class RecordingHeader:
             "activity_keep": self.activity_keep,
             "tick_s": self.tick_s,
             "point_fields": list(self.point_fields),
-            "audit_log": self.audit_log,
+            **extra,
         }
 
     @classmethod
