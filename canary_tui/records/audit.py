@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+#: Where the chain's head goes on the router's object (value: `str(AuditLog.head())`, i.e.
+#: "SEQ:SHA256", which `canary-tui audit verify --against` reads back).
+HEAD_ANNOTATION = "canary-tui/audit-head"
 #: The audit log's own format (in its header record); logs written before it have no header.
 AUDIT_FORMAT = 1
 _HASH = re.compile(r"[0-9a-f]{64}")
