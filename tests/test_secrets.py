@@ -390,6 +390,10 @@ def test_no_secret_in_the_daemon_log(tmp_path: Path, servers: dict[str, Server])
     text = log.read_bytes()
     assert b"HTTP 401" in text and b"webhook" in text
     outputs = {"daemon log": text, "audit log": (tmp_path / "audit.jsonl").read_bytes()}
-    for i, rec in enumerate(sorted((tmp_path / "recordings").glob("*.ctrec"))):
-        outputs[f"recording {i}"] = recording_text(rec)
+    recordings = sorted((tmp_path / "recordings").glob("*.ctrec"))
+    for i, path in enumerate(recordings):
+        outputs[f"recording {i}"] = recording_text(path)
     assert leaks(outputs) == []
+    assert proc.returncode == 0  # stopped by SIGTERM, cleanly: and nothing lost at exit
+    with Recording.open(recordings[-1]) as rec:
+        assert rec.complete and rec.audit_anchor == read_head(tmp_path / "audit.jsonl")
