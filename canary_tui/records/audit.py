@@ -303,6 +303,7 @@ class AuditLog:
             for rec in read_records(path):
                 self._prev, self._seq = rec["hash"], rec["seq"]
                 fresh = False
+        self._head = AuditHead(self._seq, self._prev)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -341,9 +342,9 @@ class AuditLog:
 
     def head(self) -> AuditHead:
         """The chain's head after the last durable append (seq 0 and GENESIS when empty).
-        Cheap and thread-safe: read it as often as you like, e.g. to anchor it elsewhere."""
-        with self._lock:
-            return AuditHead(self._seq, self._prev)
+        Cheap, thread-safe and lock-free (one immutable value, replaced after each append):
+        read it as often as you like, from anywhere, e.g. to anchor it elsewhere."""
+        return self._head
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(head)` after every append from now on (it must not block)."""
@@ -377,7 +378,7 @@ class AuditLog:
             except OSError as exc:
                 raise AuditError(f"cannot write audit log {self.path}: {exc}") from exc
             self._seq, self._prev = rec["seq"], rec["hash"]
-            head = AuditHead(self._seq, self._prev)
+            head = self._head = AuditHead(self._seq, self._prev)
             for listener in self._listeners:
                 try:
                     listener(head)
