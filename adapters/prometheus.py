@@ -648,14 +648,21 @@ class PrometheusSource:
             return self._fetch(start, end)
         except Exception as exc:  # the boundary: nothing escapes, everything is explained
             reason = describe_failure(exc, "fetch", self.settings.timeout)
-            kind = type(exc).__name__
-            if not isinstance(exc, NoData) and kind not in self._traced:  # a bug: its trace,
-                self._traced.add(kind)  # once per kind (it would recur every tick)
-                trace = "".join(traceback.format_exception(exc))
-                log.warning("prometheus fetch failed unexpectedly:\n%s", self._scrub(trace))
+            if not isinstance(exc, NoData):
+                self._trace_once(exc)
             return Sample.no_data(
                 start, end, self._scrub(f"prometheus at {self.settings.url}: {reason}")
             )
+
+    def _trace_once(self, exc: BaseException) -> None:
+        """Log the traceback of a failure we cannot explain (a bug, ours or the client's),
+        scrubbed, once per kind: it would otherwise recur every tick."""
+        kind = type(exc).__name__
+        if kind in self._traced:
+            return
+        self._traced.add(kind)
+        trace = "".join(traceback.format_exception(exc))
+        log.warning("prometheus query failed unexpectedly:\n%s", self._scrub(trace))
 
     def _scrub(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
@@ -746,8 +753,11 @@ class PrometheusSource:
                 params={"time": f"{end:.3f}"},
                 timeout=remaining,  # type: ignore[arg-type]  # annotated int; requests takes float
             )
-        except Exception as exc:
-            raise NoData(describe_failure(exc, what, self.settings.timeout)) from exc
+        except Exception as exc:  # every failure becomes this tick's no-data reason
+            reason = describe_failure(exc, what, self.settings.timeout)
+            if reason.startswith("unexpected error"):
+                self._trace_once(exc)
+            raise NoData(reason) from exc
         if not isinstance(result, list):
             raise NoData(f"not a Prometheus API answer ({what}): expected a vector")
         out: Series = []

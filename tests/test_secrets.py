@@ -397,3 +397,39 @@ def test_no_secret_in_the_daemon_log(tmp_path: Path, servers: dict[str, Server])
     assert proc.returncode == 0  # stopped by SIGTERM, cleanly: and nothing lost at exit
     with Recording.open(recordings[-1]) as rec:
         assert rec.complete and rec.audit_anchor == read_head(tmp_path / "audit.jsonl")
+
+
+def test_an_unexplained_prometheus_failure_logs_its_trace_once_and_scrubbed(
+    tmp_path: Path, servers: dict[str, Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure nobody foresaw (a bug in a client) keeps its traceback for the log, once per
+    kind (not every tick), with the credentials it quotes masked."""
+    from adapters.prometheus import PrometheusSettings, PrometheusSource
+
+    class Buggy:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.session = kwargs["session"]
+
+        def custom_query(self, *args: Any, **kwargs: Any) -> Any:
+            auth = self.session.headers["Authorization"]
+            raise ZeroDivisionError(f"bug while sending {auth}")
+
+        def close(self) -> None:
+            pass
+
+    os.environ["SECRET_TEST_PROM_TOKEN"] = PROM_TOKEN
+    try:
+        settings = PrometheusSettings.from_mapping(
+            {"url": servers["500"].base, "service": "checkout",
+             "bearer_token_env": "SECRET_TEST_PROM_TOKEN"}
+        )  # fmt: skip
+        source = PrometheusSource(settings, client_factory=Buggy)
+        with caplog.at_level("WARNING", logger="canary_tui.adapters.prometheus"):
+            first, second = source.fetch(0, 60), source.fetch(60, 120)
+    finally:
+        del os.environ["SECRET_TEST_PROM_TOKEN"]
+    assert first.problem and "unexpected error" in first.problem and second.problem
+    traces = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert len(traces) == 1 and "ZeroDivisionError" in traces[0].getMessage()
+    assert "Traceback" in traces[0].getMessage()
+    assert PROM_TOKEN not in caplog.text and PROM_TOKEN not in str(first.problem)
