@@ -314,3 +314,13 @@ def test_a_broken_chain_is_reported_before_the_anchor(session: tuple[Rig, Path])
     rig.audit_path.write_bytes(b"".join(lines))
     out = cli("audit", "verify", str(rig.audit_path), "--against", str(rec_path))
     assert out.returncode == 1 and "BROKEN at record on line 3" in out.stderr
+
+
+def test_the_shipped_recordings_made_before_anchors_still_open() -> None:
+    shipped = sorted((ROOT / "recordings").glob("*.ctrec"))
+    assert shipped
+    for path in shipped:
+        with Recording.open(path) as rec:
+            assert rec.frames > 0 and rec.complete
+            assert rec.audit_anchors == [] and rec.header.audit_log is None
+            assert len(list(rec.iter_frames(0, 5))) == 5
