@@ -12,6 +12,7 @@ in `last_error` and shown in the routing detail.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import queue
 import socket
@@ -26,6 +27,9 @@ from adapters.kubernetes.errors import KubeError
 COMPONENT = "canary-tui"
 ACTOR_ANNOTATION = "canary-tui/actor"
 WARNING_VERBS = frozenset({"kill", "abort"})
+#: How long the interpreter's exit waits for queued Events (the final kill's), if nobody
+#: closed the recorder before.
+EXIT_WAIT_S = 5.0
 
 
 def reason_for(verb: str) -> str:
@@ -117,6 +121,7 @@ class EventRecorder:
     def close(self, timeout: float = 5.0) -> bool:
         """Post what is queued (the final kill's Event too), waiting at most `timeout`
         seconds, then stop the thread. True if everything queued was posted or failed."""
+        atexit.unregister(self.close)
         drained = self.flush(timeout)
         if self._thread is not None:
             with contextlib.suppress(queue.Full):
@@ -125,6 +130,8 @@ class EventRecorder:
 
     def _ensure_thread(self) -> None:
         with self._lock:
+            if self._thread is None:  # the first Event: post what is queued at exit too
+                atexit.register(self.close, EXIT_WAIT_S)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="canary-tui-events", daemon=True

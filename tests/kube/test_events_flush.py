@@ -44,3 +44,32 @@ def test_close_gives_up_after_its_bound_when_the_api_server_hangs(
     faults.add_rule(method="POST", path="/events", delay_s=30.0)
     router.record_event("kill", "alice", "killed")
     assert router.events.close(timeout=0.5) is False  # bounded: it returns, saying so
+
+
+def test_a_process_that_exits_without_closing_still_posts_the_kill_event(
+    apply: Apply, kube: Any, ns: str, faults: FaultProxy, kubeconfigs: dict[str, Any]
+) -> None:
+    """The exit path forgot router.close(): the interpreter's exit still posts the queued
+    Event (bounded wait), through a slow API server."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    apply(deployment("checkout", 4), deployment("checkout-canary", 1))
+    faults.add_rule(method="POST", path="/events", delay_s=1.0)
+    code = textwrap.dedent(
+        f"""
+        from adapters.registry import AdapterContext, build_router
+        from canary_tui.core.clock import VirtualClock
+        router = build_router("deployments", {{"kubeconfig": {str(kubeconfigs["admin"])!r},
+            "namespace": {ns!r}, "stable": "checkout", "canary": "checkout-canary"}},
+            AdapterContext(clock=VirtualClock()))
+        router.record_event("kill", "alice", "killed: errors")
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CanaryKill" in reasons(kube, ns), "the kill's Event was lost at exit"
