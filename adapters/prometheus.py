@@ -30,12 +30,15 @@ tokens keep working), never live in the settings, and are scrubbed from every me
 from __future__ import annotations
 
 import ast
+import base64
 import json
+import logging
 import math
 import os
 import re
 import ssl
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -48,6 +51,8 @@ from urllib3.util.retry import Retry
 
 from adapters.registry import AdapterConfigError, AdapterContext
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
+
+log = logging.getLogger("canary_tui.adapters.prometheus")
 
 # --------------------------------------------------------------------------------------------
 # presets
@@ -215,6 +220,16 @@ def _text(setting: str, value: Any, *, empty_ok: bool = False) -> str:
     return value
 
 
+def _safe_url(url: str) -> str:
+    """`url` without user info, query or fragment (they may hold credentials)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=netloc, query="", fragment="").geturl()
+    except ValueError:
+        return "(unparsable URL)"
+
+
 def _canary_field(canary: Any, name: str) -> str | None:
     if canary is None:
         return None
@@ -306,7 +321,7 @@ class PrometheusSettings:
         url = _text("url", raw["url"]).strip().rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _err("url", f"{url!r} is not an http:// or https:// URL")
+            raise _err("url", f"{_safe_url(url)!r} is not an http:// or https:// URL")
         if parts.username or parts.password:
             raise _err("url", "must not carry credentials; use username with password_file")
         if parts.query or parts.fragment:
@@ -615,6 +630,7 @@ class PrometheusSource:
             timeout=settings.timeout,
         )
         self._secrets: tuple[str, ...] = ()
+        self._traced: set[str] = set()
 
     def __repr__(self) -> str:
         s = self.settings
@@ -632,25 +648,46 @@ class PrometheusSource:
             return self._fetch(start, end)
         except Exception as exc:  # the boundary: nothing escapes, everything is explained
             reason = describe_failure(exc, "fetch", self.settings.timeout)
+            if not isinstance(exc, NoData):
+                self._trace_once(exc)
             return Sample.no_data(
                 start, end, self._scrub(f"prometheus at {self.settings.url}: {reason}")
             )
 
+    def _trace_once(self, exc: BaseException) -> None:
+        """Log the traceback of a failure we cannot explain (a bug, ours or the client's),
+        scrubbed, once per kind: it would otherwise recur every tick."""
+        kind = type(exc).__name__
+        if kind in self._traced:
+            return
+        self._traced.add(kind)
+        trace = "".join(traceback.format_exception(exc))
+        log.warning("prometheus query failed unexpectedly:\n%s", self._scrub(trace))
+
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in sorted(self._secrets, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+    def _remember(self, *secrets: str) -> None:
+        """Scrub these from every message from now on (with their encoded forms); a rotated
+        secret stays scrubbed for a while, in case a late error quotes it."""
+        for secret in secrets:
+            encoded = base64.b64encode(secret.encode()).decode()
+            for form in (secret, encoded, encoded.rstrip("="), repr(secret)[1:-1]):
+                if len(form) >= 4 and form not in self._secrets:
+                    self._secrets = (form, *self._secrets)[:32]
 
     def _authenticate(self) -> None:
         s = self.settings
         if s.bearer_token_file or s.bearer_token_env:
             token = _read_secret(s.bearer_token_file, s.bearer_token_env, "bearer token")
-            self._secrets = (token,)
+            self._remember(token)
             self._session.headers["Authorization"] = f"Bearer {token}"
         elif s.username:
             password = _read_secret(s.password_file, s.password_env, "password")
-            self._secrets = (password,)
+            self._remember(password, f"{s.username}:{password}")
             self._session.auth = (s.username, password)
 
     def _fetch(self, start: float, end: float) -> Sample:
@@ -716,8 +753,11 @@ class PrometheusSource:
                 params={"time": f"{end:.3f}"},
                 timeout=remaining,  # type: ignore[arg-type]  # annotated int; requests takes float
             )
-        except Exception as exc:
-            raise NoData(describe_failure(exc, what, self.settings.timeout)) from exc
+        except Exception as exc:  # every failure becomes this tick's no-data reason
+            reason = describe_failure(exc, what, self.settings.timeout)
+            if reason.startswith("unexpected error"):
+                self._trace_once(exc)
+            raise NoData(reason) from exc
         if not isinstance(result, list):
             raise NoData(f"not a Prometheus API answer ({what}): expected a vector")
         out: Series = []

@@ -301,7 +301,8 @@ class SimulatedService:
 
 
 def _minus(a: VariantCounts, b: VariantCounts) -> VariantCounts:
-    assert a.latency is not None and b.latency is not None
+    if a.latency is None or b.latency is None:
+        raise ValueError("simulated counts always carry a latency histogram")
     hist = Histogram(
         a.latency.bounds,
         tuple(x - y for x, y in zip(a.latency.counts, b.latency.counts, strict=True)),

@@ -944,22 +944,26 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.argument("file", type=click.Path(path_type=Path))
-def audit_verify(file: Path) -> None:
-    """Check the hash chain; name the first broken record. Exit 1 if broken."""
-    from canary_tui.records.audit import AuditError, verify
+@click.option(
+    "--against",
+    metavar="RECORDING|SEQ:HASH",
+    default=None,
+    help="Also check the log's tail against an anchor of its head kept outside it: a session "
+    "recording (which anchors the head as the log grows), or SEQ:SHA256 as kept in an "
+    "annotation or Event. Records cut off the end of the log are reported.",
+)
+@click.option(
+    "--legacy", is_flag=True, help="Accept a log with no header record (written by old versions)."
+)
+def audit_verify(file: Path, against: str | None, legacy: bool) -> None:
+    """Check the hash chain; name the first broken record.
 
-    try:
-        result = verify(file)
-    except AuditError as exc:
-        fail(str(exc))
-    if result.ok:
-        click.echo(f"{file}: OK, {result.records} records, chain intact")
-        return
-    fail(
-        f"{file}: BROKEN at record on line {result.bad_line}: {result.reason} "
-        f"({result.records} records before it are intact)",
-        code=1,
-    )
+    Exit 0 if intact; 1 if a record is broken, the file is empty or has no header record, or
+    (with --against) records are missing from its tail; 2 if a file cannot be read.
+    """
+    from canary_tui.cli_records import audit_verify_command
+
+    audit_verify_command(file, against, legacy)
 
 
 @audit.command("tail")

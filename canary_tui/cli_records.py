@@ -29,15 +29,18 @@ from canary_tui.records.recording import (
 if TYPE_CHECKING:
     from canary_tui.config.schema import Config
     from canary_tui.engine.loop import Engine
+    from canary_tui.records.audit import AuditHead
 
 #: A directory for recordings, or "off" to record nothing (tests, throwaway runs).
 ENV_DIR = "CANARY_TUI_RECORDINGS"
+#: How long the exit waits for the recording's last chunk, index and trailer.
+EXIT_WAIT_S = 10.0
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
     from canary_tui.cli import fail
 
-    fail(message)
+    fail(message, code=code)
 
 
 def _warn(message: str) -> None:
@@ -67,12 +70,14 @@ def start_recording(
     engine: Engine, config: Config | None = None, directory: Path | None = None
 ) -> Recorder | None:
     """Record `engine`'s session from now on: subscribe a Recorder (secrets in `config` are
-    masked) and close it when the process exits. Call before the loop starts. A recording
-    that cannot be created is a warning, never a reason not to run the canary."""
+    masked), anchor its audit log's head in it as the log grows, and close it (a bounded
+    wait) when the process exits. Call before the loop starts. A recording that cannot be
+    created is a warning, never a reason not to run the canary."""
     where = directory or recording_directory()
     if where is None:
         return None
     s = engine.settings
+    audit = engine.audit
     try:
         recorder = Recorder.create(
             where,
@@ -83,12 +88,15 @@ def start_recording(
             history_s=s.history_s,
             activity_keep=s.activity_keep,
             tick_s=s.tick_s,
+            audit_head=audit.head,
+            audit_log=str(audit.path.resolve()),
         )
     except RecordingError as exc:
         _warn(f"{exc}; this session is not recorded")
         return None
     engine.subscribe(recorder.on_frame)
-    atexit.register(recorder.close)
+    audit.add_listener(recorder.on_audit)
+    atexit.register(recorder.close, EXIT_WAIT_S)
     return recorder
 
 
@@ -220,6 +228,73 @@ def _size(n: int) -> str:
 def _length(seconds: float) -> str:
     s = max(0, round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def audit_verify_command(file: Path, against: str | None, legacy: bool) -> None:
+    """`canary-tui audit verify FILE [--against RECORDING|SEQ:HASH] [--legacy]`: check the
+    chain, and with --against that the log still holds the head its anchor saw. Exit 0 if
+    all holds, 1 if the log is broken, empty, headerless or cut short, 2 on bad input."""
+    from canary_tui.records.audit import AuditError, verify, verify_against
+
+    if against is None:
+        try:
+            result = verify(file, legacy=legacy)
+        except AuditError as exc:
+            _fail(str(exc))
+        if result.ok and result.records == 0:
+            click.echo(
+                f"{file}: OK, header only (no records yet), chain intact; only --against can "
+                "tell whether records were cut off its end"
+            )
+            return
+        if result.ok:
+            note = "" if result.header else " (a legacy log with no header record)"
+            click.echo(f"{file}: OK, {result.records} records, chain intact{note}")
+            return
+        if result.problem == "broken":
+            _fail(
+                f"{file}: BROKEN at record on line {result.bad_line}: {result.reason} "
+                f"({result.records} records before it are intact)",
+                code=1,
+            )
+        _fail(f"{file}: NOT OK: {result.reason}", code=1)
+    anchors, source = _anchors(against)
+    try:
+        check = verify_against(file, anchors, legacy=legacy)
+    except AuditError as exc:
+        _fail(str(exc))
+    if check.ok:
+        click.echo(f"{file}: {check.message} (anchors from {source})")
+        return
+    _fail(f"{file}: {check.message} (anchors from {source})", code=1)
+
+
+def _anchors(against: str) -> tuple[list[AuditHead], str]:
+    """The anchors `--against` names: a recording's, or one head written as SEQ:HASH (the
+    value of an annotation or Event)."""
+    from canary_tui.records.audit import AuditHead
+
+    path = Path(against)
+    if not path.exists():
+        try:
+            return [AuditHead.parse(against)], f"the head {against[:24]}…"
+        except ValueError:
+            _fail(
+                f"--against {against}: no such file, and not an audit head "
+                "(give a recording, or SEQ:SHA256 as kept in an annotation or Event)"
+            )
+    try:
+        with Recording.open(path) as rec:
+            anchors, named = list(rec.audit_anchors), rec.header.audit_log
+    except RecordingError as exc:
+        _fail(f"--against: {exc}")
+    if not anchors:
+        _fail(
+            f"--against {path}: the recording holds no anchor of an audit log (written before "
+            "recordings kept one, or the session wrote no audit record before it stopped)",
+            code=1,
+        )
+    return anchors, f"recording {path}" + (f", of audit log {named}" if named else "")
 
 
 COMMANDS = (replay, report, recordings)

@@ -44,7 +44,14 @@ def test_appending_continues_the_chain_across_restarts(tmp_path: Path) -> None:
     p = tmp_path / "a.jsonl"
     write_log(p, 3)
     write_log(p, 2)
-    assert verify(p).ok and [r["seq"] for r in read_records(p)] == [1, 2, 3, 4, 5]
+    assert verify(p).ok and [r["seq"] for r in read_records(p)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]  # 0: the header
 
 
 def _lines(p: Path) -> list[str]:

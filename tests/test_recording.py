@@ -452,7 +452,9 @@ SECRETS = {
     "query_token": "qtok-271828",
     "api_key": "AKIA1234567890",
     "basic": "dXNlcjpwYXNzd29yZA==",
+    "webhook": "XyZwebhookPathToken42",
 }
+WEBHOOK = f"https://hooks.slack.com/services/T0001/B0002/{SECRETS['webhook']}"
 
 
 def planted_config() -> dict[str, Any]:
@@ -466,6 +468,7 @@ def planted_config() -> dict[str, Any]:
             "extra_headers": [{"name": "X-API-Key", "value": SECRETS["api_key"]}],
         },
         "router": {"kind": "argo", "TOKEN": SECRETS["token"], "proxy": f"Basic {SECRETS['basic']}"},
+        "alerts": {"webhooks": [{"url": WEBHOOK, "timeout": 5}]},
     }
 
 
@@ -476,7 +479,7 @@ class LeakySource:
         raise RuntimeError(
             f"401 from https://admin:{SECRETS['url_password']}@prom.example:9090/api"
             f"?token={SECRETS['query_token']} (token {SECRETS['token']}, "
-            f"Authorization: {SECRETS['authorization']})"
+            f"Authorization: {SECRETS['authorization']}; alert to {WEBHOOK})"
         )
 
 
@@ -506,6 +509,9 @@ def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
         assert config["source"]["auth"] == {"Password": MASK, "user": "admin"}
         assert config["router"]["TOKEN"] == MASK
         assert config["source"]["url"] == "https://***@prom.example:9090/api?token=***&step=5"
+        assert config["alerts"]["webhooks"] == [
+            {"url": "https://hooks.slack.com/***", "timeout": 5}
+        ]
         texts = [a.text for f in rec.iter_frames() for a in f.activity]
         assert any("https://***@prom.example" in t and "token ***" in t for t in texts)
 

@@ -104,7 +104,8 @@ class DeploymentsRouter(KubeRouter):
         )
 
     def _writes_for(self, *, weight: int | None = None, mirror: Mirror = None) -> Compute:
-        assert weight is not None  # no mirroring here: set_mirror never gets this far
+        if weight is None:  # no mirroring here: set_mirror never gets this far
+            raise RouterError("a Deployment split cannot mirror traffic")
         return self._scale(weight)
 
     def _scale(self, weight: int) -> Compute:

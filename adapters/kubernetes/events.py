@@ -15,6 +15,8 @@ in `last_error` and shown in the routing detail.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import queue
 import socket
 import threading
@@ -30,6 +32,9 @@ ACTOR_ANNOTATION = "canary-tui/actor"
 KUBE_USER_ANNOTATION = "canary-tui/kube-user"
 KUBE_CONTEXT_ANNOTATION = "canary-tui/kube-context"
 WARNING_VERBS = frozenset({"kill", "abort"})
+#: How long the interpreter's exit waits for queued Events (the final kill's), if nobody
+#: closed the recorder before.
+EXIT_WAIT_S = 5.0
 
 
 def reason_for(verb: str) -> str:
@@ -133,12 +138,20 @@ class EventRecorder:
         threading.Thread(target=waiter, daemon=True).start()
         return done.wait(timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
+        """Post what is queued (the final kill's Event too), waiting at most `timeout`
+        seconds, then stop the thread. True if everything queued was posted or failed."""
+        atexit.unregister(self.close)
+        drained = self.flush(timeout)
         if self._thread is not None:
-            self._queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+        return drained
 
     def _ensure_thread(self) -> None:
         with self._lock:
+            if self._thread is None:  # the first Event: post what is queued at exit too
+                atexit.register(self.close, EXIT_WAIT_S)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="canary-tui-events", daemon=True

@@ -818,9 +818,10 @@ class Engine:
     def _event(self, action: Action, summary: str) -> None:
         if isinstance(self.router, RecordsEvents):  # e.g. a Kubernetes Event: never raises
             why = f": {action.reason}" if action.reason else ""
-            head = self.audit.head_text()
+            # The audit chain's head, anchored on the object: `audit verify --against SEQ:HASH`
+            head = self.audit.head()
             self.router.record_event(action.verb.value, action.actor.name,
-                                     f"{summary}{why} [audit {head}]")  # fmt: skip
+                                     f"{summary}{why} [audit head {head}]")  # fmt: skip
 
     def _route(self, verb: Verb, decision: Accepted) -> RoutingState | None:
         after = decision.after

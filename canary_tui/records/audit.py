@@ -3,20 +3,39 @@
 Each record carries `seq` (1, 2, ...), `prev` (the previous record's hash, or the genesis
 value) and `hash` (SHA-256 of the record's canonical JSON without `hash`). Editing,
 removing or reordering any record breaks the chain at that record, and `verify` names it.
+
+A new log starts with a `header` record (seq 0: format, tool, host), so an empty file or one
+that is not an audit log is never "OK"; the records after it are numbered 1, 2, ... as before.
+The chain cannot see its own tail cut off, so its head (`AuditHead`: the last seq and hash)
+is anchored outside the file as it grows (the session recording keeps it; `AuditLog.head()`
+and `add_listener` give it to anything else, such as an annotation on the router's object),
+and `verify_against` checks a log against those anchors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
+import socket
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+#: Where the chain's head goes on the router's object (value: `str(AuditLog.head())`, i.e.
+#: "SEQ:SHA256", which `canary-tui audit verify --against` reads back).
+HEAD_ANNOTATION = "canary-tui/audit-head"
+#: The audit log's own format (in its header record); logs written before it have no header.
+AUDIT_FORMAT = 1
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+log = logging.getLogger("canary_tui.audit")
 
 
 class AuditError(Exception):
@@ -33,46 +52,212 @@ def record_hash(record: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditHead:
+    """The head of a chain: the last record's seq and hash (seq 0 and GENESIS when empty).
+
+    `str(head)` is `"<seq>:<hash>"`, the form for an annotation or an Event, and what
+    `AuditHead.parse` and `canary-tui audit verify --against` read back.
+    """
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    def short(self) -> str:
+        return f"seq {self.seq} with hash {self.hash[:16]}…"
+
+    @classmethod
+    def parse(cls, text: str) -> AuditHead:
+        """`"45:<64 hex>"` -> AuditHead; ValueError with a readable message otherwise."""
+        seq_text, sep, digest = text.strip().partition(":")
+        if not sep or not seq_text.isdigit() or not _HASH.fullmatch(digest.lower()):
+            raise ValueError(f"{text!r} is not an audit head (expected SEQ:SHA256, e.g. 45:3fa9…)")
+        return cls(int(seq_text), digest.lower())
+
+    @classmethod
+    def from_json(cls, value: Any) -> AuditHead | None:
+        """A head stored as `[seq, hash]` or `{"seq": .., "hash": ..}`; None if malformed."""
+        if isinstance(value, Mapping):
+            value = [value.get("seq"), value.get("hash")]
+        if (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and type(value[0]) is int
+            and value[0] >= 0
+            and isinstance(value[1], str)
+            and _HASH.fullmatch(value[1])
+        ):
+            return cls(value[0], value[1])
+        return None
+
+
+EMPTY_HEAD = AuditHead(0, GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
+    """What `verify` found. `problem` is "" when ok, else "broken", "empty" or "headerless"."""
+
     ok: bool
     records: int
     bad_line: int | None = None
     reason: str = ""
+    problem: str = ""
+    head: AuditHead = EMPTY_HEAD
+    header: dict[str, Any] | None = None
+    hashes: dict[int, str] = field(default_factory=dict, repr=False)
 
 
-def verify(path: Path) -> VerifyResult:
-    """Check the whole chain; name the first broken record (1-based line number)."""
-    prev, expected_seq, count = GENESIS, 1, 0
+def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
+    """The chain alone: every record well formed and linked to the one before it.
+    The hashes of the records whose seq is in `keep` are returned in `hashes`."""
+    prev, expected_seq, count = GENESIS, 1, 0  # count: records after the header
+    wanted = set(keep)
+    hashes: dict[int, str] = {}
+    header: dict[str, Any] | None = None
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+
+    def broken(lineno: int, reason: str) -> VerifyResult:
+        head = AuditHead(expected_seq - 1, prev)
+        return VerifyResult(False, count, lineno, reason, "broken", head, header, hashes)
+
     with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                return VerifyResult(False, count, lineno, "empty line")
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return VerifyResult(False, count, lineno, "not valid JSON (truncated or edited)")
-            if not isinstance(rec, dict):
-                return VerifyResult(False, count, lineno, "not a JSON object")
-            if rec.get("seq") != expected_seq:
-                return VerifyResult(
-                    False,
-                    count,
-                    lineno,
-                    f"sequence {rec.get('seq')!r} where {expected_seq} was expected "
-                    "(a record was removed, inserted or reordered)",
-                )
-            if rec.get("prev") != prev:
-                return VerifyResult(False, count, lineno, "does not chain to the record before it")
-            if rec.get("hash") != record_hash(rec):
-                return VerifyResult(
-                    False, count, lineno, "content does not match its hash (edited)"
-                )
-            prev, expected_seq, count = rec["hash"], expected_seq + 1, count + 1
-    return VerifyResult(True, count)
+        try:
+            for lineno, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    return broken(lineno, "empty line")
+                try:
+                    rec = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                    return broken(lineno, "not valid JSON (truncated or edited)")
+                if not isinstance(rec, dict):
+                    return broken(lineno, "not a JSON object")
+                is_header = lineno == 1 and rec.get("type") == "header" and rec.get("seq") == 0
+                if is_header:
+                    expected_seq = 0
+                if rec.get("seq") != expected_seq:
+                    return broken(
+                        lineno,
+                        f"sequence {rec.get('seq')!r} where {expected_seq} was expected "
+                        "(a record was removed, inserted or reordered)",
+                    )
+                if rec.get("prev") != prev:
+                    return broken(lineno, "does not chain to the record before it")
+                if rec.get("hash") != record_hash(rec):
+                    return broken(lineno, "content does not match its hash (edited)")
+                if expected_seq in wanted:
+                    hashes[expected_seq] = rec["hash"]
+                if is_header:
+                    header = rec
+                else:
+                    count += 1
+                prev, expected_seq = rec["hash"], expected_seq + 1
+        except OSError as exc:
+            raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+    head = AuditHead(expected_seq - 1, prev)
+    return VerifyResult(True, count, head=head, header=header, hashes=hashes)
+
+
+def verify(path: Path, *, legacy: bool = False, keep: Iterable[int] = ()) -> VerifyResult:
+    """Check the whole chain; name the first broken record (1-based line number).
+
+    An empty file is not OK, nor one that does not start with a header record (unless
+    `legacy`: a log written before audit logs had headers)."""
+    result = _check_chain(path, keep)
+    if not result.ok:
+        return result
+    if result.records == 0 and result.header is None:
+        return VerifyResult(
+            False, 0, None, "the file is empty: no header and no records (an audit log always "
+            "starts with its header record; this one was emptied, or never written)",
+            "empty", result.head, None, result.hashes,
+        )  # fmt: skip
+    if result.header is None and not legacy:
+        return VerifyResult(
+            False, result.records, 1, "no header record: the chain is intact, but the log does "
+            "not start as canary-tui starts its logs (a log written before audit logs had "
+            "headers verifies with --legacy)",
+            "headerless", result.head, None, result.hashes,
+        )  # fmt: skip
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorCheck:
+    """A log checked against anchors of its head kept elsewhere (`verify_against`)."""
+
+    ok: bool
+    log_head: AuditHead
+    anchor: AuditHead | None  # the newest anchor (the highest seq)
+    anchors: int
+    message: str
+
+
+def verify_against(
+    path: Path, anchors: Iterable[AuditHead], *, legacy: bool = False
+) -> AnchorCheck:
+    """Check the log's chain, then that every anchor is in it: a record with the anchor's seq
+    and hash. An anchor past the log's end means records were cut off its tail; a different
+    hash means the log was rewritten from that record on (or the anchors are another log's).
+    Raises AuditError if the log cannot be read."""
+    points = sorted({a for a in anchors if a.seq > 0}, key=lambda a: (a.seq, a.hash))
+    newest = points[-1] if points else None
+    result = verify(path, legacy=legacy, keep=[a.seq for a in points])
+    if not result.ok and result.problem == "broken":
+        return AnchorCheck(
+            False, result.head, newest, len(points),
+            f"BROKEN at record on line {result.bad_line}: {result.reason} "
+            f"({result.records} records before it are intact)",
+        )  # fmt: skip
+    if newest is None:
+        return AnchorCheck(
+            False, result.head, None, 0,
+            "no anchor to check against: the recording saw no audit record",
+        )  # fmt: skip
+    end = result.head
+    if newest.seq > end.seq:
+        lost = newest.seq - end.seq
+        where = f"the log ends at seq {end.seq}"
+        if end.seq == 0:
+            where = "the log holds only its header" if result.header else "the log is empty"
+        return AnchorCheck(
+            False, end, newest, len(points),
+            f"TAIL MISSING: {where} but the anchor saw {newest.short()} "
+            f"(full hash {newest.hash}): at least {lost} record{'s' if lost != 1 else ''} "
+            "were cut off the end of the log",
+        )  # fmt: skip
+    for anchor in points:
+        found = result.hashes.get(anchor.seq)
+        if found != anchor.hash:
+            return AnchorCheck(
+                False, end, newest, len(points),
+                f"REWRITTEN: record seq {anchor.seq} has hash {str(found)[:16]}… but the anchor "
+                f"saw {anchor.hash[:16]}…: the log was rewritten from there on (or the anchor "
+                "belongs to another log)",
+            )  # fmt: skip
+    if not result.ok:  # empty or headerless, with every anchor present
+        return AnchorCheck(False, end, newest, len(points), result.reason)
+    return AnchorCheck(
+        True, end, newest, len(points),
+        f"OK, {result.records} records, chain intact, tail matches the anchor "
+        f"({newest.short()}; {len(points)} anchor{'s' if len(points) != 1 else ''} checked)",
+    )  # fmt: skip
+
+
+def read_head(path: Path) -> AuditHead:
+    """The head of the log at `path`: its last whole record's seq and hash (EMPTY_HEAD if it
+    has none). Raises AuditError if the file cannot be read."""
+    head = EMPTY_HEAD
+    for rec in read_records(path):
+        found = AuditHead.from_json([rec.get("seq"), rec.get("hash")])
+        if found is not None:
+            head = found
+    return head
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -82,7 +267,7 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             for raw in handle:
                 try:
                     rec = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                     continue
                 if isinstance(rec, dict):
                     yield rec
@@ -90,16 +275,25 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
 
 
+Listener = Callable[[AuditHead], None]
+
+
 class AuditLog:
-    """An open audit log, appended to with `append`, continuing an existing chain."""
+    """An open audit log, appended to with `append`, continuing an existing chain.
+
+    A new (or empty) file gets a header record first. `head()` is the chain's head after the
+    last durable append; listeners added with `add_listener` are called with it after each
+    append (in order, on the appending thread: they must not block)."""
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
         self.fsync = fsync
         self._lock = threading.Lock()
         self._prev, self._seq = GENESIS, 0
+        self._listeners: list[Listener] = []
+        fresh = True  # no record yet: the header comes first
         if path.exists():
-            result = verify(path)
+            result = _check_chain(path)
             if not result.ok and not self._recover_torn_tail(result):
                 raise AuditError(
                     f"audit log {path} is broken at line {result.bad_line}: {result.reason}; "
@@ -108,6 +302,8 @@ class AuditLog:
                 )
             for rec in read_records(path):
                 self._prev, self._seq = rec["hash"], rec["seq"]
+                fresh = False
+        self._head = AuditHead(self._seq, self._prev)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -115,6 +311,19 @@ class AuditLog:
             raise AuditError(
                 f"cannot open audit log {path} for writing: {exc.strerror or exc}"
             ) from exc
+        if fresh:
+            self._append(
+                0,
+                {
+                    "type": "header",
+                    "format": AUDIT_FORMAT,
+                    "tool": "canary-tui",
+                    "tool_version": _version(),
+                    "host": socket.gethostname(),
+                    "time": time.time(),
+                    "message": "audit log created",
+                },
+            )
 
     def _recover_torn_tail(self, result: VerifyResult) -> bool:
         """A crash mid-write leaves a torn last line with no newline: drop just that line."""
@@ -124,24 +333,35 @@ class AuditLog:
             if result.bad_line == data[:cut].count(b"\n") + 1:
                 with self.path.open("r+b") as handle:
                     handle.truncate(cut)
-                return verify(self.path).ok
+                return _check_chain(self.path).ok
         return False
 
-    def head(self) -> tuple[int, str]:
-        """The chain's head: the last record's sequence number and hash."""
-        with self._lock:
-            return self._seq, self._prev
+    def head(self) -> AuditHead:
+        """The chain's head after the last durable append (seq 0 and GENESIS when empty).
+        Cheap, thread-safe and lock-free (one immutable value, replaced after each append):
+        read it as often as you like, from anywhere, e.g. to anchor it elsewhere."""
+        return self._head
 
-    def head_text(self) -> str:
-        """The head as people and anchors quote it: '#41 9f86d081884c'."""
-        seq, digest = self.head()
-        return f"#{seq} {digest[:12]}"
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(head)` after every append from now on (it must not block)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write one record durably (flushed and fsynced) and return it with seq and hashes."""
+        return self._append(None, record)
+
+    def _append(self, seq: int | None, record: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
+            if self._fd < 0:
+                raise AuditError(f"cannot write audit log {self.path}: it is closed")
             rec = dict(record)
-            rec["seq"] = self._seq + 1
+            rec["seq"] = self._seq + 1 if seq is None else seq
             rec["prev"] = self._prev
             rec["hash"] = record_hash(rec)
             line = canonical(rec) + b"\n"
@@ -154,6 +374,12 @@ class AuditLog:
             except OSError as exc:
                 raise AuditError(f"cannot write audit log {self.path}: {exc}") from exc
             self._seq, self._prev = rec["seq"], rec["hash"]
+            head = self._head = AuditHead(self._seq, self._prev)
+            for listener in self._listeners:
+                try:
+                    listener(head)
+                except Exception:  # an anchor's failure never fails the record
+                    log.exception("audit head listener %r failed", listener)
             return rec
 
     def close(self) -> None:
@@ -161,6 +387,12 @@ class AuditLog:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _version() -> str:
+    from canary_tui import __version__
+
+    return __version__
 
 
 def last_session_state(path: Path) -> dict[str, Any] | None:
@@ -173,7 +405,8 @@ def last_session_state(path: Path) -> dict[str, Any] | None:
         return None
     last: dict[str, Any] | None = None
     for rec in read_records(path):
-        last = rec
+        if rec.get("type") != "header":
+            last = rec
     if last is None or (last.get("type") == "session" and last.get("event") == "stop"):
         return None
     state = last.get("state")

@@ -51,8 +51,10 @@ class RecordingHeader:
     tick_s: float | None = None
     format: int = FORMAT_VERSION
     point_fields: tuple[str, ...] = POINT_FIELDS
+    audit_log: str | None = None  # the audit log whose head this recording anchors
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.audit_log is None else {"audit_log": self.audit_log}
         return {
             "format": self.format,
             "tool": "canary-tui",
@@ -66,6 +68,7 @@ class RecordingHeader:
             "activity_keep": self.activity_keep,
             "tick_s": self.tick_s,
             "point_fields": list(self.point_fields),
+            **extra,
         }
 
     @classmethod
@@ -92,6 +95,7 @@ class RecordingHeader:
             tick_s=float(tick) if tick is not None else None,
             format=int(d.get("format", FORMAT_VERSION)),
             point_fields=point_fields,
+            audit_log=str(d["audit_log"]) if d.get("audit_log") is not None else None,
         )
 
 

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from canary_tui.core.codec import frame_from_dict
 from canary_tui.core.frames import Frame
 from canary_tui.records import columns
+from canary_tui.records.audit import AuditHead
 from canary_tui.records.chunks import (
     FORMAT_VERSION,
     MAGIC,
@@ -65,6 +66,8 @@ class Recording:
         self.complete = False
         self.problem: str | None = None
         self.dropped = 0
+        #: Every head of the audit log this recording anchored, in the order written.
+        self.audit_anchors: list[AuditHead] = []
         self._handle, self._size = handle, size
         self._chunks: list[ChunkInfo] = []
         self._firsts: list[int] = []
@@ -74,6 +77,7 @@ class Recording:
         self._nt: list[list[int]] = []
         self._busy: list[bool] = []  # per chunk: has it any activity (or a full frame)?
         self.marks = _Marks()
+        self._final_anchor: AuditHead | None = None
         self._cache: OrderedDict[int, list[Any]] = OrderedDict()
 
     # --- opening -------------------------------------------------------------------------
@@ -109,6 +113,8 @@ class Recording:
             self.complete = True
         for c in chunks:
             self._add_chunk(c)
+        if self._final_anchor is not None:
+            self.audit_anchors.append(self._final_anchor)
         if not self.complete:
             end = f" (at {_clock(self.end_time)} UTC)" if self.frames else ""
             self.problem = (
@@ -130,6 +136,7 @@ class Recording:
             body = json.loads(decompress(info, payload))
             chunks = [ChunkInfo.from_list(item) for item in body["chunks"]]
             self.dropped = int(body.get("dropped", 0))
+            final = AuditHead.from_json(body.get("audit"))
         except Exception:  # a damaged index is not fatal: the chunks are scanned instead
             return None, ""
         expected, last_end = 0, header_end
@@ -145,6 +152,8 @@ class Recording:
             last_end = c.end
         if int(body.get("frames", -1)) != expected:
             return None, ""
+        if final is not None:
+            self._final_anchor = final
         return chunks, ""
 
     def _scan(self, offset: int) -> tuple[list[ChunkInfo], str]:
@@ -172,6 +181,9 @@ class Recording:
         return chunks, damage
 
     def _add_chunk(self, c: ChunkInfo) -> None:
+        anchor = AuditHead.from_json(c.meta.get("audit"))
+        if anchor is not None and c.kind in "FS":
+            self.audit_anchors.append(anchor)
         if c.kind == "S":
             self._snaps.append(c)
             self._snap_at.append(c.first)
@@ -203,6 +215,11 @@ class Recording:
         """How many frames can be read."""
         last = self._chunks[-1] if self._chunks else None
         return last.first + last.count if last is not None else 0
+
+    @property
+    def audit_anchor(self) -> AuditHead | None:
+        """The newest head of the audit log this recording saw (None if it anchored none)."""
+        return max(self.audit_anchors, key=lambda a: a.seq, default=None)
 
     @property
     def ticks(self) -> int:
@@ -377,13 +394,15 @@ class Recording:
 
     def _timeline(self, k: int) -> list[dict[str, Any]]:
         rows = self._part(k, _TIMELINE)
-        assert isinstance(rows, list)
+        if not isinstance(rows, list):
+            raise RecordingError(f"{self.path}: frame data is damaged (timeline)")
         return rows
 
     def _points_of(self, i: int) -> list[Any]:
         k = self._chunk_of(i)
         points = self._part(k, _POINTS)[i - self._chunks[k].first]
-        assert isinstance(points, list)
+        if not isinstance(points, list):
+            raise RecordingError(f"{self.path}: frame data is damaged (points)")
         return points
 
     def _rest_rows(self, k: int) -> list[dict[str, Any]]:
@@ -393,7 +412,8 @@ class Recording:
             data = self._part(k, _REST)
             entry[2 + _REST + 1] = self._checked(k, lambda: columns.decode(data), entry[0].count)
         rows = entry[2 + _REST + 1]
-        assert isinstance(rows, list)
+        if not isinstance(rows, list):
+            raise RecordingError(f"{self.path}: frame data is damaged (columns)")
         return rows
 
     def _entry(self, k: int) -> list[Any]:

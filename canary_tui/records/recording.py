@@ -5,12 +5,17 @@ checksummed chunks (flushed and fsynced at each chunk boundary), a snapshot of t
 activity at regular intervals, and, on close, an index and a trailer, so that a reader can
 seek without reading from the start and a crash loses at most the chunk being filled.
 Secrets in the configuration and in every message are masked before anything is written
-(see `redact`). The reader, `Recording`, is re-exported here for convenience.
+(see `redact`). The recorder also anchors the audit log's head (seq and hash) whenever it
+moves, in the chunk's metadata, in snapshots and in the index, so that `canary-tui audit
+verify --against` can tell a log whose tail was cut off. The reader, `Recording`, is
+re-exported here for convenience.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import queue
 import socket
@@ -28,6 +33,7 @@ from canary_tui.core.codec import frame_to_dict
 from canary_tui.core.frames import CanaryInfo, Frame
 from canary_tui.core.plan import RampPlan
 from canary_tui.records import columns
+from canary_tui.records.audit import AuditHead
 from canary_tui.records.chunks import (
     FORMAT_VERSION,
     MAGIC,
@@ -62,6 +68,8 @@ __all__ = [
     "redact",
 ]
 
+log = logging.getLogger("canary_tui.recording")
+
 
 @dataclass(frozen=True, slots=True)
 class RecorderOptions:
@@ -94,6 +102,7 @@ class Recorder:
         scrubber: Scrubber,
         options: RecorderOptions,
         threaded: bool,
+        audit_head: Callable[[], AuditHead] | None = None,
     ) -> None:
         self.path, self.header, self.options = path, header, options
         self.error: str | None = None
@@ -110,6 +119,10 @@ class Recorder:
         self._marks: dict[str, list[int]] = {}
         self._statuses: dict[str, str] = {}
         self._phase: str | None = None
+        self._audit_head = audit_head
+        self._anchored: AuditHead | None = None  # the last head written into the file
+        self._head: AuditHead | None = None  # the newest head seen (maybe not written yet)
+        self._polling = True  # read the head at each frame, until on_audit brings each one
         self._lock = threading.Lock()
         self._closed = False
         self._queue: queue.Queue[object] | None = None
@@ -135,11 +148,15 @@ class Recorder:
         tick_s: float | None = None,
         options: RecorderOptions | None = None,
         threaded: bool = True,
+        audit_head: Callable[[], AuditHead] | None = None,
+        audit_log: str | None = None,
     ) -> Recorder:
         """Create the file and write its header. The file is named by canary and start time
         in `directory` (by default `default_directory()`), or is `path`. `history_s` and
-        `activity_keep` are the engine's settings of the same names. Raises RecordingError if
-        the file cannot be created."""
+        `activity_keep` are the engine's settings of the same names. `audit_head` (such as
+        `AuditLog.head`) is read at every frame and on `on_audit`, and each new head is
+        anchored in the file; `audit_log` names that log in the header. Raises RecordingError
+        if the file cannot be created."""
         started = time.time() if started_at is None else started_at
         header = RecordingHeader(
             info=info,
@@ -150,6 +167,7 @@ class Recorder:
             history_s=history_s,
             activity_keep=activity_keep,
             tick_s=tick_s,
+            audit_log=audit_log,
         )
         scrubber = Scrubber(secret_values(config or {}))
         opts = options or RecorderOptions()
@@ -175,7 +193,7 @@ class Recorder:
         except OSError as exc:
             handle.close()
             raise RecordingError(f"cannot write recording {target}: {exc.strerror or exc}") from exc
-        return cls(target, handle, header, scrubber, opts, threaded)
+        return cls(target, handle, header, scrubber, opts, threaded, audit_head)
 
     # --- the subscriber --------------------------------------------------------------------
     def on_frame(self, frame: Frame) -> None:
@@ -191,6 +209,18 @@ class Recorder:
         except queue.Full:
             self.dropped += 1
 
+    def on_audit(self, head: AuditHead) -> None:
+        """An AuditLog listener: the head moved, anchor it in the file now (never blocks)."""
+        if self._closed or self._audit_head is None:
+            return
+        self._polling = False  # heads now come in order, each one, through the queue
+        if self._queue is None:
+            with self._lock:
+                self._safely(self._anchor_now, head)
+            return
+        with contextlib.suppress(queue.Full):  # if full, the next head anchors this one too
+            self._queue.put_nowait(head)
+
     def flush(self, timeout: float = 10.0) -> None:
         """Write what is buffered as a chunk now (and wait for the writer thread)."""
         if self._closed:
@@ -200,21 +230,33 @@ class Recorder:
                 self._safely(self._flush)
             return
         done = threading.Event()
-        self._queue.put(done)
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return
         done.wait(timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Flush, write the index and the trailer, and close the file. Idempotent."""
+    def close(self, timeout: float = 30.0) -> bool:
+        """Flush, write the index and the trailer, and close the file, waiting at most
+        `timeout` seconds for the writer. True if everything was written. Idempotent."""
         with self._lock:
             if self._closed:
-                return
+                return self._thread is None or not self._thread.is_alive()
             self._closed = True
-            if self._queue is None:
+            if self._queue is None or self._thread is None:
                 self._safely(self._finish)
-                return
-        assert self._queue is not None and self._thread is not None
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+                return self.error is None
+        queue_, thread = self._queue, self._thread
+        try:
+            queue_.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("recording %s: writer stuck, not closed", self.path)
+            return False
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("recording %s: not finished within %g s at exit", self.path, timeout)
+            return False
+        return self.error is None
 
     def __enter__(self) -> Recorder:
         return self
@@ -224,13 +266,16 @@ class Recorder:
 
     # --- the writer ------------------------------------------------------------------------
     def _run(self) -> None:
-        assert self._queue is not None
+        if self._queue is None:
+            return
         while True:
             item = self._queue.get()
             if item is _STOP:
                 self._safely(self._finish)
                 return
-            if isinstance(item, threading.Event):
+            if isinstance(item, AuditHead):
+                self._safely(self._anchor_now, item)
+            elif isinstance(item, threading.Event):
                 self._safely(self._flush)
                 item.set()
             elif isinstance(item, Frame):
@@ -245,6 +290,7 @@ class Recorder:
         except Exception as exc:  # a full disk must never reach the engine's loop
             if self.error is None:
                 self.error = f"recording {self.path} stopped: {exc}"
+                log.error("%s", self.error, exc_info=logging.getLogger().hasHandlers())
             if finishing:
                 self._handle.close()
 
@@ -277,6 +323,8 @@ class Recorder:
         if self._phase is not None and phase != self._phase:
             urgent = self._mark("p", i)
         self._phase = phase
+        if self._head_moved(None if self._polling or self._head is None else self._head):
+            urgent = True
         for rows, row in zip(self._rows, (timeline, points, rest), strict=True):
             rows.append(row)
         self._t1 = frame.now
@@ -289,6 +337,41 @@ class Recorder:
             or frame.now - self._t0 >= o.chunk_seconds
         ):
             self._flush()
+
+    def _head_moved(self, head: AuditHead | None = None) -> bool:
+        """Take `head` (by default, read the audit log's head now) if it is newer than the
+        newest seen; True if the newest seen is not anchored yet."""
+        if self._audit_head is None:
+            return False
+        if head is None:
+            head = self._audit_head()
+        if self._head is None or head.seq > self._head.seq:
+            self._head = head
+        return self._head != self._anchored
+
+    def _anchor_now(self, head: AuditHead) -> None:
+        """A new head: write it now, in a frames chunk if frames wait, else in a snapshot.
+        Before the first frame there is nowhere to put it: the first frame carries it."""
+        if not self._head_moved(head):
+            return
+        if self._rows[0]:
+            self._flush()
+        elif self.frames:
+            self._snapshot()
+
+    def _anchor_meta(self) -> dict[str, Any]:
+        """The head for a chunk's metadata (and marks it anchored)."""
+        if self._head is None:
+            return {}
+        self._anchored = self._head
+        return {"audit": [self._head.seq, self._head.hash]}
+
+    def _snapshot(self) -> None:
+        j = self.frames - 1
+        body = {"index": j, "activity": list(self._activity)}
+        parts = [_json(self._scrub.tree(body))]
+        self._write("S", parts, first=j, t0=self._t1, t1=self._t1, meta=self._anchor_meta())
+        self._since_snapshot = 0
 
     def _mark(self, kind: str, value: int) -> bool:
         self._marks.setdefault(kind, []).append(value)
@@ -305,14 +388,13 @@ class Recorder:
         ]
         count, marks = len(timeline), self._marks
         self._rows, self._marks = ([], [], []), {}
+        if self._head != self._anchored:
+            marks = {**marks, **self._anchor_meta()}
         self._write(
             "F", parts, first=self._first, count=count, t0=self._t0, t1=self._t1, meta=marks
         )
         if self._since_snapshot >= self.options.snapshot_frames:
-            j = self.frames - 1
-            body = {"index": j, "activity": list(self._activity)}
-            self._write("S", [_json(self._scrub.tree(body))], first=j, t0=self._t1, t1=self._t1)
-            self._since_snapshot = 0
+            self._snapshot()
 
     def _write(
         self,
@@ -338,10 +420,18 @@ class Recorder:
 
     def _finish(self) -> None:
         if self.error is None:
+            self._head_moved()
             self._flush()
             index_at = self._offset
             chunks = [c.to_list() for c in self._index]
-            body = {"frames": self.frames, "dropped": self.dropped, "chunks": chunks}
+            body: dict[str, Any] = {
+                "frames": self.frames,
+                "dropped": self.dropped,
+                "chunks": chunks,
+            }
+            if self._head is not None:  # the head at the end, even if no frame followed it
+                body["audit"] = [self._head.seq, self._head.hash]
+                self._anchored = self._head
             self._write("I", [_json(body)])
             self._handle.write(TRAILER.pack(TRAILER_MAGIC, index_at))
             self._handle.flush()

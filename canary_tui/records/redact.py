@@ -1,8 +1,9 @@
 """Secrets never reach a recording: mask them in the config, and scrub them out of any text.
 
 `redact(config)` masks the values of keys that name secrets (token, password, secret,
-authorization, bearer, api_key, ... in any case, at any depth) and credentials inside URLs
-(`user:pass@host`, `?token=...`). `Scrubber` removes the same shapes, plus every secret value
+authorization, bearer, api_key, ... in any case, at any depth), credentials inside URLs
+(`user:pass@host`, `?token=...`), and the path and query of webhook URLs (Slack and others
+put the secret in the path). `Scrubber` removes the same shapes, plus every secret value
 found in the config, from any text about to be written (activity lines, warnings, adapter
 errors), so an error message that quotes a token does not leak it either.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 
@@ -32,7 +34,46 @@ _QUERY_SECRET = re.compile(
 _AUTH_SCHEME = re.compile(
     r"(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE
 )
+_HOOK_KEY = re.compile(r"hook|callback|notify[_-]?url", re.IGNORECASE)
+_MIN_SEGMENT = 8  # a URL's path segment or query value shorter than this is not scrubbed
 _MIN_LITERAL = 4  # shorter secret values are not scrubbed from free text (too many false hits)
+
+
+def mask_url(url: str) -> str:
+    """A URL whose path and query may be secret, with only scheme and host kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not parts.hostname:
+        return MASK
+    port = f":{parts.port}" if _port(parts.netloc) else ""
+    return f"{parts.scheme}://{parts.hostname}{port}/{MASK}"
+
+
+def _port(netloc: str) -> bool:
+    host = netloc.rpartition("@")[2]
+    return ":" in host.rpartition("]")[2]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a URL that may be secret, as they could appear in any text: the whole
+    URL, its user info and password, its path and query, and each path segment and query
+    value (the short, common ones excepted), raw and percent-decoded."""
+    found = {url}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    whole = [parts.path, parts.query, parts.fragment, parts.netloc.rpartition("@")[0]]
+    whole.append(parts.password or "")
+    segments = parts.path.split("/") + [kv.partition("=")[2] for kv in parts.query.split("&")]
+    common = {"/services", "/hooks", "/api", "/webhook", "/webhooks", "/"}
+    pieces = [p for p in whole if len(p) >= _MIN_LITERAL and p not in common]
+    pieces += [p for p in segments if len(p) >= _MIN_SEGMENT and p.lower() != "webhooks"]
+    for piece in pieces:
+        found.update({piece, unquote(piece)})
+    return sorted(found, key=len, reverse=True)
 
 
 def is_secret_key(key: str) -> bool:
@@ -60,24 +101,25 @@ def scrub_text(text: str) -> str:
 
 def redact(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `config` with every secret value masked (see the module docstring)."""
-    out = _redact(dict(config), secret=False)
-    assert isinstance(out, dict)
-    return out
+    out = _redact(dict(config), secret=False, hook=False)
+    return out if isinstance(out, dict) else {}
 
 
-def _redact(value: Any, *, secret: bool) -> Any:
+def _redact(value: Any, *, secret: bool, hook: bool) -> Any:
     if isinstance(value, Mapping):
         named = str(value.get("name", value.get("key", "")))
         out: dict[str, Any] = {}
         for k, v in value.items():
             hide = secret or is_secret_key(str(k)) or (k == "value" and is_secret_key(named))
-            out[str(k)] = _redact(v, secret=hide)
+            out[str(k)] = _redact(v, secret=hide, hook=hook or bool(_HOOK_KEY.search(str(k))))
         return out
     if isinstance(value, list | tuple):
-        return [_redact(v, secret=secret) for v in value]
+        return [_redact(v, secret=secret, hook=hook) for v in value]
     if secret and value is not None and value != "":
         return MASK
     if isinstance(value, str):
+        if hook and "://" in value:
+            return mask_url(value)
         return scrub_text(value)
     return value
 
@@ -85,23 +127,25 @@ def _redact(value: Any, *, secret: bool) -> Any:
 def secret_values(config: Mapping[str, Any]) -> list[str]:
     """The secret strings in `config` (values of secret keys, URL credentials, query tokens)."""
     found: list[str] = []
-    _collect(config, False, found)
+    _collect(config, False, False, found)
     return sorted({s for s in found if len(s) >= _MIN_LITERAL}, key=len, reverse=True)
 
 
-def _collect(value: Any, secret: bool, found: list[str]) -> None:
+def _collect(value: Any, secret: bool, hook: bool, found: list[str]) -> None:
     if isinstance(value, Mapping):
         named = str(value.get("name", value.get("key", "")))
         for k, v in value.items():
             hide = secret or is_secret_key(str(k)) or (k == "value" and is_secret_key(named))
-            _collect(v, hide, found)
+            _collect(v, hide, hook or bool(_HOOK_KEY.search(str(k))), found)
     elif isinstance(value, list | tuple):
         for v in value:
-            _collect(v, secret, found)
+            _collect(v, secret, hook, found)
     elif isinstance(value, str | int | float) and not isinstance(value, bool):
         text = str(value)
         if secret:
             found.append(text)
+        if hook and "://" in text:
+            found.extend(url_secrets(text))
         creds = (m["cred"] for m in _AUTH_SCHEME.finditer(text))
         found.extend(c for c in creds if _looks_like_credential(c))
         for m in _URL_USERINFO.finditer(text):

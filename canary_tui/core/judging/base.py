@@ -57,8 +57,7 @@ def bad_and_total(spec: MetricSpec, counts: VariantCounts) -> tuple[float, float
                 return None
             return counts.latency.count_above(spec.threshold_ms / 1000.0), counts.latency.total
         case MetricKind.CUSTOM:
-            assert spec.custom_numerator is not None
-            if spec.custom_numerator not in counts.custom:
+            if spec.custom_numerator is None or spec.custom_numerator not in counts.custom:
                 return None
             bad = counts.custom[spec.custom_numerator]
             if spec.custom_denominator is None:

@@ -184,7 +184,8 @@ class SequentialJudge:
             for guard in self._guards:
                 guard.idle(elapsed, duration)
             return
-        assert sample.baseline is not None and sample.canary is not None
+        if sample.baseline is None or sample.canary is None:
+            raise ValueError("an ok sample without both variants")
         for variant, counts in (("baseline", sample.baseline), ("canary", sample.canary)):
             if counts.requests > 0:
                 self._seen[variant] = sample.end
@@ -353,7 +354,8 @@ class _Comparison:
         self.threshold_note = ""
         self._snapped = True
         if spec.kind is MetricKind.LATENCY and quantile is None:
-            assert spec.threshold_ms is not None
+            if spec.threshold_ms is None:
+                raise ValueError(f"{spec.name}: a latency metric needs threshold_ms or a quantile")
             self.threshold_s = spec.threshold_ms / 1000.0
             self._snapped = not snap
         self.total = _Counts()
@@ -383,7 +385,8 @@ class _Comparison:
         self.fails.add_time(elapsed, duration)
 
     def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
-        assert sample.baseline is not None and sample.canary is not None
+        if sample.baseline is None or sample.canary is None:
+            raise ValueError("observe needs a sample with both variants")
         if self.calibrating:
             self._calibrate(sample)
             self.fails.add_time(elapsed, duration)
@@ -423,7 +426,8 @@ class _Comparison:
         return bad_and_total(self.spec, counts)
 
     def _calibrate(self, sample: Sample) -> None:
-        assert sample.baseline is not None
+        if sample.baseline is None:
+            raise ValueError("calibration needs the baseline's counts")
         hist = sample.baseline.latency
         if hist is None:
             self.problem = f"{self.spec.name} cannot be counted from this source (no histogram)"
@@ -443,7 +447,8 @@ class _Comparison:
             self.fix_threshold(self._calibration, f"over the canary's first {elapsed:.0f} s")
 
     def fix_threshold(self, baseline_latency: Histogram, when: str = "") -> None:
-        assert self.quantile is not None
+        if self.quantile is None:
+            raise ValueError(f"{self.spec.name}: no baseline quantile to fix a threshold from")
         value = baseline_latency.quantile(self.quantile)
         if value is None or value <= 0:
             return
@@ -476,7 +481,8 @@ class _Comparison:
         within = log_pass >= math.log(1.0 / self.pass_alpha_ratio)
         diff = self._difference(lower, upper) if self.uses_abs or self.effect_is_diff else None
         if self.uses_abs:
-            assert diff is not None
+            if diff is None:
+                raise ValueError("a difference interval is needed with tolerance_abs")
             fail = fail and diff.fail_low > spec.tolerance_abs
             within = within or diff.pass_high <= spec.tolerance_abs
         hold_left = ctx.hold_s - ctx.time_in_step
@@ -817,7 +823,8 @@ class _Guard:
         self.seq.add_time(elapsed, duration)
 
     def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
-        assert sample.canary is not None
+        if sample.canary is None:
+            raise ValueError("an SLO guard needs the canary's counts")
         bad = self.slo.bad(sample.canary)
         if bad is None:
             self.problem = f"the {self.slo.name} SLO cannot be counted (no latency histogram)"
