@@ -100,7 +100,7 @@ def frame_to_dict(f: Frame, *, with_header: bool = True) -> dict[str, Any]:
         "extra": dict(f.extra),
     }
     if with_header:
-        out["info"] = asdict(f.info)
+        out["info"] = f.info.to_dict()
         out["plan"] = plan_to_list(f.plan)
     return out
 
@@ -113,7 +113,7 @@ def frame_from_dict(
     sample = d.get("sample")
     return Frame(
         now=float(d["now"]),
-        info=CanaryInfo(**d["info"]) if "info" in d else _required(info, "info"),
+        info=CanaryInfo.from_dict(d["info"]) if "info" in d else _required(info, "info"),
         plan=plan_from_list(d["plan"]) if "plan" in d else _required(plan, "plan"),
         state=state_from_dict(d["state"]),
         routing=RoutingState(**routing) if routing is not None else None,

@@ -88,6 +88,8 @@ class Engine:
         self._pending_kill: Action | None = None
         self._ticks = itertools.count(1)
         self._router_unsupported_shadow = router.shadow_unsupported()
+        limits = router_limits(router, self._router_unsupported_shadow)
+        self.info = replace(info, unavailable=limits)
         self.attended = True
         self.unattended = unattended
         self._frame_seq = 0
@@ -590,6 +592,19 @@ class Engine:
         with self._lock:
             self._record_plain("session", "stop", reason)
             self._publish(new_point=None)
+
+
+def router_limits(router: TrafficRouter, no_shadow: str | None) -> tuple[tuple[str, str], ...]:
+    """What `router` can never do, as (verb, why) pairs for the frame's CanaryInfo: the
+    dashboard greys those keys with the reason (the engine still refuses them if sent)."""
+    out = []
+    if no_shadow:
+        out.append((Verb.SHADOW_ON.value, f"shadow is not available here: {no_shadow}"))
+    if getattr(router, "owns_steps", False):
+        why = ("the router's own controller owns the steps and cannot step back (Argo "
+               "Rollouts): kill aborts to the stable version, pause holds here")  # fmt: skip
+        out.append((Verb.STEP_BACK.value, why))
+    return tuple(out)
 
 
 def _state_dict(state: CanaryState) -> dict[str, Any]:

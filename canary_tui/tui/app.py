@@ -19,7 +19,7 @@ from canary_tui.tui.output import compacting_driver
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.evidence import EvidenceScreen
-from canary_tui.tui.screens.help import HelpScreen, describe
+from canary_tui.tui.screens.help import HelpScreen, help_rows
 from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
 
@@ -93,15 +93,11 @@ class CanaryApp(App[None]):
                 self.notify(problem, severity="warning")
 
     def action_help(self) -> None:
-        rows: list[tuple[str, str, str, bool]] = []
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            label = binding.description or binding.action
-            if binding.action in ACTIONS_BY_ID:
-                label = ACTIONS_BY_ID[binding.action].label
-            rows.append((self.get_key_display(binding), label, describe(binding), active.enabled))
-            del key
-        self.push_screen(HelpScreen(rows))
+        bindings = [(self.get_key_display(active.binding), active.binding, active.enabled)
+                    for active in self.screen.active_bindings.values()]  # fmt: skip
+        why = getattr(self.screen, "why_disabled", None)
+        reasons = {a: why(a) for a in ACTIONS_BY_ID} if why is not None else {}
+        self.push_screen(HelpScreen(help_rows(bindings, reasons)))
 
     def action_evidence(self) -> None:
         frame = self.dashboard.model.frame
@@ -129,7 +125,8 @@ class CanaryApp(App[None]):
         alone = frame is not None and len(frame.presence) <= 1
         if self.detachable and alone and not self.session.read_only:
             unattended = str(frame.extra.get("unattended", "hold")) if frame else "hold"
-            self.push_screen(LeaveScreen(unattended), self._left)
+            ended = frame.state.phase.label if frame and frame.state.terminal else None
+            self.push_screen(LeaveScreen(unattended, ended), self._left)
             return
         await self.session.detach()
         self.exit()

@@ -1,6 +1,15 @@
-"""The `?` screen: every key of the dashboard, generated from its live bindings."""
+"""The `?` screen: every key of the dashboard, generated from its live bindings.
+
+The canary's own keys come first (in the footer's order), then the dashboard's views and
+leaving, then whatever Textual adds (scrolling, focus, copy) under "general"; one row per
+action, so a key bound twice (quit: q and ctrl+q) is listed once with both keys. A greyed key
+says why it cannot be used now.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from rich.table import Table
 from textual.app import ComposeResult
@@ -9,7 +18,60 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from canary_tui.tui.keymap import ACTIONS_BY_ID
+from canary_tui.tui.keymap import ACTION_KEYS, ACTIONS_BY_ID, app_bindings
+
+#: The app's own bindings after the canary's actions, in this order; everything else after.
+APP_ORDER = (*(b.action for b in app_bindings()), "command_palette")
+
+
+@dataclass(frozen=True, slots=True)
+class HelpRow:
+    """One line of the `?` screen."""
+
+    keys: str  # "q, ^q"
+    label: str
+    description: str
+    why_not: str | None = None  # why it is greyed now; None: usable
+    general: bool = False  # one of Textual's generic keys, listed last
+
+
+def help_rows(
+    bindings: Iterable[tuple[str, Binding, bool]],
+    why_not: Mapping[str, str | None],
+    *,
+    lead: Mapping[str, tuple[str, str]] | None = None,
+) -> list[HelpRow]:
+    """Rows for (key display, binding, enabled) triples: `lead`'s actions first (action ->
+    (label, text): the replay player's keys), then the canary's, then the app's, then the
+    rest; one row per action. `why_not` gives a greyed action's reason."""
+    lead = lead or {}
+    keys: dict[str, list[str]] = {}
+    first: dict[str, Binding] = {}
+    enabled: dict[str, bool] = {}
+    for display, binding, on in bindings:
+        action = binding.action
+        if action not in first or (binding.id and not first[action].id):
+            first[action] = binding  # the app's own binding (with an id) describes it
+        if action not in keys:
+            keys[action], enabled[action] = [], on
+        if display not in keys[action]:
+            keys[action].append(display)
+        enabled[action] = enabled[action] or on
+    order = [*lead, *(a.id for a in ACTION_KEYS), *APP_ORDER]
+    ranked = sorted(first, key=lambda a: order.index(a) if a in order else len(order))
+    rows = []
+    for action in ranked:
+        binding = first[action]
+        label, text = binding.description or action.replace("_", " "), describe(binding)
+        if action in ACTIONS_BY_ID:
+            label = ACTIONS_BY_ID[action].label
+        if action in lead:
+            label, text = lead[action]
+        reason = None if enabled[action] else (why_not.get(action) or "not now")
+        shown = sorted(keys[action], key=len)  # the plain key before ^q
+        rows.append(HelpRow(", ".join(shown), label, text, reason,
+                            general=action not in order))  # fmt: skip
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -24,8 +86,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "Close", show=False),
     ]
 
-    def __init__(self, rows: list[tuple[str, str, str, bool]]) -> None:
-        """`rows`: (key display, label, description, enabled now)."""
+    def __init__(self, rows: list[HelpRow]) -> None:
         super().__init__()
         self.rows = rows
 
@@ -34,9 +95,16 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("action", no_wrap=True)
         table.add_column("what it does")
-        for key, label, description, enabled in self.rows:
-            style = "" if enabled else "dim"
-            table.add_row(key, label, description + ("" if enabled else "  (not now)"), style=style)
+        general = False
+        for row in self.rows:
+            if row.general and not general:
+                general = True
+                table.add_row("", "", "")
+                table.add_row("", "[b]general[/b]", "")
+            text = row.description
+            if row.why_not:
+                text += f"  [i](greyed: {row.why_not})[/i]"
+            table.add_row(row.keys, row.label, text, style="" if row.why_not is None else "dim")
         with VerticalScroll():
             yield Static(table)
             yield Static("[dim]escape closes this help[/dim]")

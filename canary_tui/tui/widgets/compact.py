@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from canary_tui.core.frames import ActivityEntry, Frame
 from canary_tui.tui.format import clock_time, mmss, pct
+from canary_tui.tui.waiting import WaitNote
 from canary_tui.tui.widgets.verdicts import STATUS_WORD
 
 
@@ -16,6 +17,7 @@ class CompactSummary(Widget):
 
     frame: reactive[Frame | None] = reactive(None)
     last_activity: reactive[ActivityEntry | None] = reactive(None)
+    waiting: reactive[WaitNote | None] = reactive(None)
     ascii_only: reactive[bool] = reactive(False)
 
     def render(self) -> Text:
@@ -35,6 +37,8 @@ class CompactSummary(Widget):
             Text(f"auto-rollback {'ARMED' if s.armed else 'DISARMED'}"
                  + (f"  router {f.routing.weight}%" if f.routing else "")),
         ]  # fmt: skip
+        if self.waiting is not None:
+            lines.append(Text(self.waiting.short, style="bold"))
         if f.no_data:
             lines.append(Text(f"NO DATA: {f.no_data}", style="bold"))
         if f.warning:
