@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from rich.console import OverflowMethod
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -226,7 +227,8 @@ class ReplayStatus(Widget):
             word = "CUT SHORT" if s.problem.startswith("cut short") else "DAMAGED"
             line.append("  ")
             line.append(f"{'!' if self.ascii_only else '⚠'} {word}", self._style("bold $error"))
-        line.truncate(max(self.size.width - 2, 1), overflow="ellipsis")
+        overflow: OverflowMethod = "crop" if self.ascii_only else "ellipsis"
+        line.truncate(max(self.size.width - 2, 1), overflow=overflow)
         return line
 
     def _style(self, spec: str) -> str:

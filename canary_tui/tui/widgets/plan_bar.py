@@ -11,6 +11,7 @@ from textual.widget import Widget
 from canary_tui.core.frames import Frame
 from canary_tui.core.plan import RampPlan
 from canary_tui.core.state import Phase
+from canary_tui.tui.format import theme_style
 from canary_tui.tui.waiting import WaitNote, waiting_note
 
 
@@ -47,22 +48,22 @@ class PlanBar(Widget):
         for i, w in enumerate(weights):
             last = i == len(weights) - 1
             if phase is Phase.PROMOTED:
-                mark, style = (done, "green") if not last else (here, "bold green")
+                mark, style = (done, "$success") if not last else (here, "bold $success")
             elif phase is Phase.ROLLED_BACK:
-                mark, style = (todo, "dim red")
+                mark, style = (todo, "dim $error")
             elif last:
                 mark, style = (todo, "dim")
             elif i < step_index:
-                mark, style = (done, "green")
+                mark, style = (done, "$success")
             elif i == step_index:
                 mark, style = (here, "bold reverse")
             else:
                 mark, style = (todo, "dim")
-            out.append(f"{mark}{w}%", style=style)
+            out.append(f"{mark}{w}%", style=theme_style(self.app, style))
             if not last:
                 out.append(f" {arrow} ", style="dim")
         if phase is Phase.ROLLED_BACK:
-            out.append("  rolled back to 0%", style="bold red")
+            out.append("  rolled back to 0%", style=theme_style(self.app, "bold $error"))
         out.truncate(
             max(1, self.size.width - 2), overflow="crop" if self.ascii_only else "ellipsis"
         )
