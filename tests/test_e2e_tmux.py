@@ -4,6 +4,7 @@ capture-pane. Skipped only where tmux is missing (CI installs it)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,13 +93,17 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
         tmux.wait_for(lambda s: "Promote checkout" in s, "the promote confirmation")
         tmux.keys("n")
         tmux.wait_for(lambda s: "Promote checkout" not in s, "the confirmation to close")
-        tmux.keys("k")
-        tmux.wait_for(lambda s: "ROLLED BACK" in s, "ROLLED BACK after kill")
         tmux.keys("q")  # the last one out is asked: leave the loop running, or stop it
         tmux.wait_for(lambda s: "last one attached" in s, "the leave dialog")
         tmux.keys("s")
         tmux.wait_for(lambda s: "What should happen to the canary first" in s, "kill or hold")
-        tmux.keys("h")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "What should happen" not in s, "the dialog to close")
+        tmux.keys("k")
+        tmux.wait_for(lambda s: "ROLLED BACK" in s, "ROLLED BACK after kill")
+        tmux.keys("q")  # rolled back: nothing left to kill or hold, `s` just stops the loop
+        tmux.wait_for(lambda s: "already rolled back" in s, "the leave dialog, canary ended")
+        tmux.keys("s")
         deadline = time.monotonic() + 20
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -156,3 +161,124 @@ def test_compacted_output_draws_the_same_colours_as_textuals_own(tmp_path: Path)
             tmux.kill()
     assert "\x1b[" in captures["raw"]  # colours were captured
     assert captures["compact"] == captures["raw"]
+
+
+def _demo(tmux: Tmux, tmp_path: Path, size: tuple[int, int], *args: str, env: str = "") -> Path:
+    """Start `canary-tui demo` in tmux at `size`; return the file its exit code lands in."""
+    done = tmp_path / "exit-code"
+    base = (f"CANARY_TUI_RUNTIME_DIR={tmp_path / 'run'} XDG_STATE_HOME={tmp_path / 'state'} "
+            f"XDG_CONFIG_HOME={tmp_path / 'config'} LANG=C.UTF-8")  # fmt: skip
+    # stty first: a detached tmux may still be resizing the pane when the app starts
+    command = (f"cd {Path.cwd()} && stty cols {size[0]} rows {size[1]} && "
+               f"{base} {env or 'TERM=xterm-256color'} {sys.executable} -m "
+               f"canary_tui.cli demo --audit {tmp_path / 'audit.jsonl'} {' '.join(args)}; "
+               f"echo $? > {done}.tmp && mv {done}.tmp {done}")  # fmt: skip
+    tmux.start(command, width=size[0], height=size[1])
+    return done
+
+
+def _boxed(screen: str) -> str:
+    """The words inside a dialog's thick border, joined: what the dialog says."""
+    inner = [line.split("\u2588")[1] for line in screen.splitlines() if line.count("\u2588") >= 2]
+    return " ".join(" ".join(inner).split())
+
+
+def _exit_code(done: Path) -> str:
+    deadline = time.monotonic() + 20
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return done.read_text().strip()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+def test_every_screen_reads_correctly(tmp_path: Path, size: tuple[int, int]) -> None:
+    """The dashboard, `?`, and both leave dialogs, captured from a real terminal: nothing the
+    user needs is cut off, and each says what it should."""
+    width, height = size
+    tmux = Tmux(tmp_path)
+    done = _demo(tmux, tmp_path, size, "--speed", "4")
+    try:
+        screen = tmux.wait_for(lambda s: "PROGRESSING" in s and "seconds ago" in s
+                               and "Quit" in s, "dashboard")  # fmt: skip
+        lines = screen.splitlines()
+        assert len(lines) <= height and all(len(line) <= width for line in lines)
+        footer = [line for line in lines if line.strip()][-1]
+        assert "k Kill" in footer and "q Quit" in footer and "? Keys" in footer, footer
+        assert screen.count(", last 5 min") == 2  # both graph titles state the axis span
+        assert "(30 s)" not in screen
+        tmux.keys("?")
+        keys = tmux.wait_for(lambda s: "what it does" in s, "the ? screen")
+        rows = [line.split("\u2588")[1].strip() for line in keys.splitlines()
+                if line.count("\u2588") >= 2]  # inside the box's border  # fmt: skip
+        first = rows[rows.index(next(r for r in rows if r.startswith("key "))) + 1]
+        assert first.split()[:2] == ["s", "Step"], keys  # the canary's keys first
+        tmux.keys("End")  # scroll to the end: quit once, then Textual's own keys
+        keys = tmux.wait_for(lambda s: "general" in s, "the end of the ? screen")
+        assert sum(" Quit " in line for line in keys.splitlines()) == 1, keys
+        assert keys.index(" Quit ") < keys.index("general")
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "general" not in s and "k Kill" in s, "the ? screen to close")
+        tmux.keys("q")
+        dialog = tmux.wait_for(lambda s: "last one attached" in s, "the leave dialog")
+        words = _boxed(dialog)  # the text wraps inside the box: no word is cut
+        for phrase in ("keeps running with auto-rollback armed", "unattended it will hold",
+                       "enter leave it running", "s stop the loop", "escape stay"):  # fmt: skip
+            assert phrase in words, dialog
+        tmux.keys("s")
+        stop = tmux.wait_for(lambda s: "What should happen" in s, "kill or hold")
+        words = _boxed(stop)
+        assert "k kill it (weight 0), then stop" in words
+        assert "h hold it where it is, then stop" in words
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "What should happen" not in s, "the dialog to close")
+        tmux.keys("k")
+        tmux.wait_for(lambda s: "ROLLED BACK" in s, "the kill")
+        tmux.keys("q")
+        ended = tmux.wait_for(lambda s: "already rolled back" in s, "the ended leave dialog")
+        assert "kill it" not in ended and "hold it" not in ended
+        assert "s stop the loop now" in _boxed(ended)
+        tmux.keys("s")
+        assert _exit_code(done) == "0"
+    finally:
+        tmux.kill()
+
+
+def test_ascii_only_at_60x20_prints_nothing_but_ascii(tmp_path: Path) -> None:
+    """--ascii under NO_COLOR and LANG=C on a 60x20 screen: the dashboard and `?` hold no
+    character outside ASCII (no ellipsis, no block or box glyph)."""
+    tmux = Tmux(tmp_path)
+    _demo(tmux, tmp_path, (60, 20), "--in-process", "--ascii",
+          env="TERM=xterm-256color NO_COLOR=1 LANG=C LC_ALL=C")  # fmt: skip
+    try:
+        tmux.wait_for(lambda s: ("WAIT" in s or "PASS" in s) and "q Quit" in s.splitlines()[-1],
+                      "verdicts, and quit in the footer", timeout=40)  # fmt: skip
+        time.sleep(1.0)  # let the graphs' worker land its drawing
+        screen = tmux.screen()
+        assert screen.isascii(), [c for c in screen if not c.isascii()]
+        tmux.keys("?")
+        keys = tmux.wait_for(lambda s: "what it does" in s, "the ? screen")
+        assert keys.isascii(), [c for c in keys if not c.isascii()]
+        tmux.keys("End")  # Textual's own keys (arrows) at the end, spelt out
+        keys = tmux.wait_for(lambda s: "general" in s, "the end of the ? screen")
+        assert keys.isascii(), [c for c in keys if not c.isascii()]
+    finally:
+        tmux.kill()
+
+
+def test_a_vt100_inside_tmux_gets_the_monochrome_theme(tmp_path: Path) -> None:
+    """TERM=vt100 has no colours: no red, green or yellow may reach the screen."""
+    tmux = Tmux(tmp_path)
+    _demo(tmux, tmp_path, (80, 24), "--in-process", env="env -u COLORTERM TERM=vt100")
+    try:
+        tmux.wait_for(lambda s: "WAIT" in s or "PASS" in s, "verdicts", timeout=40)
+        time.sleep(1.0)
+        captured = tmux.run("capture-pane", "-e", "-p", "-t", tmux.session)
+    finally:
+        tmux.kill()
+    colours = set()
+    for params in re.findall(r"\x1b\[([0-9;]*)m", captured):
+        codes = params.split(";")
+        assert "38" not in codes and "48" not in codes, params  # 16 colours at most
+        colours |= {c for c in codes if c in {"31", "32", "33", "41", "42", "43", "91", "92",
+                                                "93", "101", "102", "103"}}  # fmt: skip
+    assert not colours, colours

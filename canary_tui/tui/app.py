@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.theme import Theme
 
 from canary_tui.core.frames import Frame
@@ -22,6 +23,18 @@ from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.screens.help import HelpScreen, help_rows
 from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
+
+
+#: Key names Textual draws with arrows and symbols, spelt out for ASCII-only terminals.
+ASCII_KEYS = {"↑": "up", "↓": "down", "←": "left", "→": "right", "⏎": "enter", "⌫": "backspace",
+              "⇥": "tab", "⇤": "shift+tab", "⎋": "esc"}  # fmt: skip
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scrollbars without block glyphs: the thumb is drawn in reverse video only."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
 
 
 class CanaryApp(App[None]):
@@ -50,13 +63,24 @@ class CanaryApp(App[None]):
         self.ascii_only = ascii_only
         self._theme_name = theme
         self._keymap = keymap or {}
+        self._scrollbars: type[ScrollBarRender] = ScrollBar.renderer
         self.dashboard = DashboardScreen(session, ascii_only=ascii_only)
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Textual's key names, in ASCII with --ascii (arrows become up/down/left/right)."""
+        shown = super().get_key_display(binding)
+        if self.ascii_only and not shown.isascii():
+            return ASCII_KEYS.get(shown, shown.encode("ascii", "replace").decode())
+        return shown
 
     def get_driver_class(self) -> Any:
         """The platform's driver, sending only style changes (see `tui.output`)."""
         return compacting_driver(super().get_driver_class())
 
     def on_mount(self) -> None:
+        self._scrollbars = ScrollBar.renderer
+        if self.ascii_only:  # class-wide in Textual: put back when this app ends
+            ScrollBar.renderer = AsciiScrollBarRender
         for problem in register_themes(self):
             self.notify(f"theme ignored: {problem}", severity="warning", timeout=10)
         if self._theme_name in self.available_themes:
@@ -76,6 +100,9 @@ class CanaryApp(App[None]):
             self.set_keymap(self._keymap)
         self.push_screen(self.dashboard)
         self.run_worker(self._attach_session(), group="session")
+
+    def on_unmount(self) -> None:
+        ScrollBar.renderer = self._scrollbars
 
     async def _attach_session(self) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from rich.console import OverflowMethod
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -67,6 +68,10 @@ def help_rows(
             label = ACTIONS_BY_ID[action].label
         if action in lead:
             label, text = lead[action]
+        if action == "command_palette":
+            label = "Commands"
+        if text == label:  # Textual's own keys say the same thing twice
+            text = ""
         reason = None if enabled[action] else (why_not.get(action) or "not now")
         shown = sorted(keys[action], key=len)  # the plain key before ^q
         rows.append(HelpRow(", ".join(shown), label, text, reason,
@@ -92,9 +97,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(title="keys", box=None, padding=(0, 1), expand=True)
-        table.add_column("key", style="bold", no_wrap=True)
-        table.add_column("action", no_wrap=True)
-        table.add_column("what it does")
+        # "…" is not ASCII: with --ascii a name too long for its column is cut instead
+        cut: OverflowMethod = "crop" if getattr(self.app, "ascii_only", False) else "ellipsis"
+        table.add_column("key", style="bold", no_wrap=True, overflow=cut)
+        table.add_column("action", no_wrap=True, overflow=cut)
+        table.add_column("what it does", ratio=1)  # only this column takes the spare width
         general = False
         for row in self.rows:
             if row.general and not general:
@@ -107,7 +114,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(row.keys, row.label, text, style="" if row.why_not is None else "dim")
         with VerticalScroll():
             yield Static(table)
-            yield Static("[dim]escape closes this help[/dim]")
+            yield Static("[dim]up/down/page keys scroll; escape closes this help[/dim]")
 
     def action_close(self) -> None:
         self.dismiss(None)
