@@ -261,6 +261,11 @@ def test_ascii_only_at_60x20_prints_nothing_but_ascii(tmp_path: Path) -> None:
         tmux.keys("End")  # Textual's own keys (arrows) at the end, spelt out
         keys = tmux.wait_for(lambda s: "general" in s, "the end of the ? screen")
         assert keys.isascii(), [c for c in keys if not c.isascii()]
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "general" not in s, "the ? screen to close")
+        tmux.keys(":")
+        palette = tmux.wait_for(lambda s: "Kill" in s and "Search for" in s, "the palette")
+        assert palette.isascii(), [c for c in palette if not c.isascii()]
     finally:
         tmux.kill()
 

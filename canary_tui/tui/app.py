@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette, SearchIcon
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.theme import Theme
 
@@ -24,7 +25,6 @@ from canary_tui.tui.screens.help import HelpScreen, help_rows
 from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
 
-
 #: Key names Textual draws with arrows and symbols, spelt out for ASCII-only terminals.
 ASCII_KEYS = {"↑": "up", "↓": "down", "←": "left", "→": "right", "⏎": "enter", "⌫": "backspace",
               "⇥": "tab", "⇤": "shift+tab", "⎋": "esc"}  # fmt: skip
@@ -35,6 +35,25 @@ class AsciiScrollBarRender(ScrollBarRender):
 
     VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
     HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
+class AsciiCommandPalette(CommandPalette):
+    """Textual's palette without its emoji icon, ellipsis and half-block borders."""
+
+    DEFAULT_CSS = """
+    AsciiCommandPalette #--input { border: ascii $panel; }
+    AsciiCommandPalette #--input.--list-visible { border-bottom: none; }
+    AsciiCommandPalette CommandList { border-top: none; border-bottom: ascii $panel; }
+    AsciiCommandPalette CommandList:focus { border: none; }
+    AsciiCommandPalette LoadingIndicator { border-bottom: ascii $panel; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(placeholder="Search for commands...", id=id)
+
+    def on_mount(self) -> None:
+        for icon in self.query(SearchIcon):
+            icon.icon = ">"
 
 
 class CanaryApp(App[None]):
@@ -125,6 +144,12 @@ class CanaryApp(App[None]):
         why = getattr(self.screen, "why_disabled", None)
         reasons = {a: why(a) for a in ACTIONS_BY_ID} if why is not None else {}
         self.push_screen(HelpScreen(help_rows(bindings, reasons)))
+
+    def action_command_palette(self) -> None:
+        if not self.ascii_only:
+            super().action_command_palette()
+        elif self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(AsciiCommandPalette(id="--command-palette"))
 
     def action_evidence(self) -> None:
         frame = self.dashboard.model.frame

@@ -101,7 +101,8 @@ class HelpScreen(ModalScreen[None]):
         cut: OverflowMethod = "crop" if getattr(self.app, "ascii_only", False) else "ellipsis"
         table.add_column("key", style="bold", no_wrap=True, overflow=cut)
         table.add_column("action", no_wrap=True, overflow=cut)
-        table.add_column("what it does", ratio=1)  # only this column takes the spare width
+        # only this column takes the spare width; a word longer than it folds, never "…"
+        table.add_column("what it does", ratio=1, overflow="fold")
         general = False
         for row in self.rows:
             if row.general and not general:
