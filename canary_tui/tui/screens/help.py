@@ -9,7 +9,7 @@ says why it cannot be used now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rich.console import OverflowMethod
 from rich.table import Table
@@ -25,9 +25,8 @@ from canary_tui.tui.keymap import ACTION_KEYS, ACTIONS_BY_ID, app_bindings
 APP_ORDER = (*(b.action for b in app_bindings()), "command_palette")
 
 
-@dataclass(frozen=True, slots=True)
-class HelpRow:
-    """One line of the `?` screen."""
+class HelpRow(NamedTuple):
+    """One line of the `?` screen (a tuple: row[0] is the keys, row[1] the label)."""
 
     keys: str  # "q, ^q"
     label: str
