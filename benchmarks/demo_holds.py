@@ -7,8 +7,8 @@ sequential judge) for several seeds, and prints per step: the plan's hold, how l
 really lasted (median, min, max over the seeds), and, at the first tick after the hold, the
 dashboard's estimate of the wait (`canary_tui.tui.waiting`) against the wait that followed.
 
-    python benchmarks/demo_holds.py                  # 10 seeds, about half a minute
-    python benchmarks/demo_holds.py --seeds 30 --rate 400
+    python -m benchmarks.demo_holds                  # 10 seeds, about half a minute
+    python -m benchmarks.demo_holds --seeds 30 --rate 400
 """
 
 from __future__ import annotations
