@@ -180,17 +180,22 @@ def test_the_footer_keeps_kill_and_quit_when_space_runs_out() -> None:
     assert sum(w for k, w in keys if k in narrow) <= 40
 
 
-@pytest.mark.parametrize("width", [60, 80, 100])
-async def test_quit_is_always_in_the_footer(tmp_path: Path, width: int) -> None:
+@pytest.mark.parametrize(("width", "detachable"), [(60, False), (80, True), (100, True)])
+async def test_quit_is_always_in_the_footer(tmp_path: Path, width: int, detachable: bool) -> None:
     app, _ = app_on(tmp_path)
+    app.session.detachable = detachable  # type: ignore[attr-defined]  # x Detach: one key more
     async with app.run_test(size=(width, 24)) as pilot:
         await settle(pilot)
         footer = app.screen.query_one(CanaryFooter)
         await settle(pilot)
-        shown = [k.action for k in footer.query("FooterKey")]  # type: ignore[attr-defined]
-        assert "quit" in shown and "kill" in shown
-        right = max(k.region.right for k in footer.query("FooterKey"))
-        assert right <= width
+        keys = [k for k in footer.query("FooterKey") if k.display and k.region.width]
+        shown = [k.action for k in keys]  # type: ignore[attr-defined]
+        assert "quit" in shown and "kill" in shown and "help" in shown
+        assert max(k.region.right for k in keys) <= width
+        if width < 100:  # something had to give way, the least needed first
+            assert "annotate" not in shown
+        else:
+            assert "annotate" in shown and "detach" in shown
 
 
 async def _leave_dialog(app: Any, pilot: Any) -> LeaveScreen:

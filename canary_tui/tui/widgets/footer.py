@@ -1,5 +1,5 @@
 """The dashboard's footer: Textual's Footer, but what does not fit the width is left out by
-importance (kill, quit and keys always stay), instead of quit falling off the right edge.
+importance (kill, quit and keys stay longest), instead of quit falling off the right edge.
 
 Every key left out is still listed by `?` and the command palette.
 """
@@ -46,27 +46,40 @@ def keep_keys(keys: list[tuple[str, int]], width: int) -> set[str]:
 
 
 class CanaryFooter(Footer):
-    """A compact Footer that drops the least important keys when they do not all fit."""
+    """A compact Footer that hides the least important keys when they do not all fit.
+
+    Textual composes it (groups included); once laid out, the ungrouped keys that do not
+    fit beside everything else are hidden, by PRIORITY, and shown again when room returns.
+    """
 
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
-        self._width = 0
 
     def compose(self) -> ComposeResult:
-        widgets = list(super().compose())
-        keys = [w for w in widgets if isinstance(w, FooterKey)]
-        width = self.size.width or self.app.size.width
-        kept = keep_keys(
-            [(k.action, key_width(k.key_display, k.description)) for k in keys], width
-        )
-        for widget in widgets:
-            if not isinstance(widget, FooterKey) or widget.action in kept:
-                yield widget
+        yield from super().compose()
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.call_after_refresh(self.fit_keys)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.fit_keys)
 
     def on_resize(self, event: Resize) -> None:
-        if event.size.width != self._width:
-            self._width = event.size.width
-            self.call_after_refresh(self.recompose)
+        self.call_after_refresh(self.fit_keys)
+
+    def fit_keys(self) -> None:
+        """Show the ungrouped keys that fit, most important first; hide the rest."""
+        width = self.size.width
+        if not width:
+            return
+        keys = [child for child in self.children if isinstance(child, FooterKey)]
+        fixed = sum(c.outer_size.width for c in self.children if not isinstance(c, FooterKey))
+        kept = keep_keys(
+            [(k.action, key_width(k.key_display, k.description)) for k in keys], width - fixed
+        )
+        for key in keys:
+            key.display = key.action in kept
 
 
 __all__ = ["PRIORITY", "CanaryFooter", "keep_keys", "key_width"]
