@@ -83,6 +83,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 84; max-width: 98%; height: auto; max-height: 95%;
                                   border: thick $accent; background: $surface; padding: 0 1; }
+    HelpScreen .general { margin-top: 1; }
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="help_close"),
@@ -95,26 +96,28 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        table = Table(title="keys", box=None, padding=(0, 1), expand=True)
+        own = [row for row in self.rows if not row.general]
+        general = [row for row in self.rows if row.general]
+        with VerticalScroll():
+            yield Static(self._table("keys", own))
+            if general:  # a table of its own, so its long names do not widen the first one
+                yield Static(self._table("general", general), classes="general")
+            yield Static("[dim]up/down/page keys scroll; escape closes this help[/dim]")
+
+    def _table(self, title: str, rows: list[HelpRow]) -> Table:
+        table = Table(title=title, box=None, padding=(0, 1), expand=True)
         # "…" is not ASCII: with --ascii a name too long for its column is cut instead
         cut: OverflowMethod = "crop" if getattr(self.app, "ascii_only", False) else "ellipsis"
         table.add_column("key", style="bold", no_wrap=True, overflow=cut)
         table.add_column("action", no_wrap=True, overflow=cut)
         # only this column takes the spare width; a word longer than it folds, never "…"
         table.add_column("what it does", ratio=1, overflow="fold")
-        general = False
-        for row in self.rows:
-            if row.general and not general:
-                general = True
-                table.add_row("", "", "")
-                table.add_row("", "[b]general[/b]", "")
+        for row in rows:
             text = row.description
             if row.why_not:
                 text += f"  [i](greyed: {row.why_not})[/i]"
             table.add_row(row.keys, row.label, text, style="" if row.why_not is None else "dim")
-        with VerticalScroll():
-            yield Static(table)
-            yield Static("[dim]up/down/page keys scroll; escape closes this help[/dim]")
+        return table
 
     def action_close(self) -> None:
         self.dismiss(None)
