@@ -25,6 +25,7 @@ from canary_tui.tui.app import CanaryApp, make_app
 from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.help import HelpScreen
 from canary_tui.tui.waiting import need_of, waiting_note
+from canary_tui.tui.widgets.compact import CompactSummary
 from canary_tui.tui.widgets.footer import CanaryFooter, keep_keys
 from canary_tui.tui.widgets.graphs import ERRORS, graph_title, nice_ticks, tick_labels
 from canary_tui.tui.widgets.plan_bar import PlanBar
@@ -103,6 +104,11 @@ async def test_the_plan_bar_says_what_the_demo_waits_for(tmp_path: Path) -> None
         assert bar.waiting is not None and bar.size.height == 2
         line = str(bar.render()).splitlines()[1]
         assert line.startswith("hold over: waiting for proof that errors") and "more" in line
+        await pilot.resize_terminal(50, 16)  # the compact view says it too, in short
+        await settle(pilot)
+        compact = app.screen.query_one(CompactSummary)
+        assert compact.waiting == bar.waiting and bar.waiting.short in str(compact.render())
+        await pilot.resize_terminal(80, 24)
         rig.ticks(400, until=lambda e: e.state.step_index > 0)
         await settle(pilot)
         assert bar.waiting is None and bar.size.height == 1
@@ -135,6 +141,9 @@ def test_unavailable_survives_the_codec_and_old_frames_still_read(tmp_path: Path
     assert frame_from_dict(old).info.unavailable == ()
     newer = {**old["info"], "something_later": 1}  # a newer writer's field is ignored
     assert CanaryInfo.from_dict(newer) == frame.info
+    # the daemon client and the recording header build it with CanaryInfo(**dict): lists from
+    # JSON become the same tuples
+    assert CanaryInfo(**data["info"]) == limited.info
 
 
 async def test_a_key_the_router_cannot_do_is_greyed_with_the_reason(
