@@ -53,7 +53,7 @@ def test_the_wait_follows_the_square_root_law() -> None:
     # the upper bound 2.0 after 60 s, ratio 1.0, tolerance 1.5: (1.0/0.5)^2 = 4x the data
     need = need_of(_verdict(Status.INCONCLUSIVE, hi=2.0, effect=1.0), in_step=60)
     assert need.seconds == pytest.approx(180.0)
-    assert need.what == "errors are within 1.5x of the baseline"
+    assert need.what == "proof that errors are within 1.5x of the baseline"
     assert need.eta == "about 3 min more at this traffic"
     near = need_of(_verdict(Status.INCONCLUSIVE, hi=1.6, effect=1.0), in_step=60)
     assert near.seconds == pytest.approx(60 * (0.6 / 0.5) ** 2 - 60)

@@ -72,8 +72,8 @@ def waiting_note(frame: Frame, canary_rps: float | None = None) -> WaitNote | No
     more = f" (and {len(needs) - 1} more)" if len(needs) > 1 else ""
     eta_short = worst.eta.removesuffix(" at this traffic")
     return WaitNote(
-        f"hold over: waiting for proof that {worst.what}{more}: {worst.eta}",
-        f"hold over: waiting for proof that {worst.medium or worst.what}{more}: {eta_short}",
+        f"hold over: waiting for {worst.what}{more}: {worst.eta}",
+        f"hold over: waiting for {worst.medium or worst.what}{more}: {eta_short}",
         f"hold over, waiting: {worst.short or worst.metric}{more}, {eta_short}",
     )
 
@@ -90,15 +90,15 @@ def need_of(verdict: Verdict, in_step: float, canary_rps: float | None = None) -
     e = verdict.evidence
     name = verdict.metric
     if e.rule == "calibrating":
-        return Need(name, f"{name} can be judged", "learning the baseline's latency first", None)
+        return Need(name, f"{name} to be judged", "learning the baseline's latency first", None)
     if not e.rule.startswith("sequential") or e.tolerance is None:
-        return Need(name, f"{name} passes", verdict.why, None)
+        return Need(name, f"{name} to pass", verdict.why, None)
     diff = e.effect_kind == "difference"
     tol = e.tolerance
     tol_text = f"{tol * 100:+.2g} pp" if diff else f"{tol:.3g}x"
     verb = "are" if name.endswith("s") else "is"
-    what = f"{name} {verb} within {tol_text} of the baseline"
-    medium, short = f"{name} {verb} within {tol_text}", f"{name} within {tol_text}"
+    what = f"proof that {name} {verb} within {tol_text} of the baseline"
+    medium, short = f"proof that {name} {verb} within {tol_text}", f"{name} within {tol_text}"
 
     def need(eta: str, seconds: float | None) -> Need:
         return Need(name, what, eta, seconds, short=short, medium=medium)
@@ -109,7 +109,7 @@ def need_of(verdict: Verdict, in_step: float, canary_rps: float | None = None) -
         if found is None:
             return need("nearly there", 0.0)
         have, wanted = float(found.group(1)), float(found.group(2))
-        what = f"the canary serves {wanted:.0f} requests in this step ({have:.0f} so far)"
+        what = f"the canary to serve {wanted:.0f} requests in this step ({have:.0f} so far)"
         short = medium = f"{wanted:.0f} canary requests ({have:.0f} so far)"
         if canary_rps is None:
             return need("no estimate yet", None)
