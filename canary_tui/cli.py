@@ -289,18 +289,18 @@ def cli() -> None:
 
     \b
     Words used here:
-      canary     the new version, given a small share of the traffic (its weight)
-      baseline   the version it replaces, serving the rest
-      judge      compares canary with baseline per metric, every tick: PASS, FAIL
-                 (auto-rollback kills the canary) or WAIT (not proven either way yet)
-      shadow     mirror a copy of live requests to the canary; its answers are dropped
-      headless   no dashboard: one JSON line per event and an exit code, for pipelines
-      session    the loop runs in a daemon; dashboards attach to it and may leave
+      canary    the new version, given a share of the traffic (its weight)
+      baseline  the version it replaces, serving the rest
+      judge     compares canary with baseline per metric, every tick: PASS,
+                FAIL (auto-rollback kills the canary) or WAIT (not proven yet)
+      shadow    mirror a copy of live requests to the canary (answers dropped)
+      headless  no dashboard: JSON lines and an exit code, for pipelines
+      session   the loop runs in a daemon; dashboards attach and may leave
 
     \b
     Start here:
-      canary-tui demo                        the dashboard on a simulated canary
-      canary-tui COMMAND --help              every command has an example
+      canary-tui demo             the dashboard on a simulated canary
+      canary-tui COMMAND --help   every command has an example
 
     \b
     Environment:
@@ -308,7 +308,8 @@ def cli() -> None:
       TERM, COLORTERM          a terminal without colour (dumb, vt100): the same
       LC_ALL, LC_CTYPE, LANG   not UTF-8: draw with ASCII only (as --ascii)
       SSH_CONNECTION           set: animations off
-      CANARY_TUI_OUTPUT        raw: send Textual's output as is (default: only style changes)
+      CANARY_TUI_OUTPUT        raw: send Textual's output unchanged (default:
+                               only the style changes)
     """
 
 

@@ -56,6 +56,12 @@ def test_command_lists_fit_80_columns_and_are_not_cut(path: str) -> None:
         assert len(line) <= 80 and not line.rstrip().endswith("..."), line
 
 
+@pytest.mark.parametrize("path", ["", *(p for p, _ in COMMANDS)])
+def test_every_help_fits_80_columns(path: str) -> None:
+    for line in _help(*path.split()).splitlines():
+        assert len(line) <= 80, line
+
+
 def test_the_words_a_newcomer_meets_are_explained() -> None:
     text = _help()
     for word in ("headless", "shadow", "judge", "baseline", "session"):
