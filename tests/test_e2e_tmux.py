@@ -270,20 +270,48 @@ def test_ascii_only_at_60x20_prints_nothing_but_ascii(tmp_path: Path) -> None:
         tmux.kill()
 
 
-def test_a_vt100_inside_tmux_gets_the_monochrome_theme(tmp_path: Path) -> None:
-    """TERM=vt100 has no colours: no red, green or yellow may reach the screen."""
+def _colours(params: str) -> list[tuple[int, int, int] | str]:
+    """The colours an SGR sequence sets: (r, g, b) for 24-bit ones, the code otherwise."""
+    codes = [int(c) if c else 0 for c in params.split(";")]
+    out: list[tuple[int, int, int] | str] = []
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        if code in (38, 48) and i + 1 < len(codes) and codes[i + 1] == 2:
+            out.append((codes[i + 2], codes[i + 3], codes[i + 4]))
+            i += 5
+            continue
+        if code in (38, 48) and i + 1 < len(codes) and codes[i + 1] == 5:
+            out.append(f"256:{codes[i + 2]}")
+            i += 3
+            continue
+        if 30 <= code <= 37 or 40 <= code <= 47 or 90 <= code <= 97 or 100 <= code <= 107:
+            out.append(f"16:{code}")
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("colorterm", ["", "truecolor"], ids=["no-COLORTERM", "COLORTERM-inherited"])
+def test_a_vt100_inside_tmux_gets_the_monochrome_theme(tmp_path: Path, colorterm: str) -> None:
+    """TERM=vt100 has no colours: only greys reach the screen (no red, green or yellow), even
+    when COLORTERM comes along from the terminal tmux runs in."""
     tmux = Tmux(tmp_path)
-    _demo(tmux, tmp_path, (80, 24), "--in-process", env="env -u COLORTERM TERM=vt100")
+    env = f"COLORTERM={colorterm} TERM=vt100" if colorterm else "env -u COLORTERM TERM=vt100"
+    _demo(tmux, tmp_path, (80, 24), "--in-process", env=env)
     try:
         tmux.wait_for(lambda s: "WAIT" in s or "PASS" in s, "verdicts", timeout=40)
         time.sleep(1.0)
         captured = tmux.run("capture-pane", "-e", "-p", "-t", tmux.session)
     finally:
         tmux.kill()
-    colours = set()
-    for params in re.findall(r"\x1b\[([0-9;]*)m", captured):
-        codes = params.split(";")
-        assert "38" not in codes and "48" not in codes, params  # 16 colours at most
-        colours |= {c for c in codes if c in {"31", "32", "33", "41", "42", "43", "91", "92",
-                                                "93", "101", "102", "103"}}  # fmt: skip
-    assert not colours, colours
+    greys16 = {"16:30", "16:37", "16:90", "16:97", "16:40", "16:47", "16:100", "16:107"}
+    seen = [c for p in re.findall(r"\x1b\[([0-9;]*)m", captured) for c in _colours(p)]
+    assert seen  # the capture holds the escapes
+    for colour in seen:
+        if isinstance(colour, tuple):
+            assert max(colour) - min(colour) <= 8, colour  # a grey
+        elif colour.startswith("256:"):
+            n = int(colour[4:])
+            assert n in (0, 7, 8, 15, 16, 231) or n >= 232, colour
+        else:
+            assert colour in greys16, colour
