@@ -3,9 +3,11 @@ capture-pane. Skipped only where tmux is missing (CI installs it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -110,6 +112,7 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
         assert done.read_text().strip() == "0"
     finally:
         tmux.kill()
+        _stop_daemon(tmp_path)
     assert verify(audit).ok
     records = list(read_records(audit))
     kill = [r for r in records if r.get("verb") == "kill" and r["type"] == "result"]
@@ -177,6 +180,20 @@ def _demo(tmux: Tmux, tmp_path: Path, size: tuple[int, int], *args: str, env: st
     return done
 
 
+def _stop_daemon(tmp_path: Path) -> None:
+    """The session daemon outlives its terminal on purpose: end the one this test started
+    (its pid is in its lock file, its command line names this test's audit log)."""
+    for lock in (tmp_path / "run").glob("*.lock"):
+        try:
+            pid = int(lock.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if str(tmp_path).encode() in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _boxed(screen: str) -> str:
     """The words inside a dialog's thick border, joined: what the dialog says."""
     inner = [line.split("\u2588")[1] for line in screen.splitlines() if line.count("\u2588") >= 2]
@@ -241,6 +258,7 @@ def test_every_screen_reads_correctly(tmp_path: Path, size: tuple[int, int]) -> 
         assert _exit_code(done) == "0"
     finally:
         tmux.kill()
+        _stop_daemon(tmp_path)
 
 
 def test_ascii_only_at_60x20_prints_nothing_but_ascii(tmp_path: Path) -> None:
