@@ -319,7 +319,9 @@ def simulator_options(command: F) -> F:
                      help="Simulator random seed."),
         click.option("--judge", type=click.Choice(["sequential", "threshold"]),
                      default="sequential", show_default=True,
-                     help="How canary and baseline are compared."),
+                     help="How canary and baseline are compared: sequential (anytime-valid "
+                          "statistics, safe to look at every tick) or threshold (rates over a "
+                          "window against fixed limits)."),
         click.option("--prometheus", "prometheus_url", default=None, metavar="URL",
                      help="Read the simulator's metrics back through this Prometheus (which "
                           "must scrape the demo's /metrics endpoint; the activity pane shows "
@@ -343,17 +345,36 @@ def cli() -> None:
     rollback loop, which also runs headless.
 
     \b
+    Words used here:
+      canary    the new version, given a share of the traffic (its weight)
+      baseline  the version it replaces, serving the rest
+      judge     compares canary with baseline per metric, every tick: PASS,
+                FAIL (auto-rollback kills the canary) or WAIT (not proven yet)
+      shadow    mirror a copy of live requests to the canary (answers dropped)
+      headless  no dashboard: JSON lines and an exit code, for pipelines
+      session   the loop runs in a daemon; dashboards attach and may leave
+
+    \b
+    Start here:
+      canary-tui demo             the dashboard on a simulated canary
+      canary-tui COMMAND --help   every command has an example
+
+    \b
     Environment:
       NO_COLOR                 start in the monochrome theme
       TERM, COLORTERM          a terminal without colour (dumb, vt100): the same
       LC_ALL, LC_CTYPE, LANG   not UTF-8: draw with ASCII only (as --ascii)
       SSH_CONNECTION           set: animations off
-      CANARY_TUI_OUTPUT        raw: send Textual's output as is (default: only style changes)
+      CANARY_TUI_OUTPUT        raw: send Textual's output unchanged (default:
+                               only the style changes)
     """
 
 
 @cli.command()
-@speed_option("Time runs this many times faster than the wall clock.")
+@speed_option(
+    "Time runs this many times faster than the wall clock, up to 1000. ('max', virtual "
+    "time with no waiting at all, is for `run --headless`.)"
+)
 @audit_option("Audit log file (default: under the user's state directory).")
 @in_process_option
 @simulator_options
@@ -371,7 +392,9 @@ def demo(
     theme: str | None,
     ascii_only: bool,
 ) -> None:
-    """Run the dashboard on the embedded simulator (no cluster needed)."""
+    """Run the dashboard on the embedded simulator (no cluster needed): a synthetic
+    `checkout` service whose canary ramps 5% -> 10% -> 25% -> 50% -> 75% -> 100%. The loop
+    runs in a session daemon (see `attach`), unless --in-process."""
     from adapters.simulator import SCENARIOS
     from canary_tui.config.demo import demo_config
 
@@ -422,8 +445,8 @@ def demo(
 @click.option(
     "--headless",
     is_flag=True,
-    help="No dashboard: print one JSON line per event and exit 0 promoted, "
-    "1 rolled back, 2 error, 3 did not finish (interrupted, or the loop stopped).",
+    help="Headless, for pipelines: no dashboard; print one JSON line per event and exit 0 "
+    "promoted, 1 rolled back, 2 error, 3 did not finish (interrupted, or the loop stopped).",
 )
 @speed_option("Simulator only: time factor, or 'max' for virtual time with no waiting.")
 @audit_option("Audit log file (overrides the config's audit.path).")
@@ -438,7 +461,8 @@ def run(
     theme: str | None,
     ascii_only: bool,
 ) -> None:
-    """Run the loop for the canary in a config file, with the dashboard or headless."""
+    """Run the loop for the canary in a config file, with the dashboard or headless (no
+    dashboard: JSON lines and an exit code)."""
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -612,7 +636,7 @@ class EventWriter:
     help="The canary's YAML configuration.",
 )
 @click.option("--demo", "demo_mode", is_flag=True, help="Serve the demo canary on the simulator.")
-@speed_option("Simulator only: time factor.")
+@speed_option("Simulator only: time factor, up to 1000 (not 'max': a daemon runs in real time).")
 @audit_option("Audit log file (overrides the config's audit.path).")
 @click.option(
     "--exit-when-done",
@@ -635,6 +659,7 @@ def serve(
 ) -> None:
     """Run a session daemon with no dashboard: it owns the loop; terminals attach to it.
 
+    It needs exactly one of --config FILE (your canary) or --demo (the simulated one).
     Use it under nohup or a service manager; `canary-tui attach` opens a dashboard on it.
     """
     from canary_tui.config.demo import demo_config
@@ -824,7 +849,8 @@ def list_sessions(as_json: bool) -> None:
     default=None,
     help="Take plan, metrics, SLOs, judge, loop and source settings from this file.",
 )
-@click.option("--headless", is_flag=True, help="No dashboard: JSON lines and an exit code.")
+@click.option("--headless", is_flag=True,
+              help="No dashboard: JSON lines and an exit code (for pipelines).")
 @click.option("--in-process", is_flag=True, help="Run the loop in this terminal, no daemon.")
 @click.option("--dry-run", is_flag=True, help="Print the config it would run, and exit.")
 @look_options
@@ -968,7 +994,8 @@ def audit_verify(file: Path, against: str | None, legacy: bool) -> None:
 
 @audit.command("tail")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0),
+              help="How many of the last records to print (0: none, e.g. with -f).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing records as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON records.")
 def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
@@ -1002,6 +1029,51 @@ from canary_tui.cli_records import COMMANDS as RECORDING_COMMANDS  # noqa: E402
 
 for _command in RECORDING_COMMANDS:
     cli.add_command(_command)
+
+#: Per command (its path under `canary-tui`): the summary for the command list (short enough
+#: for 80 columns, never cut mid-phrase) and one example line, shown under its --help.
+HELP: dict[str, tuple[str, str]] = {
+    "demo": ("The dashboard on a simulated canary (no cluster needed)",
+             "canary-tui demo --scenario error-regression --speed 5"),
+    "run": ("Run the loop for a config file, dashboard or headless",
+            "canary-tui run --config canary.yaml --headless"),
+    "serve": ("Run the loop as a session daemon (--config or --demo)",
+              "nohup canary-tui serve --config canary.yaml &"),
+    "attach": ("Open a dashboard on a running session",
+               "canary-tui attach checkout"),
+    "ls": ("List live sessions and who is attached",
+           "canary-tui ls --json"),
+    "watch": ("Watch a canary already in the cluster (KIND/NAME)",
+              "canary-tui watch rollout/checkout -n shop --prometheus http://prom:9090"),
+    "audit": ("Check (verify) and read (tail) audit logs",
+              "canary-tui audit verify ~/.local/state/canary-tui/audit/checkout.jsonl"),
+    "audit verify": ("Check an audit log's hash chain",
+                     "canary-tui audit verify ~/.local/state/canary-tui/audit/checkout.jsonl"),
+    "audit tail": ("Print the last records of an audit log",
+                   "canary-tui audit tail -n 50 -f checkout.jsonl"),
+    "replay": ("Replay a recorded session in the dashboard",
+               "canary-tui replay --speed 10 recordings/auto-rollback.ctrec"),
+    "report": ("A postmortem timeline (Markdown or HTML) of a recording",
+               "canary-tui report --html -o report.html recordings/auto-rollback.ctrec"),
+    "recordings": ("List recorded sessions",
+                   "canary-tui recordings"),
+}  # fmt: skip
+
+
+def _document(group: click.Group, prefix: str = "") -> None:
+    """Give every command its summary and its example (from HELP)."""
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        summary, example = HELP.get(path, (None, None))
+        if summary is not None:
+            command.short_help = summary
+        if example is not None:
+            command.epilog = f"\b\nExample:\n  {example}"
+        if isinstance(command, click.Group):
+            _document(command, f"{path} ")
+
+
+_document(cli)
 
 
 def main() -> None:

@@ -32,7 +32,9 @@ def test_no_color_picks_monochrome_unless_a_theme_is_asked(monkeypatch: pytest.M
     ("vt220", "", "canary-mono"),
     ("dumb", "", "canary-mono"),
     ("", "", "canary-mono"),
-    ("vt100", "truecolor", "canary-dark"),
+    ("vt100", "truecolor", "canary-mono"),  # TERM asked for vt100; COLORTERM may be inherited
+    ("xterm-256color", "truecolor", "canary-dark"),
+    ("", "truecolor", "canary-dark"),
     ("no-such-terminal", "", "canary-dark"),
 ])  # fmt: skip
 def test_a_terminal_without_colour_picks_monochrome(

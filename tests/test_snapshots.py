@@ -60,3 +60,34 @@ def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)
+
+
+def test_hold_over_waiting_for_proof(snap_compare: Any, tmp_path: Path) -> None:
+    """Step 1's hold is over, the judge still wants proof: the plan bar says what and how long."""
+    from canary_tui.session.inprocess import InProcessSession
+    from canary_tui.tui.app import make_app
+    from tests.conftest import make_rig
+    from tests.tui_support import ALICE
+
+    rig = make_rig(tmp_path, "healthy", 0, judge="sequential", rate=2000.0)
+    hold = rig.engine.plan.step(0).hold_s
+    rig.ticks(200, until=lambda e: e.state.time_in_step(rig.clock.now()) >= hold + 20)
+    assert rig.engine.state.step_index == 0
+    app = make_app(InProcessSession(rig.engine, ALICE))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_leave_dialog(snap_compare: Any, tmp_path: Path, ended: bool) -> None:
+    """The last one out at 80x24: a live canary (leave or stop), an ended one (no kill/hold)."""
+    app, rig = app_on(tmp_path, "error-regression" if ended else "healthy", seed=1,
+                      ticks=60 if ended else 10)  # fmt: skip
+    assert rig.engine.state.terminal is ended
+    app.session.detachable = True  # type: ignore[attr-defined]  # as if attached to a daemon
+
+    async def leave(pilot: Any) -> None:
+        await _settle(pilot)
+        await pilot.press("q")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=leave)

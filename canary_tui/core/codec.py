@@ -114,7 +114,7 @@ def frame_to_dict(f: Frame, *, with_header: bool = True) -> dict[str, Any]:
         "heartbeat": f.heartbeat,
     }
     if with_header:
-        out["info"] = asdict(f.info)
+        out["info"] = f.info.to_dict()
         out["plan"] = plan_to_list(f.plan)
     return out
 
@@ -128,7 +128,7 @@ def frame_from_dict(
     extra = d.get("extra") or {}
     return Frame(
         now=float(d["now"]),
-        info=CanaryInfo(**d["info"]) if "info" in d else _required(info, "info"),
+        info=CanaryInfo.from_dict(d["info"]) if "info" in d else _required(info, "info"),
         plan=plan_from_list(d["plan"]) if "plan" in d else _required(plan, "plan"),
         state=state_from_dict(d["state"]),
         routing=RoutingState(**routing) if routing is not None else None,

@@ -7,7 +7,9 @@ and replayed sessions all produce frames, so the dashboard cannot tell them apar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from canary_tui.core.metrics import Sample
 from canary_tui.core.plan import RampPlan
@@ -28,6 +30,42 @@ class CanaryInfo:
     canary_version: str = "canary"
     router: str = "simulator"
     metrics: str = "simulator"
+    #: What the router cannot do at all, as (verb value, why) pairs, e.g.
+    #: ("shadow_on", "plain Deployments cannot mirror traffic"). The dashboard greys those
+    #: keys and gives the reason in `?` and the palette. Empty (the default, and what older
+    #: recordings and daemons send): every verb is possible as far as the router goes.
+    unavailable: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        # From JSON the pairs come back as lists (or a mapping): store them as tuples, so a
+        # frame read back equals the one written.
+        raw: Any = self.unavailable
+        items = raw.items() if isinstance(raw, Mapping) else raw
+        pairs = tuple((str(verb), str(why)) for verb, why in items)
+        object.__setattr__(self, "unavailable", pairs)
+
+    def why_unavailable(self, verb: str) -> str | None:
+        """Why the router cannot do `verb` (a Verb value), or None when it can."""
+        for name, why in self.unavailable:
+            if name == verb:
+                return why
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; `unavailable` only when there is something in it (so recordings of
+        routers that can do everything stay byte-for-byte what older versions wrote)."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.unavailable:
+            out["unavailable"] = [list(pair) for pair in self.unavailable]
+        else:
+            del out["unavailable"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CanaryInfo:
+        """Back from `to_dict` (or `asdict`); keys this version does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True, slots=True)

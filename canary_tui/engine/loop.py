@@ -148,6 +148,8 @@ class Engine:
         self._resumed = False
         self._started = False
         self._unsupported_shadow = router.shadow_unsupported()
+        limits = router_limits(router, self._unsupported_shadow)
+        self.info = replace(info, unavailable=limits)
         self.attended = True
         self.unattended = unattended
         self._frame_seq = 0
@@ -1021,6 +1023,19 @@ def _log_unexpected(exc: Exception, what: str) -> None:
         log.warning("%s failed: %s", what, exc)
     else:
         log.error("%s failed with an unexpected error", what, exc_info=exc)
+
+
+def router_limits(router: TrafficRouter, no_shadow: str | None) -> tuple[tuple[str, str], ...]:
+    """What `router` can never do, as (verb, why) pairs for the frame's CanaryInfo: the
+    dashboard greys those keys with the reason (the engine still refuses them if sent)."""
+    out = []
+    if no_shadow:
+        out.append((Verb.SHADOW_ON.value, f"shadow is not available here: {no_shadow}"))
+    if owns_steps(router):
+        why = ("the router's own controller owns the steps and cannot step back (Argo "
+               "Rollouts): kill aborts to the stable version, pause holds here")  # fmt: skip
+        out.append((Verb.STEP_BACK.value, why))
+    return tuple(out)
 
 
 def _state_dict(state: CanaryState) -> dict[str, Any]:

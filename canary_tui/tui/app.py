@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette, SearchIcon
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.theme import Theme
 
 from canary_tui.core.frames import Frame
@@ -19,9 +21,39 @@ from canary_tui.tui.output import compacting_driver
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import LeaveScreen
 from canary_tui.tui.screens.evidence import EvidenceScreen
-from canary_tui.tui.screens.help import HelpScreen, describe
+from canary_tui.tui.screens.help import HelpScreen, help_rows
 from canary_tui.tui.settings import DEFAULT_THEME, save_setting
 from canary_tui.tui.themes import register_themes
+
+#: Key names Textual draws with arrows and symbols, spelt out for ASCII-only terminals.
+ASCII_KEYS = {"↑": "up", "↓": "down", "←": "left", "→": "right", "⏎": "enter", "⌫": "backspace",
+              "⇥": "tab", "⇤": "shift+tab", "⎋": "esc"}  # fmt: skip
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scrollbars without block glyphs: the thumb is drawn in reverse video only."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
+
+
+class AsciiCommandPalette(CommandPalette):
+    """Textual's palette without its emoji icon, ellipsis and half-block borders."""
+
+    DEFAULT_CSS = """
+    AsciiCommandPalette #--input { border: ascii $panel; }
+    AsciiCommandPalette #--input.--list-visible { border-bottom: none; }
+    AsciiCommandPalette CommandList { border-top: none; border-bottom: ascii $panel; }
+    AsciiCommandPalette CommandList:focus { border: none; }
+    AsciiCommandPalette LoadingIndicator { border-bottom: ascii $panel; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(placeholder="Search for commands...", id=id)
+
+    def on_mount(self) -> None:
+        for icon in self.query(SearchIcon):
+            icon.icon = ">"
 
 
 class CanaryApp(App[None]):
@@ -50,13 +82,24 @@ class CanaryApp(App[None]):
         self.ascii_only = ascii_only
         self._theme_name = theme
         self._keymap = keymap or {}
+        self._scrollbars: type[ScrollBarRender] = ScrollBar.renderer
         self.dashboard = DashboardScreen(session, ascii_only=ascii_only)
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Textual's key names, in ASCII with --ascii (arrows become up/down/left/right)."""
+        shown = super().get_key_display(binding)
+        if self.ascii_only and not shown.isascii():
+            return ASCII_KEYS.get(shown, shown.encode("ascii", "replace").decode())
+        return shown
 
     def get_driver_class(self) -> Any:
         """The platform's driver, sending only style changes (see `tui.output`)."""
         return compacting_driver(super().get_driver_class())
 
     def on_mount(self) -> None:
+        self._scrollbars = ScrollBar.renderer
+        if self.ascii_only:  # class-wide in Textual: put back when this app ends
+            ScrollBar.renderer = AsciiScrollBarRender
         for problem in register_themes(self):
             self.notify(f"theme ignored: {problem}", severity="warning", timeout=10)
         if self._theme_name in self.available_themes:
@@ -77,6 +120,9 @@ class CanaryApp(App[None]):
         self.push_screen(self.dashboard)
         self.run_worker(self._attach_session(), group="session")
 
+    def on_unmount(self) -> None:
+        ScrollBar.renderer = self._scrollbars
+
     async def _attach_session(self) -> None:
         try:
             await self.session.attach(self._on_frame)
@@ -93,15 +139,17 @@ class CanaryApp(App[None]):
                 self.notify(problem, severity="warning")
 
     def action_help(self) -> None:
-        rows: list[tuple[str, str, str, bool]] = []
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            label = binding.description or binding.action
-            if binding.action in ACTIONS_BY_ID:
-                label = ACTIONS_BY_ID[binding.action].label
-            rows.append((self.get_key_display(binding), label, describe(binding), active.enabled))
-            del key
-        self.push_screen(HelpScreen(rows))
+        bindings = [(self.get_key_display(active.binding), active.binding, active.enabled)
+                    for active in self.screen.active_bindings.values()]  # fmt: skip
+        why = getattr(self.screen, "why_disabled", None)
+        reasons = {a: why(a) for a in ACTIONS_BY_ID} if why is not None else {}
+        self.push_screen(HelpScreen(help_rows(bindings, reasons)))
+
+    def action_command_palette(self) -> None:
+        if not self.ascii_only:
+            super().action_command_palette()
+        elif self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(AsciiCommandPalette(id="--command-palette"))
 
     def action_evidence(self) -> None:
         frame = self.dashboard.model.frame
@@ -129,7 +177,8 @@ class CanaryApp(App[None]):
         alone = frame is not None and len(frame.presence) <= 1
         if self.detachable and alone and not self.session.read_only:
             unattended = frame.unattended if frame else "hold"
-            self.push_screen(LeaveScreen(unattended), self._left)
+            ended = frame.state.phase.label if frame and frame.state.terminal else None
+            self.push_screen(LeaveScreen(unattended, ended), self._left)
             return
         await self.session.detach()
         self.exit()

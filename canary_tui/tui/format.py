@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 
 def clock_time(t: float) -> str:
@@ -32,3 +33,14 @@ def bar(fraction: float | None, width: int, ascii_only: bool = False) -> str:
     f = max(0.0, min(1.0, fraction))
     n = round(f * width)
     return full * n + empty * (width - n)
+
+
+def theme_style(app: Any, spec: str) -> str:
+    """A Rich style string with the current theme's $variables resolved ("bold $success" ->
+    "bold #009E73"), so every colour follows the theme: under canary-mono they are all
+    white and meaning rests on words and weight, never on red and green."""
+    variables = app.theme_variables
+    return " ".join(
+        variables.get(part[1:], "default") if part.startswith("$") else part
+        for part in spec.split()
+    )

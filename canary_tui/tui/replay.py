@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from rich.console import OverflowMethod
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,7 +31,7 @@ from canary_tui.tui.format import mmss
 from canary_tui.tui.keymap import ACTIONS_BY_ID
 from canary_tui.tui.screens.dashboard import DashboardScreen
 from canary_tui.tui.screens.dialogs import TextScreen
-from canary_tui.tui.screens.help import HelpScreen, describe
+from canary_tui.tui.screens.help import HelpScreen, help_rows
 from canary_tui.tui.settings import DEFAULT_THEME
 from canary_tui.tui.widgets.header import StatusHeader
 
@@ -226,7 +227,8 @@ class ReplayStatus(Widget):
             word = "CUT SHORT" if s.problem.startswith("cut short") else "DAMAGED"
             line.append("  ")
             line.append(f"{'!' if self.ascii_only else '⚠'} {word}", self._style("bold $error"))
-        line.truncate(max(self.size.width - 2, 1), overflow="ellipsis")
+        overflow: OverflowMethod = "crop" if self.ascii_only else "ellipsis"
+        line.truncate(max(self.size.width - 2, 1), overflow=overflow)
         return line
 
     def _style(self, spec: str) -> str:
@@ -329,18 +331,12 @@ class ReplayApp(CanaryApp):
         return super().check_action(action, parameters)
 
     def action_help(self) -> None:
-        rows: list[tuple[str, str, str, bool]] = []
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            key = ReplayControls.BY_ID.get(binding.id or "")
-            if key is not None:
-                label, text = key.title, key.help
-            elif binding.action in ACTIONS_BY_ID:
-                label, text = ACTIONS_BY_ID[binding.action].label, describe(binding)
-            else:
-                label, text = binding.description or binding.action, describe(binding)
-            rows.append((self.get_key_display(binding), label, text, active.enabled))
-        self.push_screen(HelpScreen(rows))
+        bindings = [(self.get_key_display(active.binding), active.binding, active.enabled)
+                    for active in self.screen.active_bindings.values()]  # fmt: skip
+        lead = {key.action: (key.title, key.help) for key in ReplayControls.KEYS}
+        why = getattr(self.screen, "why_disabled", None)
+        reasons = {a: why(a) for a in ACTIONS_BY_ID} if why is not None else {}
+        self.push_screen(HelpScreen(help_rows(bindings, reasons, lead=lead)))
 
     def action_replay_toggle(self) -> None:
         self.replay.toggle()

@@ -84,14 +84,15 @@ def initial_theme(requested: str | None) -> str:
 
 
 def terminal_has_colour() -> bool:
-    """False when the terminal cannot show colour: TERM unset or `dumb`, or a terminfo entry
-    with fewer than 8 colours (vt100, vt220, xterm-mono). COLORTERM set, or a terminal
-    terminfo does not know, is taken to have colour."""
-    if os.environ.get("COLORTERM"):
-        return True
+    """False when the terminal cannot show colour: TERM `dumb`, or a terminfo entry with fewer
+    than 8 colours (vt100, vt220, xterm-mono), even with COLORTERM set (inside tmux COLORTERM
+    is usually the outer terminal's, while TERM=vt100 was asked for); TERM unset without
+    COLORTERM. A terminal terminfo does not know is taken to have colour."""
     term = os.environ.get("TERM", "")
-    if not term or term == "dumb":
+    if term == "dumb":
         return False
+    if not term:
+        return bool(os.environ.get("COLORTERM"))
     colours = terminfo_colours(term)
     return colours is None or colours >= 8
 

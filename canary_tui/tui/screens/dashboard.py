@@ -9,7 +9,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.events import Key, Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from canary_tui.core.actions import ActionOutcome, Verb, why_not
 from canary_tui.core.alerting import distinct_alerts
@@ -23,6 +23,7 @@ from canary_tui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from canary_tui.tui.screens.evidence import EvidenceScreen
 from canary_tui.tui.widgets.activity import ActivityLog
 from canary_tui.tui.widgets.compact import CompactSummary
+from canary_tui.tui.widgets.footer import CanaryFooter
 from canary_tui.tui.widgets.gauges import SLOGauges
 from canary_tui.tui.widgets.graphs import (
     ERRORS,
@@ -79,7 +80,7 @@ class DashboardScreen(Screen[None]):
         yield CompactSummary()
         with Vertical(id="too-small"):
             yield Static("", id="too-small-text")
-        yield Footer(compact=True, show_command_palette=False)
+        yield CanaryFooter()
 
     def on_mount(self) -> None:
         self.query_one(StatusHeader).you = self.session.identity.name
@@ -134,7 +135,9 @@ class DashboardScreen(Screen[None]):
         compact.frame = frame
         if self.model.activity:
             compact.last_activity = self.model.activity[-1]
-        self.query_one(PlanBar).show(frame)
+        plan_bar = self.query_one(PlanBar)
+        plan_bar.show(frame, self._canary_rps())
+        compact.waiting = plan_bar.waiting
         self.query_one(VerdictTable).verdicts = frame.verdicts
         for screen in self.app.screen_stack:
             if isinstance(screen, EvidenceScreen):
@@ -165,6 +168,13 @@ class DashboardScreen(Screen[None]):
                 self._enabled = enabled
                 self.refresh_bindings()
 
+    def _canary_rps(self) -> float | None:
+        """The canary's latest request rate (the graphs' last point), for the wait estimate."""
+        for point in reversed(self.model.points):
+            if point.rps_canary is not None:
+                return point.rps_canary
+        return None
+
     @staticmethod
     def _banner_text(frame: Frame) -> str:
         return " | ".join(alarms(frame))
@@ -187,16 +197,26 @@ class DashboardScreen(Screen[None]):
                 return Verb.ARM if not s.armed else Verb.DISARM
         return action.verbs[0]
 
+    def why_disabled(self, action_id: str) -> str | None:
+        """Why the action key `action_id` is greyed out now, or None when it is available:
+        a read-only session, the canary's state, or a router that cannot do it at all."""
+        if action_id not in ACTIONS_BY_ID:
+            return None
+        if self.session.read_only:
+            return f"actions are disabled: {self.session.read_only}"
+        frame = self.model.frame
+        if frame is None:
+            return "waiting for the first frame from the loop"
+        verb = self._verb_for(action_id)
+        if verb is None or verb is Verb.ANNOTATE:
+            return None
+        return frame.info.why_unavailable(verb.value) or why_not(frame.state, verb, frame.plan)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Greyed (None) while `why_disabled` has a reason; the footer and `?` show it."""
         if action not in ACTIONS_BY_ID:
             return True
-        frame = self.model.frame
-        if self.session.read_only or frame is None:
-            return None
-        verb = self._verb_for(action)
-        if verb is None or verb is Verb.ANNOTATE:
-            return True
-        return None if why_not(frame.state, verb, frame.plan) else True
+        return None if self.why_disabled(action) else True
 
     def on_key(self, event: Key) -> None:
         """A greyed-out action key still goes to the session, which refuses it with the

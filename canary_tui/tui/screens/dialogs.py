@@ -14,7 +14,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 60; max-width: 95%; height: auto; border: thick $warning;
+    ConfirmScreen > Vertical { width: 60; max-width: 100%; height: auto; border: thick $warning;
                                background: $surface; padding: 1 2; }
     ConfirmScreen Label { width: 1fr; }
     """
@@ -42,9 +42,10 @@ class TextScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     TextScreen { align: center middle; }
-    TextScreen > Vertical { width: 70; max-width: 95%; height: auto; border: thick $accent;
+    TextScreen > Vertical { width: 70; max-width: 100%; height: auto; border: thick $accent;
                             background: $surface; padding: 1 2; }
     TextScreen #problem { color: $error; height: auto; }
+    TextScreen Label { width: 1fr; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="text_cancel")]
 
@@ -72,12 +73,18 @@ class TextScreen(ModalScreen[str | None]):
 
 
 class LeaveScreen(ModalScreen[str | None]):
-    """Leaving as the last one attached: keep the loop running (default), or stop it."""
+    """Leaving as the last one attached: keep the loop running (default), or stop it.
+
+    Stopping a live canary first asks what happens to it (kill, or hold where it is); a
+    canary that has already ended (rolled back, promoted) has nothing left to decide, so `s`
+    then stops the loop at once. Every line wraps: nothing is cut off at 80 columns."""
 
     DEFAULT_CSS = """
     LeaveScreen { align: center middle; }
-    LeaveScreen > Vertical { width: 72; max-width: 95%; height: auto; border: thick $warning;
-                             background: $surface; padding: 1 2; }
+    LeaveScreen > Vertical { width: 72; max-width: 100%; height: auto; max-height: 100%;
+                             border: thick $warning; background: $surface; padding: 1 2; }
+    LeaveScreen Label { width: 1fr; }
+    LeaveScreen #leave-answers { margin-top: 1; }
     """
     BINDINGS = [
         Binding("enter,l", "choose('leave')", "Leave running", id="leave_running"),
@@ -87,31 +94,43 @@ class LeaveScreen(ModalScreen[str | None]):
         Binding("escape", "choose(None)", "Stay", id="leave_cancel"),
     ]
 
-    def __init__(self, unattended: str) -> None:
+    def __init__(self, unattended: str, ended: str | None = None) -> None:
+        """`ended`: the canary's final phase ("rolled back", "promoted") when it is over."""
         super().__init__()
         self.unattended = unattended
+        self.ended = ended
         self.stopping = False
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(
+        if self.ended:
+            question = (
+                f"You are the last one attached. The canary is already [b]{self.ended}[/b]: "
+                "the loop has nothing left to change."
+            )
+            answers = ("[b]enter[/b]   leave the session daemon running\n"
+                       "[b]s[/b]       stop the loop now\n[b]escape[/b]  stay")  # fmt: skip
+        else:
+            question = (
                 "You are the last one attached. Without you the loop keeps running with "
-                f"auto-rollback armed; unattended it will [b]{self.unattended}[/b].",
-                id="leave-question",
+                f"auto-rollback armed; unattended it will [b]{self.unattended}[/b]."
             )
-            yield Label(
-                "[b]enter[/b] leave it running    [b]s[/b] stop the loop    [b]escape[/b] stay",
-                id="leave-answers",
-            )
+            answers = ("[b]enter[/b]   leave it running\n[b]s[/b]       stop the loop\n"
+                       "[b]escape[/b]  stay")  # fmt: skip
+        with Vertical():
+            yield Label(question, id="leave-question")
+            yield Label(answers, id="leave-answers")
 
     def action_stop(self) -> None:
+        if self.ended:  # nothing to kill or hold: stop the loop as it is
+            self.dismiss("hold")
+            return
         self.stopping = True
         self.query_one("#leave-question", Label).update(
             "Stop the loop. What should happen to the canary first?"
         )
         self.query_one("#leave-answers", Label).update(
-            "[b]k[/b] kill it (weight 0), then stop    [b]h[/b] hold it where it is, then stop"
-            "    [b]escape[/b] stay"
+            "[b]k[/b]       kill it (weight 0), then stop\n"
+            "[b]h[/b]       hold it where it is, then stop\n[b]escape[/b]  stay"
         )
 
     def action_choose(self, choice: str | None) -> None:

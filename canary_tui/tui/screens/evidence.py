@@ -7,6 +7,8 @@ the whole sentence ("errors: canary 1.9% vs baseline 0.5%, ratio 3.8x [2.1x, 6.4
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,19 +19,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from canary_tui.core.verdict import Verdict
-from canary_tui.tui.format import clock_time
+from canary_tui.tui.format import clock_time, theme_style
 from canary_tui.tui.widgets.verdicts import STATUS_STYLE, STATUS_WORD
 
 
-def evidence_text(verdicts: tuple[Verdict, ...], now: float | None) -> Group:
-    """One block per verdict: status and full why, then counts, p-value and rule (dim)."""
+def evidence_text(
+    verdicts: tuple[Verdict, ...], now: float | None, style: Callable[[str], str]
+) -> Group:
+    """One block per verdict: status and full why, then counts, p-value and rule (dim).
+    `style` resolves the theme's $variables in a style string."""
     when = f" at {clock_time(now)} UTC" if now is not None else ""
     parts: list[Text] = [Text(f"verdicts{when}", style="bold")]
     if not verdicts:
         parts.append(Text("waiting for the first window", style="dim"))
     for v in verdicts:
         line = Text()
-        line.append(f" {STATUS_WORD[v.status]} ", style=STATUS_STYLE[v.status])
+        line.append(f" {STATUS_WORD[v.status]} ", style=style(STATUS_STYLE[v.status]))
         line.append(" ")
         line.append(v.why)
         parts += [Text(""), line, Text(f"      {_numbers(v)}", style="dim")]
@@ -61,12 +66,15 @@ class EvidenceScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(evidence_text(*self.shown), id="evidence")
+            yield Static(evidence_text(*self.shown, self._style), id="evidence")
             yield Static("[dim]escape closes this view; it follows the live verdicts[/dim]")
 
     def watch_shown(self, shown: tuple[tuple[Verdict, ...], float | None]) -> None:
         if self.is_mounted:
-            self.query_one("#evidence", Static).update(evidence_text(*shown))
+            self.query_one("#evidence", Static).update(evidence_text(*shown, self._style))
+
+    def _style(self, spec: str) -> str:
+        return theme_style(self.app, spec)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -9,6 +9,7 @@ from textual.widget import Widget
 from canary_tui.core.frames import ActivityEntry, Frame
 from canary_tui.tui.alarms import alarms, router_text
 from canary_tui.tui.format import clock_time, mmss, pct
+from canary_tui.tui.waiting import WaitNote
 from canary_tui.tui.widgets.verdicts import STATUS_WORD
 
 
@@ -17,6 +18,7 @@ class CompactSummary(Widget):
 
     frame: reactive[Frame | None] = reactive(None)
     last_activity: reactive[ActivityEntry | None] = reactive(None)
+    waiting: reactive[WaitNote | None] = reactive(None)
     ascii_only: reactive[bool] = reactive(False)
 
     def render(self) -> Text:
@@ -35,6 +37,8 @@ class CompactSummary(Widget):
                  f"{'ended' if s.terminal else mmss(s.time_in_step(f.now)) + '/' + mmss(hold)}"),
             Text(f"auto-rollback {'ARMED' if s.armed else 'DISARMED'}  {router_text(f)}"),
         ]  # fmt: skip
+        if self.waiting is not None:
+            lines.append(Text(self.waiting.short, style="bold"))
         for alarm in alarms(f):
             lines.append(Text(alarm, style="bold"))
         for v in f.verdicts:

@@ -10,7 +10,7 @@ The numbers beside the graphs (header, verdicts, gauges) are the up-to-the-tick 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,6 +37,8 @@ BASELINE_COLOR, CANARY_COLOR = "#56B4E9", "#E69F00"
 #: Columns plotext keeps for the y-axis labels and frame (an estimate: the clock's step only
 #: needs to be about one sub-column, never more than two).
 AXIS_COLUMNS = 8
+#: Rows of a graph that are not the plot: title, the frame's top and bottom, x ticks, x label.
+PLOT_CHROME_ROWS = 5
 #: Box-drawing and block glyphs plotext draws, and their ASCII stand-ins.
 ASCII_FRAME = str.maketrans(
     {
@@ -73,7 +75,7 @@ class GraphSpec:
 
 
 ERRORS = GraphSpec(
-    "error rate % (30 s)",
+    "error rate %",
     "%",
     (
         Line("baseline", lambda p: p.err_baseline, False),
@@ -83,7 +85,7 @@ ERRORS = GraphSpec(
 )
 
 LATENCY_P99 = GraphSpec(
-    "latency p99 ms (30 s)",
+    "latency p99 ms",
     "ms",
     (
         Line("base p99", lambda p: p.p99_baseline, False),
@@ -92,7 +94,7 @@ LATENCY_P99 = GraphSpec(
 )
 
 LATENCY_ALL = GraphSpec(
-    "latency ms, p50 p95 p99 (30 s)",
+    "latency ms, p50 p95 p99",
     "ms",
     (
         Line("base p50", lambda p: p.p50_baseline, False),
@@ -105,7 +107,7 @@ LATENCY_ALL = GraphSpec(
 )
 
 REQUESTS = GraphSpec(
-    "requests/s (30 s)",
+    "requests/s",
     "/s",
     (
         Line("baseline", lambda p: p.rps_baseline, False),
@@ -139,7 +141,7 @@ def build_graph(job: GraphJob) -> str:
     plt.plotsize(job.width, job.height)
     plt._set_size(job.width, job.height)
     plt.theme("clear")
-    plt.title(job.spec.title)
+    plt.title(graph_title(job.spec, job.window_s))
     plt.xlim(-job.window_s, 0)
     horizon = job.now - job.window_s
     visible = [p for p in job.points if p.t >= horizon]
@@ -155,12 +157,72 @@ def build_graph(job: GraphJob) -> str:
             plt.plot(xs, ys, label=line.label, marker=job.markers[role], color=job.colors[role])
     gaps = [p.t - job.now for p in visible if p.no_data]
     if gaps:
-        plt.vertical_line(gaps[0], color="red")
+        plt.vertical_line(gaps[0], color=job.colors["gap"])
     if not any_data:
         plt.ylim(0, 1)
+    else:
+        values = [v * job.spec.scale for p in visible if not p.no_data for line in job.spec.lines
+                  if (v := line.get(p)) is not None]  # fmt: skip
+        ticks = nice_ticks(min(values), max(values), job.height - PLOT_CHROME_ROWS)
+        plt.ylim(ticks[0], ticks[-1])
+        plt.yticks(ticks, tick_labels(ticks))
     plt.xlabel("seconds ago")
     built = plt.build()
     return built.translate(ASCII_FRAME) if job.ascii_only else built
+
+
+def graph_title(spec: GraphSpec, window_s: float) -> str:
+    """The title with the span the x axis really covers: "error rate %, last 5 min"."""
+    span = f"{window_s / 60:g} min" if window_s >= 120 else f"{window_s:g} s"
+    return f"{spec.title}, last {span}"
+
+
+_NICE = (1.0, 2.0, 2.5, 5.0)
+
+
+def _nice_steps(at_least: float) -> Iterator[float]:
+    """1, 2, 2.5 and 5 times powers of ten, from the first one at or above `at_least`."""
+    power = 10.0 ** math.floor(math.log10(at_least))
+    while True:
+        for factor in _NICE:
+            if factor * power >= at_least * (1 - 1e-9):
+                yield factor * power
+        power *= 10.0
+
+
+def nice_ticks(low: float, high: float, rows: int) -> list[float]:
+    """Evenly spaced round values (steps of 1, 2, 2.5 or 5 times a power of ten) covering
+    [low, high], as many as fall on whole rows of a plot `rows` rows tall (so plotext draws
+    them evenly spaced too), at most 6: the most ticks whose range is at most twice the
+    tightest one."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        pad = abs(high) * 0.1 or 1.0
+        low, high = (low - pad if low < 0 or low - pad >= 0 else 0.0), high + pad
+    rows = max(2, rows)
+    counts = [n for n in range(min(rows, 6), 1, -1) if (rows - 1) % (n - 1) == 0]
+    options: list[list[float]] = []
+    for n in counts:
+        for step in _nice_steps((high - low) / (n - 1)):
+            first = math.floor(low / step + 1e-9) * step
+            if first + (n - 1) * step >= high - 1e-9 * step:
+                break
+        options.append([round(first + i * step, 12) for i in range(n)])
+    tightest = min(t[-1] - t[0] for t in options)
+    # the most ticks among the ranges not much wider than the tightest
+    return max((t for t in options if t[-1] - t[0] <= 2 * tightest + 1e-12), key=len)
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The ticks with the same number of decimals, as few as tell them apart."""
+    for decimals in range(0, 7):
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+        if len(set(labels)) == len(labels) and all(
+            abs(float(label) - t) < 1e-9 for label, t in zip(labels, ticks, strict=True)
+        ):
+            return labels
+    return [f"{t:g}" for t in ticks]
 
 
 def graph_clock_step(window_s: float, width: int) -> float:
@@ -255,6 +317,7 @@ class ComparisonGraph(PlotextPlot):
             colors[role] = _rgb(variables.get(f"{role}-color", default), default)
             markers[role] = ("*" if is_canary else ".") if self.ascii_only else variables.get(
                 f"{role}-marker", "hd" if is_canary else "braille")  # fmt: skip
+        colors["gap"] = _rgb(variables.get("error", "#FF0000"), "#FF0000")  # no data: a gap
         assert self._shown is not None  # set by _key()
         clock, visible = self._shown
         job = GraphJob(self.spec, visible, clock, self.window_s, self.size.width,

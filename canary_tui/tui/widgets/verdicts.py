@@ -9,12 +9,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from canary_tui.core.verdict import Evidence, Status, Verdict
-from canary_tui.tui.format import pct
+from canary_tui.tui.format import pct, theme_style
 
+#: Theme colours ($variables, resolved with `theme_style`): meaning never rests on hue alone.
 STATUS_STYLE = {
-    Status.PASS: "bold green",
-    Status.FAIL: "bold white on red",
-    Status.INCONCLUSIVE: "yellow",
+    Status.PASS: "bold $success",
+    Status.FAIL: "bold reverse $error",
+    Status.INCONCLUSIVE: "$warning",
 }
 STATUS_WORD = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "WAIT"}
 
@@ -56,7 +57,7 @@ class VerdictTable(Widget):
                 pct(e.baseline_rate),
                 pct(e.canary_rate),
                 effect_text(e),
-                Text(STATUS_WORD[v.status], style=STATUS_STYLE[v.status]),
+                Text(STATUS_WORD[v.status], style=theme_style(self.app, STATUS_STYLE[v.status])),
                 Text(v.why.split(": ", 1)[-1] if ": " in v.why else v.why, style="dim"),
             )
         return table
