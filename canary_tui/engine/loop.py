@@ -182,6 +182,7 @@ class Engine:
             self._resumed = what == "resumed"
             if routing is not None and gen == self._write_gen:
                 self._adopt(routing, resumed=self._resumed)
+                self._follow_controller(routing)
             self._record_plain(
                 "session", "start",
                 f"loop {what} for {self.info.name}: {self._where()}",
@@ -519,6 +520,8 @@ class Engine:
                     + f" though the canary was {s.phase.label}: changed outside the loop",
                 )  # fmt: skip
             return
+        if self._follow_controller(routing):
+            return
         if live == (s.weight, s.shadow):
             self._suspect = None
             return
@@ -549,6 +552,33 @@ class Engine:
         if index != s.step_index:
             self.judge.start_step(index, self.loop_now())
         self._record_external(routing, text)
+
+    def _follow_controller(self, routing: RoutingState) -> bool:
+        """A router whose own controller walks the steps (Argo Rollouts) says its phase:
+        the loop follows it (paused at a pause step, resumed, promoted, aborted) and records
+        each change. True when the state ended or changed phase here."""
+        s = self.state
+        phase = routing.phase
+        if not owns_steps(self.router) or s.terminal or s.kill is not None or not phase:
+            return False
+        if phase == Phase.ROLLED_BACK.value:
+            self._external(routing, "the router's controller aborted the canary")
+            return True
+        if phase == Phase.PROMOTED.value:
+            self.state = s.evolve(phase=Phase.PROMOTED, weight=routing.weight,
+                                  shadow=routing.mirror, last_change=LastChange(
+                                      OUTSIDE, "promoted the canary", self.loop_now()))  # fmt: skip
+            self._record_external(routing, "the router's controller promoted the canary")
+            return True
+        want = {Phase.PAUSED.value: Phase.PAUSED, Phase.PROGRESSING.value: Phase.PROGRESSING}
+        target = want.get(phase)
+        if target is None or target is s.phase:
+            return False
+        did = "paused the canary" if target is Phase.PAUSED else "resumed the canary"
+        self.state = s.evolve(phase=target,
+                              last_change=LastChange(OUTSIDE, did, self.loop_now()))  # fmt: skip
+        self._record_external(routing, f"the router's controller {did}")
+        return False
 
     def _external(self, routing: RoutingState, text: str) -> None:
         """The canary was aborted outside the loop: it ends rolled back, nothing is undone."""

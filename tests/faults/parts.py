@@ -76,6 +76,7 @@ class FaultyRouter:
         self.hang_reads: threading.Event | None = None
         self.calls: list[str] = []
         self.shadow_reason: str | None = None
+        self.phase = ""  # what a controller says (Argo Rollouts), "" for plain routes
 
     # --- faults --------------------------------------------------------------------------
     def external(self, weight: int, mirror: bool | None = None) -> None:
@@ -87,7 +88,7 @@ class FaultyRouter:
     # --- the protocol --------------------------------------------------------------------
     def state(self) -> RoutingState:
         return RoutingState(weight=self.weight, mirror=self.mirror,
-                            mirror_percent=100 if self.mirror else 0)  # fmt: skip
+                            mirror_percent=100 if self.mirror else 0, phase=self.phase)  # fmt: skip
 
     def read(self) -> RoutingState:
         self.calls.append("read")
@@ -186,3 +187,9 @@ def crash_at(point: str, verb: Verb | None = None) -> Callable[[str, Verb], None
             raise Crash(f"{at}:{what.value}")
 
     return hook
+
+
+class ControllerRouter(FaultyRouter):
+    """A router whose own controller walks the steps and says its phase (like Argo)."""
+
+    owns_steps = True

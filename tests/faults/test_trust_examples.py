@@ -335,3 +335,28 @@ def test_a_kill_lands_while_a_tick_hangs_on_the_router_and_the_source(make_loop:
         ticking.join(30)
     assert not ticking.is_alive()
     assert loop.engine.state.phase is Phase.ROLLED_BACK and loop.router.weight == 0
+
+
+def test_a_controllers_pause_promotion_and_abort_are_followed(make_loop: MakeLoop) -> None:
+    """Reproduction: the header said PROGRESSING while Argo was paused at a pause step."""
+    from tests.faults.parts import ControllerRouter
+
+    loop = make_loop(weight=20, start=False)
+    router = ControllerRouter(loop.path, 20)
+    router.phase = "paused"
+    loop.router = router
+    loop.restart()
+    assert loop.engine.state.phase is Phase.PAUSED and loop.engine.state.hold is None
+    loop.tick(3, Status.PASS)
+    assert router.writes == []  # paused by its controller: the loop does not push it on
+    router.phase = "progressing"
+    router.external(40)
+    loop.tick(1, Status.INCONCLUSIVE)
+    assert loop.engine.state.phase is Phase.PROGRESSING and loop.engine.state.weight == 40
+    assert loop.engine.state.hold is None  # the controller's own step: followed, not held
+    router.phase = "promoted"
+    router.external(100)
+    loop.tick(1)
+    assert loop.engine.state.phase is Phase.PROMOTED
+    kinds = [r["message"] for r in loop.records() if r["type"] == "external"]
+    assert "the router's controller promoted the canary" in kinds
