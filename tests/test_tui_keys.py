@@ -193,3 +193,32 @@ async def test_evidence_shows_every_verdict_in_full_and_follows_the_frames(tmp_p
         await settle(pilot, 8)
         await press(pilot, "enter")
         assert isinstance(app.screen, EvidenceScreen)
+
+
+async def test_a_pending_kill_shows_in_the_header_and_k_cancels_it_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    from canary_tui.tui.widgets.header import StatusHeader
+
+    app, rig = app_on(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.check_action("cancel_kill", ()) is False  # hidden: no kill pending
+        rig.service.fail_next_router_calls(1000)
+        await press(pilot, "k")
+        assert rig.engine.state.kill is not None and rig.service.weight == 5
+        header = app.screen.query_one(StatusHeader).render().plain
+        assert "KILL PENDING" in header
+        banner = str(app.screen.query_one("#banner", Static).render())
+        assert "KILL PENDING (alice" in banner and "attempt 1" in banner
+        await press(pilot, "s")  # refused: a kill is pending
+        assert rig.service.weight == 5
+        assert app.screen.check_action("cancel_kill", ()) is True
+        await press(pilot, "K")
+        assert isinstance(app.screen, TextScreen)
+        await pilot.press(*"load test")
+        await press(pilot, "enter")
+        assert rig.engine.state.kill is None and rig.engine.state.phase is Phase.PAUSED
+        cancel = [r for r in audit_of(rig) if r.get("verb") == "cancel_kill"]
+        assert [r["type"] for r in cancel] == ["intent", "result"]
+        assert cancel[0]["reason"] == "load test" and cancel[0]["actor"]["name"] == "alice"

@@ -52,6 +52,14 @@ ACTION_KEYS: tuple[ActionKey, ...] = (
         "abort now: canary weight 0, mirror off (no confirmation)",
         (Verb.KILL,),
     ),
+    ActionKey(
+        "cancel_kill",
+        "K",
+        "Cancel kill",
+        "lift a pending kill the router has not confirmed (asks a reason; audited; the canary "
+        "is then paused); shown only while a kill is pending",
+        (Verb.CANCEL_KILL,),
+    ),
     ActionKey("promote", "P", "Promote", "promote the canary to 100% (asks y/n)", (Verb.PROMOTE,)),
     ActionKey(
         "annotate",

@@ -216,6 +216,10 @@ class DashboardScreen(Screen[None]):
         """Greyed (None) while `why_disabled` has a reason; the footer and `?` show it."""
         if action not in ACTIONS_BY_ID:
             return True
+        if action == "cancel_kill":  # hidden, not greyed, unless a kill is pending
+            frame = self.model.frame
+            if frame is None or frame.state.kill is None:
+                return False
         return None if self.why_disabled(action) else True
 
     def on_key(self, event: Key) -> None:
@@ -251,6 +255,15 @@ class DashboardScreen(Screen[None]):
                     "Note for the audit log and the recording:", "what you see, what you decided"
                 ),
                 lambda text: self._submit(verb, None, text) if text else None,
+            )
+        elif verb is Verb.CANCEL_KILL and not why_not(frame.state, verb, frame.plan):
+            version = frame.state.version
+            self.app.push_screen(
+                TextScreen(
+                    "Why cancel the pending kill? (audited; the canary is then paused)",
+                    "e.g. the alarm was the load test, INC-1234",
+                ),
+                lambda text: self._submit(verb, version, text) if text else None,
             )
         elif verb is Verb.DISARM and not why_not(frame.state, verb, frame.plan):
             version = frame.state.version
@@ -301,6 +314,9 @@ class DashboardScreen(Screen[None]):
 
     def action_toggle_armed(self) -> None:
         self.request_action("toggle_armed")
+
+    def action_cancel_kill(self) -> None:
+        self.request_action("cancel_kill")
 
 
 __all__ = ["MIN_HEIGHT", "MIN_WIDTH", "Binding", "DashboardScreen"]

@@ -14,6 +14,7 @@ from textual.widgets._footer import FooterKey
 #: Most important first: kept while there is room. Unlisted actions come last.
 PRIORITY = (
     "kill",
+    "cancel_kill",
     "quit",
     "help",
     "toggle_pause",
