@@ -1,6 +1,6 @@
 """The simulator as a real Prometheus target: its cumulative counters on a /metrics endpoint.
 
-Metric names follow the `generic` preset of adapters/prometheus.py, so a real Prometheus that
+Metric names follow the `generic` preset of adapters/prometheus/, so a real Prometheus that
 scrapes this endpoint can be read back with ``preset: generic``:
 
 * ``http_requests_total{version, code}``: code "200" (served fine) and "500" (errors)

@@ -1,4 +1,4 @@
-"""The Prometheus metric source (adapters/prometheus.py) and the simulator's /metrics exporter.
+"""The Prometheus metric source (adapters/prometheus/) and the simulator's /metrics exporter.
 
 Two kinds of tests:
 
