@@ -8,18 +8,10 @@ the same way, and nothing stale is ever drawn as live.
 
 from __future__ import annotations
 
+from canary_tui.core.actions import ago as age_text
 from canary_tui.core.frames import Frame
 from canary_tui.core.state import Phase
 from canary_tui.tui.format import clock_time
-
-
-def age_text(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    return f"{s // 3600} h"
 
 
 def router_text(frame: Frame) -> str:
