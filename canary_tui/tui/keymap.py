@@ -98,8 +98,8 @@ def binding_keys() -> dict[str, list[str]]:
     """Every rebindable binding id with its default keys."""
     out = {a.id: [a.key] for a in ACTION_KEYS}
     for binding in app_bindings():
-        assert binding.id is not None
-        out[binding.id] = binding.key.split(",")
+        if binding.id is not None:  # every app binding has one (app_bindings above)
+            out[binding.id] = binding.key.split(",")
     return out
 
 

@@ -318,7 +318,8 @@ class ComparisonGraph(PlotextPlot):
             markers[role] = ("*" if is_canary else ".") if self.ascii_only else variables.get(
                 f"{role}-marker", "hd" if is_canary else "braille")  # fmt: skip
         colors["gap"] = _rgb(variables.get("error", "#FF0000"), "#FF0000")  # no data: a gap
-        assert self._shown is not None  # set by _key()
+        if self._shown is None:  # set by _key(): nothing to build yet
+            return
         clock, visible = self._shown
         job = GraphJob(self.spec, visible, clock, self.window_s, self.size.width,
                        self.size.height, colors, markers, self.ascii_only)  # fmt: skip
@@ -331,7 +332,8 @@ class ComparisonGraph(PlotextPlot):
             return
         if event.state is WorkerState.SUCCESS:
             result = event.worker.result
-            assert result is not None  # a successful build returns its drawing
+            if result is None:  # a successful build returns its drawing
+                return
             text, lines = result
             changed = self._changed_rows(lines)
             self._lines = lines

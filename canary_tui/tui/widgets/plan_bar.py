@@ -40,7 +40,8 @@ class PlanBar(Widget):
         return Text("\n").join([line, note])
 
     def _plan_line(self) -> Text:
-        assert self.view is not None  # render() checked
+        if self.view is None:  # render() checked; nothing to draw otherwise
+            return Text("")
         phase, step_index, plan = self.view
         done, here, todo, arrow = ("#", ">", ".", "-") if self.ascii_only else ("■", "▶", "□", "─")
         out = Text("plan ", style="dim")
