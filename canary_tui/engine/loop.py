@@ -31,9 +31,7 @@ from canary_tui.core.actions import (
     Accepted,
     Action,
     ActionOutcome,
-    Actor,
     Refused,
-    Source,
     Verb,
     decide,
     kill_confirmed,
@@ -58,7 +56,7 @@ from canary_tui.core.ports import (
 from canary_tui.core.slo import SLO, Gauge, gauge
 from canary_tui.core.state import CanaryState, LastChange, Phase
 from canary_tui.core.verdict import Status, Verdict
-from canary_tui.engine.recovery import Recovery
+from canary_tui.engine.recovery import Recovery, kill_action_of, settle, state_record
 from canary_tui.records.audit import AuditError, AuditLog
 
 log = logging.getLogger("canary_tui.engine")
@@ -227,7 +225,7 @@ class Engine:
             self._note("alert", "loop", "a kill accepted before the restart is not confirmed: "
                        "finishing it before anything else")  # fmt: skip
             return state
-        applied, why = _settle(action.verb, intent, self.routing)
+        applied, why = settle(action.verb, intent, self.routing)
         after = recovery.intent_after
         outcome = "reconciled: applied" if applied else "reconciled: not applied"
         if applied and after is not None:
@@ -594,7 +592,7 @@ class Engine:
             "canary": self.info.name,
             "message": text,
             "routing": routing.to_dict(),
-            "state": _state_dict(self.state),
+            "state": state_record(self.state),
         }
         written = self._append(rec)
         self._note("warn", OUTSIDE, text, written.get("seq"))
@@ -790,7 +788,7 @@ class Engine:
         with self._write_lock:
             with self._lock:
                 latch = self.state.kill
-                action = self._kill_action or _kill_action_of(latch)
+                action = self._kill_action or kill_action_of(latch)
                 if latch is None:
                     return ActionOutcome(True, Verb.KILL, "the kill is confirmed",
                                          self.state.version, "")  # fmt: skip
@@ -832,7 +830,7 @@ class Engine:
         self, routing: RoutingState, *, by_read: bool, publish: bool = True
     ) -> ActionOutcome:
         latch = self.state.kill
-        action = self._kill_action or _kill_action_of(latch)
+        action = self._kill_action or kill_action_of(latch)
         action_id = latch.action_id if latch is not None else ""
         self.state = kill_confirmed(self.state, self.loop_now(), action.actor.name)
         self.routing, self.routing_at = routing, self.loop_now()
@@ -907,7 +905,7 @@ class Engine:
             "actor": action.actor.to_dict(),
             "source": action.source.value,
             "expected_version": action.expected_version,
-            "state": _state_dict(self.state),
+            "state": state_record(self.state),
         }
         if action.reason:
             rec["reason"] = action.reason
@@ -915,7 +913,7 @@ class Engine:
             if action.evidence:
                 rec["evidence"] = dict(action.evidence)
             if planned is not None:
-                rec["after"] = _state_dict(planned)
+                rec["after"] = state_record(planned)
         if outcome is not None:
             rec["outcome"] = outcome
         if message:
@@ -947,7 +945,7 @@ class Engine:
             "event": event,
             "canary": self.info.name,
             "message": message,
-            "state": _state_dict(self.state),
+            "state": state_record(self.state),
         }
         written = self._append(rec)
         self._note(note, "loop", message, written.get("seq"))
@@ -1066,50 +1064,3 @@ def router_limits(router: TrafficRouter, no_shadow: str | None) -> tuple[tuple[s
                "Rollouts): kill aborts to the stable version, pause holds here")  # fmt: skip
         out.append((Verb.STEP_BACK.value, why))
     return tuple(out)
-
-
-def _state_dict(state: CanaryState) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "phase": state.phase.value,
-        "step": state.step_index,
-        "weight": state.weight,
-        "shadow": state.shadow,
-        "armed": state.armed,
-        "version": state.version,
-    }
-    if state.kill is not None:
-        out["kill"] = state.kill.to_dict()
-    if state.hold is not None:
-        out["hold"] = state.hold
-    return out
-
-
-def _kill_action_of(latch: Any) -> Action:
-    """The kill's action when only its latch survived (a restart): actor and reason."""
-    name = getattr(latch, "actor", "?")
-    kind = "rule" if name in ("auto-rollback",) else "person"
-    return Action(Verb.KILL, Actor(name, kind=kind), Source.KEY, None,
-                  reason=getattr(latch, "reason", ""))  # fmt: skip
-
-
-def _settle(verb: Verb, intent: dict[str, Any], routing: RoutingState | None) -> tuple[bool, str]:
-    """Whether an intent left without a result (a crash) took effect, from the router.
-
-    A verb the router cannot show is settled in the safe direction: arm and pause count as
-    applied, everything else as not applied."""
-    if verb in (Verb.ARM, Verb.PAUSE):
-        return True, "settled as applied after a restart (the safe direction)"
-    after = intent.get("after") or {}
-    before = intent.get("state") or {}
-    if verb in (Verb.STEP_FORWARD, Verb.STEP_BACK, Verb.START, Verb.PROMOTE,
-                Verb.SHADOW_ON, Verb.SHADOW_OFF):  # fmt: skip
-        if routing is None:
-            return False, "the router could not be read after a restart: taken as not applied"
-        live = (routing.weight, routing.mirror)
-        if live == (after.get("weight"), after.get("shadow")):
-            return True, f"the router reads {routing.weight}% after a restart: it was applied"
-        if live == (before.get("weight"), before.get("shadow")):
-            return False, f"the router reads {routing.weight}% after a restart: not applied"
-        return False, (f"the router reads {routing.weight}% after a restart, neither before "
-                       "nor after: taken as not applied")  # fmt: skip
-    return False, "cut short by a restart: taken as not applied"

@@ -1,5 +1,6 @@
 """What the audit log says of the last run, for the next one: its last state (with a kill
-latch, if a kill was never confirmed) and an action intent left without a result by a crash.
+latch, if a kill was never confirmed) and an action intent left without a result by a crash;
+how such an intent is settled from the router; and the state's form in audit records.
 
 The engine settles that intent before anything else (see `Engine.start`).
 """
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from canary_tui.core.actions import Action, Actor, Source, Verb
+from canary_tui.core.policy import AUTO_ROLLBACK
+from canary_tui.core.ports import RoutingState
 from canary_tui.core.state import CanaryState, KillLatch, Phase
 from canary_tui.records.audit import read_records
 
@@ -110,3 +113,54 @@ def action_of(rec: Mapping[str, Any]) -> Action | None:
     expected = rec.get("expected_version")
     return Action(verb, actor, source, expected if isinstance(expected, int) else None,
                   reason=str(rec.get("reason", "")))  # fmt: skip
+
+
+def state_record(state: CanaryState) -> dict[str, Any]:
+    """A state as every audit record carries it (`state_from_record` reads it back)."""
+    out: dict[str, Any] = {
+        "phase": state.phase.value,
+        "step": state.step_index,
+        "weight": state.weight,
+        "shadow": state.shadow,
+        "armed": state.armed,
+        "version": state.version,
+    }
+    if state.kill is not None:
+        out["kill"] = state.kill.to_dict()
+    if state.hold is not None:
+        out["hold"] = state.hold
+    return out
+
+
+def kill_action_of(latch: KillLatch | None) -> Action:
+    """The kill's action when only its latch survived (a restart): actor and reason."""
+    name = latch.actor if latch is not None else "?"
+    kind = "rule" if name == AUTO_ROLLBACK.name else "person"
+    source = Source.RULE if kind == "rule" else Source.KEY
+    return Action(Verb.KILL, Actor(name, kind=kind), source, None,
+                  reason=latch.reason if latch is not None else "")  # fmt: skip
+
+
+def settle(
+    verb: Verb, intent: Mapping[str, Any], routing: RoutingState | None
+) -> tuple[bool, str]:
+    """Whether an intent left without a result (a crash) took effect, from the router.
+
+    A verb the router cannot show is settled in the safe direction: arm and pause count as
+    applied, everything else as not applied."""
+    if verb in (Verb.ARM, Verb.PAUSE):
+        return True, "settled as applied after a restart (the safe direction)"
+    after = intent.get("after") or {}
+    before = intent.get("state") or {}
+    if verb in (Verb.STEP_FORWARD, Verb.STEP_BACK, Verb.START, Verb.PROMOTE,
+                Verb.SHADOW_ON, Verb.SHADOW_OFF):  # fmt: skip
+        if routing is None:
+            return False, "the router could not be read after a restart: taken as not applied"
+        live = (routing.weight, routing.mirror)
+        if live == (after.get("weight"), after.get("shadow")):
+            return True, f"the router reads {routing.weight}% after a restart: it was applied"
+        if live == (before.get("weight"), before.get("shadow")):
+            return False, f"the router reads {routing.weight}% after a restart: not applied"
+        return False, (f"the router reads {routing.weight}% after a restart, neither before "
+                       "nor after: taken as not applied")  # fmt: skip
+    return False, "cut short by a restart: taken as not applied"
