@@ -1,5 +1,6 @@
 """What every real process the tests and benchmarks start needs: free loopback ports, children
-that die with the test process, `with Server() as s` that always stops what it started, and the
+that start with default signal dispositions and die with the test process (`child_setup`,
+`popen`, `run`, `stop`), `with Server() as s` that always stops what it started, and the
 dashboard on a real pseudo-terminal."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -43,7 +45,60 @@ def free_port() -> int:
 def die_with_parent() -> None:
     """preexec_fn: have the child killed if the test process dies (Linux PR_SET_PDEATHSIG)."""
     with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+_UNCATCHABLE = (signal.SIGKILL, signal.SIGSTOP)
+_SIGNALS = tuple(s for s in signal.valid_signals() if s not in _UNCATCHABLE)
+
+
+def reset_signals() -> None:
+    """Default disposition for every signal and an empty signal mask, whatever this process
+    inherited: `nohup` ignores SIGHUP, a shell's background job ignores SIGINT and SIGQUIT,
+    some CI runners ignore or block SIGTERM. Ignored signals and the mask survive exec."""
+    for sig in _SIGNALS:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def child_setup() -> None:
+    """preexec_fn for every process a test starts: default signal dispositions and mask, and
+    killed (SIGKILL) if the test process dies. Pass it as `preexec_fn=child_setup`, or use
+    `popen` / `run` below, which do."""
+    reset_signals()
+    die_with_parent()
+
+
+def popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """subprocess.Popen with `child_setup` (stdin from /dev/null unless given). The caller stops
+    it: `with popen(...) as p`, or `stop(p)` in a finally or a fixture's teardown."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(argv, preexec_fn=child_setup, **kwargs)
+
+
+def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """subprocess.run with `child_setup`; on a timeout the child is killed (as run does)."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(argv, preexec_fn=child_setup, **kwargs)
+
+
+def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Terminate `proc` (its process group if it leads one), then kill it if it lingers."""
+    try:
+        group = proc.poll() is None and os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        group = False
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 class Running:
@@ -77,6 +132,7 @@ def spawn_dashboard(
     """`canary-tui run --config CONFIG --in-process ARGS` on a new pty of cols x rows: (pid, fd)."""
     pid, fd = pty.fork()
     if pid == 0:  # child: size the terminal, then become the dashboard
+        child_setup()
         fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         os.chdir(REPO)
         argv = [sys.executable, "-m", "canary_tui.cli", "run", "--config", str(config)]
