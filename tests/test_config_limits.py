@@ -208,6 +208,37 @@ def test_simulator_settings_are_checked_at_their_line_without_python_internals(
         assert leak not in message
 
 
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("source: {kind: prometheus, url: 'http://p:9090', timeout: .inf}", "c.yaml:2: source.timeout: a duration must be a finite number"),
+        ("source: {kind: prometheus, url: 'http://p:9090', timeout: 10m}", "source.timeout: must be more than 0s and at most 5m, got 10m"),
+        ("source: {kind: prometheus, url: 'http://p:9090', scrape_interval: 0}", "source.scrape_interval: must be more than 0s"),
+        ("source: {kind: prometheus, url: 'http://p:9090', min_range: .nan}", "source.min_range: a duration must be a finite number"),
+        ("router: {kind: istio, timeout_s: .nan}", "c.yaml:2: router.timeout_s: a duration must be a finite number"),
+        ("router: {kind: istio, timeout_s: abc}", "router.timeout_s: must be a number of seconds, got 'abc'"),
+        ("router: {kind: argo-rollouts, retry_budget_s: 1.0e+9}", "router.retry_budget_s: must be at least 0s and at most 1h"),
+        ("router: {kind: deployments, kill_retry_s: -1}", "router.kill_retry_s: must be at least 0s and at most 1h, got -1s"),
+    ],
+)  # fmt: skip
+def test_adapter_durations_are_finite_bounded_and_located(
+    tmp_path: Path, section: str, expected: str
+) -> None:
+    assert expected in error_of(tmp_path, f"canary: {{name: x}}\n{section}\n")
+
+
+def test_adapter_durations_within_bounds_are_left_to_the_adapter(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            "canary: {name: x}\nsource: {kind: prometheus, url: 'http://p:9090', timeout: 500ms}\n"
+            "router: {kind: istio, timeout_s: 2.5, retry_budget_s: 3}\n",
+        )
+    )
+    assert cfg.source.settings()["timeout"] == "500ms"
+    assert cfg.router.settings() == {"timeout_s": 2.5, "retry_budget_s": 3}
+
+
 def test_a_damaged_simulator_state_file_is_a_config_error(tmp_path: Path) -> None:
     from canary_tui.config.build import build_engine
     from canary_tui.core.clock import VirtualClock

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary_tui.config.schema import Config, FieldProblem
+from canary_tui.config.schema import Config, FieldProblem, bounded_duration, is_duration
 
 PathKey = tuple[str | int, ...]
 
@@ -373,10 +373,37 @@ def validate(
     return config
 
 
+#: Durations in adapters' settings (any kind), checked here so that they are finite and bounded
+#: and located: (least, most, whether the least itself is refused). The adapter checks the rest.
+ADAPTER_DURATIONS: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0.0, 300.0, True),  # prometheus: one tick's queries
+    "timeout_s": (0.0, 300.0, True),  # kubernetes: one API request
+    "retry_budget_s": (0.0, 3600.0, False),  # kubernetes: an action's retries
+    "kill_retry_s": (0.0, 3600.0, False),  # kubernetes: a kill's retries within one attempt
+    "scrape_interval": (0.0, 3600.0, True),  # prometheus
+    "min_range": (0.0, 86400.0, False),  # prometheus
+}
+
+
 def _check_adapters(config: Config, lines: dict[PathKey, int], name: str) -> None:
-    """Adapter settings the loader can check with their lines (the simulator's, today)."""
+    """Adapter settings the loader can check with their lines: durations of any adapter, and
+    all of the simulator's settings."""
     for section in ("source", "router"):
         adapter = getattr(config, section)
+        for key, value in adapter.settings().items():
+            if key not in ADAPTER_DURATIONS:
+                continue
+            low, high, above = ADAPTER_DURATIONS[key]
+            loc: PathKey = (section, key)
+            where = f"{name}:{_line_of(loc, lines)}: {_field(loc)}"
+            if key.endswith("_s") and isinstance(value, str):  # plain seconds, as a number
+                raise ConfigError(f"{where}: must be a number of seconds, got {_short(value)!r}")
+            if isinstance(value, str) and not is_duration(value):
+                continue  # not a duration at all: the adapter says how to write one
+            try:
+                bounded_duration(value, low, high, above=above)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         if adapter.kind != "simulator":
             continue
         from adapters.simulator import SimulatorSettingError, simulator_settings
@@ -384,7 +411,7 @@ def _check_adapters(config: Config, lines: dict[PathKey, int], name: str) -> Non
         try:
             simulator_settings(adapter.settings())
         except SimulatorSettingError as exc:
-            loc: PathKey = (section, exc.setting) if exc.setting else (section,)
+            loc = (section, exc.setting) if exc.setting else (section,)
             line = _line_of(loc, lines)
             where = f"{name}:{line}" if line else name
             raise ConfigError(f"{where}: {_field(loc)}: {exc.message}") from None

@@ -27,6 +27,11 @@ class FieldProblem(ValueError):
         self.loc = loc
 
 
+def is_duration(text: str) -> bool:
+    """Whether `text` is written like a duration ('30', '30s', '500ms', '2m', '1h', '1d')."""
+    return _DURATION.match(text) is not None
+
+
 def _duration(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(_DURATION_HELP)
@@ -44,20 +49,24 @@ def _duration(value: Any) -> Any:
     return seconds
 
 
+def bounded_duration(value: Any, low: float, high: float, *, above: bool = False) -> float:
+    """`value` (seconds, or '30s', '2m', ...) as seconds from `low` (exclusive when `above`) to
+    `high`; a ValueError says what is wrong in words."""
+    seconds = float(_duration(value))
+    if seconds > high or seconds < low or (above and seconds == low):
+        least = f"more than {_span(low)}" if above else f"at least {_span(low)}"
+        raise ValueError(f"must be {least} and at most {_span(high)}, got {_span(seconds)}")
+    return seconds
+
+
 def _bounded(low: float, high: float, *, above: bool = False) -> BeforeValidator:
-    """A duration from `low` (exclusive when `above`) to `high` seconds, said in words."""
-
-    def check(value: Any) -> Any:
-        seconds = _duration(value)
-        if seconds > high or seconds < low or (above and seconds == low):
-            least = f"more than {_span(low)}" if above else f"at least {_span(low)}"
-            raise ValueError(f"must be {least} and at most {_span(high)}, got {_span(seconds)}")
-        return seconds
-
-    return BeforeValidator(check)
+    """A duration field from `low` (exclusive when `above`) to `high` seconds."""
+    return BeforeValidator(lambda value: bounded_duration(value, low, high, above=above))
 
 
 def _span(seconds: float) -> str:
+    if seconds < 0:
+        return f"{seconds:g}s"
     for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
