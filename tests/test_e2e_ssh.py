@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
-from tests.support.processes import child_setup, free_port, stop
+from tests.support.processes import child_setup, free_port, stop, stop_daemons
 from tests.test_e2e_tmux import Tmux
 
 SSHD = "/usr/sbin/sshd"
@@ -119,11 +119,7 @@ def test_ssh_drop_keeps_the_loop_and_a_second_login_attaches(sshd: Sshd, tmp_pat
     finally:
         first.kill()
         second.kill()
-        subprocess.run([python, "-c",
-                        "import os,signal,pathlib,sys; p=pathlib.Path(sys.argv[1]);"
-                        "p.exists() and os.kill(int(p.read_text().split()[0]), signal.SIGTERM)",
-                        str(tmp_path / "run" / "checkout.lock")], check=False,
-                       preexec_fn=child_setup)  # fmt: skip
+        stop_daemons(tmp_path / "run")
     records = list(read_records(audit))
     pause = next(r for r in records if r.get("verb") == "pause" and r["type"] == "result")
     kill = next(r for r in records if r.get("verb") == "kill" and r["type"] == "result")

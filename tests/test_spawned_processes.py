@@ -153,3 +153,22 @@ def test_every_process_the_tests_start_resets_its_signals() -> None:
     assert not missing, f"subprocess calls without preexec_fn=child_setup: {missing}"
     source = (REPO / "tests" / "support" / "processes.py").read_text()
     assert "pty.fork()" in source and "child_setup()" in source.split("pty.fork()", 1)[1]
+
+
+def test_daemons_the_product_detached_for_a_test_are_stopped_by_their_lock(
+    tmp_path: Path,
+) -> None:
+    """A daemon in a session of its own (as `demo` in tmux or over ssh starts one) is out of
+    PDEATHSIG's reach: stop_daemons finds it by the lock in the test's runtime directory."""
+    from tests.session.conftest import make_daemon
+    from tests.support.processes import stop_daemons
+
+    d = make_daemon(tmp_path)
+    d.start()
+    try:
+        assert d.proc is not None and d.proc.poll() is None
+        assert stop_daemons(tmp_path / "run") == [d.proc.pid]
+        assert d.proc.wait(10) is not None
+        assert stop_daemons(tmp_path / "run") == []  # nothing left, and no stranger signalled
+    finally:
+        d.stop()

@@ -123,6 +123,44 @@ class Running:
         self.stop()
 
 
+def stop_daemons(runtime_dir: Path, grace: float = 10.0) -> list[int]:
+    """Stop the session daemons whose locks are in `runtime_dir` (a test's
+    CANARY_TUI_RUNTIME_DIR): those the product started on the test's behalf (`demo`, `run`,
+    `attach` in tmux or over ssh) in a session of their own, which no PDEATHSIG reaches. Only a
+    live canary-tui process is signalled (a pid may have been reused). Returns the pids stopped."""
+    stopped = []
+    for lock in sorted(runtime_dir.glob("*.lock")) if runtime_dir.is_dir() else []:
+        try:
+            pid = int(lock.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"canary_tui" not in cmdline and b"canary-tui" not in cmdline:
+            continue
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            if _gone(pid, wait):
+                break
+        stopped.append(pid)
+    return stopped
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether `pid` has exited (or is a zombie) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 REPO = Path(__file__).resolve().parents[2]
 
 
