@@ -155,6 +155,13 @@ def test_empty_and_mistyped_values_are_reported_at_their_line(
     assert expected in error_of(tmp_path, text)
 
 
+def test_a_canary_name_fits_in_file_names_and_a_socket_path(tmp_path: Path) -> None:
+    """A 120-character name made `serve` die with a traceback (AF_UNIX path too long)."""
+    message = error_of(tmp_path, f"canary:\n  name: {'a' * 64}\n")
+    assert "c.yaml:2: canary.name: String should have at most 63 characters" in message
+    assert load_config(write(tmp_path, f"canary:\n  name: {'a' * 63}\n")).canary.name
+
+
 def test_an_empty_optional_value_means_its_default(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "canary:\n  name: checkout\n  service:\n"))
     assert cfg.canary.service is None

@@ -96,7 +96,8 @@ class Strict(BaseModel):
 
 
 class CanarySection(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # it names files and the daemon's socket (108 bytes with its directory): a DNS label's 63
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     service: str | None = None
     namespace: str = "default"
     stable_version: str = "stable"
