@@ -87,6 +87,8 @@ TOKENS = st.sampled_from(
         "&a ", "*a", "*b", "<<: *a", "[", "]", "{", "}", ": ", "- ", "---\n", "...\n", "!!set ",
         "!!python/object:os.system ", "? ", "|\n", ">\n", "'", '"', "\t", "\x00", "#", ".inf",
         "-.inf", ".nan", "~", "\n  ", "\n", "%YAML 1.1\n", "\\", "\ufeff", "1e400", "0x1F",
+        "!!bool ", "!!timestamp ", "!!int ", "!!float ", "!!binary ", "!!str ", "!!null ",
+        "!!map ", "!!seq ", "!!omap ", "!local ", "!<tag:x> ",
     ]
 )  # fmt: skip
 

@@ -70,6 +70,15 @@ def error_of(tmp_path: Path, text: str) -> str:
         ("canary: {name: x}\n---\nplan: []\n", "c.yaml:2: a second YAML document"),
         ("canary: {name: x}\nplan: !!set {a, b}\n", "c.yaml:2: plan: the tag !!set is not allowed"),
         ("canary: {name: !!python/name:os.system x}\n", "canary.name: the tag"),
+        (
+            "canary: {name: x}\nloop: {auto_advance: !!bool maybe}\n",
+            "c.yaml:2: loop.auto_advance: 'maybe' is not a valid bool",
+        ),
+        (
+            "canary: {name: x}\nloop: {tick: !!timestamp soon}\n",
+            "c.yaml:2: loop.tick: 'soon' is not a valid timestamp",
+        ),
+        ("canary: {name: x}\nloop: {tick: !!float abc}\n", "loop.tick: 'abc' is not a valid float"),
         ("canary: {name: x}\n? [a, b]\n: 1\n", "c.yaml:2: a key must be a plain name, not a list"),
         ("canary: {name: x\x01}\n", "c.yaml:1: not valid YAML: the character '\\x01'"),
         (

@@ -179,7 +179,8 @@ class _Builder:
             node = yaml.ScalarNode(tag, event.value, style=event.style)
             try:
                 value = self.constructor.yaml_constructors[tag](self.constructor, node)
-            except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            except (yaml.YAMLError, ValueError, TypeError, LookupError, AttributeError,
+                    ArithmeticError) as exc:  # fmt: skip  # PyYAML's own, for '!!bool maybe'...
                 kind = tag.removeprefix(_Y)
                 why = f"{_short(event.value)!r} is not a valid {kind}"
                 raise _Problem(line, path, why) from exc
