@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from canary_tui.records.audit import AuditLog
 from tests.support.processes import child_setup, popen, stop
@@ -185,3 +187,28 @@ def test_report_and_replay_refuse_devices_and_unusable_speeds(files: dict[str, P
             canary("replay", "--speed", speed, str(files["binary"])),
             "--speed must be a positive number up to 10000",
         )
+
+
+@settings(max_examples=200, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    data=st.binary(max_size=2000)
+    | st.lists(
+        st.sampled_from([b'{"seq": 1, "type": "intent", "hash": "h"}', b"{}", b"[]", b"null",
+                         b'{"seq": true, "type": "x", "hash": "h"}', b"\xff\xfe", b"", b"{",
+                         b'{"seq": 1e999, "type": "x", "hash": "h"}', b"[" * 5000]),
+        max_size=8,
+    ).map(b"\n".join),
+)  # fmt: skip
+def test_the_audit_reader_gives_records_or_one_reason(tmp_path: Path, data: bytes) -> None:
+    from canary_tui.cli_audit import LogReader, NotAnAuditLog, is_record
+
+    log = tmp_path / "fuzz.jsonl"
+    log.write_bytes(data)
+    reader = LogReader(log)
+    try:
+        records = reader.read()
+    except NotAnAuditLog as exc:
+        assert str(exc).startswith(str(log)) and "\n" not in str(exc)
+        return
+    assert all(is_record(r) for r in records) and len(records) == reader.records
