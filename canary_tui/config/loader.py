@@ -92,6 +92,7 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.open_anchors: set[str] = set()
         self.values = 0
+        self.aliases = 0
         self.documents = 0
         self.result: Any = None
         self.resolver = yaml.resolver.Resolver()
@@ -116,10 +117,12 @@ class _Builder:
     def _count(self, line: int, path: PathKey, size: int) -> None:
         self.values += size
         if self.values > MAX_VALUES:
-            raise _Problem(
-                line, path, f"more than {MAX_VALUES} values once aliases are expanded"
-                " (a config needs a few hundred; is this an alias bomb?)",
-            )  # fmt: skip
+            why = (
+                f"more than {MAX_VALUES} values once aliases are expanded (is this an alias bomb?)"
+                if self.aliases
+                else f"more than {MAX_VALUES} values (a config needs a few hundred)"
+            )
+            raise _Problem(line, path, why)
 
     def _place(self, value: Any, size: int, line: int, raw_key: str | None = None) -> None:
         if not self.stack:
@@ -199,6 +202,7 @@ class _Builder:
             why = f"the alias *{_short(name)} has no &{_short(name)} before it"
             raise _Problem(line, path, why)
         value, size = self.anchors[name]
+        self.aliases += 1
         self._count(line, path, size)
         top = self.stack[-1] if self.stack else None
         if value is _MERGE and not (
