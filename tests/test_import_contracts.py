@@ -14,7 +14,6 @@ import sys
 import pytest
 
 import canary_tui.core
-from tests.support.processes import child_setup
 
 CORE_MODULES = sorted(
     m.name for m in pkgutil.walk_packages(canary_tui.core.__path__, "canary_tui.core.")
@@ -27,8 +26,7 @@ def loaded_after_import(*modules: str) -> set[str]:
         f"for m in {list(modules)!r}: importlib.import_module(m)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         stdin=subprocess.DEVNULL, preexec_fn=child_setup)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout))
 
 
