@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import json
 import os
 import pty
 import select
@@ -131,9 +132,9 @@ def stop_daemons(runtime_dir: Path, grace: float = 10.0) -> list[int]:
     stopped = []
     for lock in sorted(runtime_dir.glob("*.lock")) if runtime_dir.is_dir() else []:
         try:
-            pid = int(lock.read_text().split()[0])
+            pid = _lock_pid(lock.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError, IndexError, KeyError, TypeError):
             continue
         if b"canary_tui" not in cmdline and b"canary-tui" not in cmdline:
             continue
@@ -144,6 +145,14 @@ def stop_daemons(runtime_dir: Path, grace: float = 10.0) -> list[int]:
                 break
         stopped.append(pid)
     return stopped
+
+
+def _lock_pid(text: str) -> int:
+    """The holder's pid from a lock file: a JSON object with "pid", or a bare pid (older)."""
+    text = text.strip()
+    if text.startswith("{"):
+        return int(json.loads(text)["pid"])
+    return int(text.split()[0])
 
 
 def _gone(pid: int, timeout: float) -> bool:
