@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
-from tests.support.processes import child_setup, stop_daemons
+from tests.support.processes import child_setup
 
 pytestmark = [
     pytest.mark.e2e,
@@ -110,7 +110,6 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
         assert done.read_text().strip() == "0"
     finally:
         tmux.kill()
-        stop_daemons(tmp_path / "run")
     assert verify(audit).ok
     records = list(read_records(audit))
     kill = [r for r in records if r.get("verb") == "kill" and r["type"] == "result"]
