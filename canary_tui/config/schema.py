@@ -115,7 +115,7 @@ class MetricSection(Strict):
     kind: Literal["errors", "latency", "custom"]
     threshold_ms: float | None = Field(default=None, gt=0, le=3_600_000)
     baseline_quantile: Quantile | None = None  # latency: slow = above the baseline's p95/p99
-    tolerance_ratio: float = Field(default=1.5, ge=1.0, le=1000.0)
+    tolerance_ratio: float = Field(default=1.5, ge=1.0)
     tolerance_abs: float = Field(default=0.0, ge=0.0, le=1.0)
     numerator: str | None = None
     denominator: str | None = None
