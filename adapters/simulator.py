@@ -9,12 +9,14 @@ histogram buckets. Time comes from an injectable clock, so tests run in virtual 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -92,6 +94,33 @@ class _Totals:
         return VariantCounts(self.requests, self.errors, Histogram(bounds, cumulative))
 
 
+class SimulatorSettingError(ValueError):
+    """A simulator setting that cannot be used: `setting` names it, `message` says why."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}" if setting else message)
+        self.setting, self.message = setting, message
+
+
+def _number(name: str, value: object, low: float, high: float, *, above: bool = False) -> float:
+    """`value` as a finite number from `low` (exclusive when `above`) to `high`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SimulatorSettingError(name, f"must be a number, got {_shown(value)}")
+    number = float(value)
+    if not math.isfinite(number) or number > high or number < low or (above and number == low):
+        least = f"more than {low:g}" if above else f"at least {low:g}"
+        raise SimulatorSettingError(name, f"must be {least} and at most {high:g}, got {value!r}")
+    return number
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+DAY_S = 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatorSettings:
     scenario: str = "healthy"
@@ -107,15 +136,58 @@ class SimulatorSettings:
     history_s: float = 600.0  # baseline-only traffic already served before the session starts
 
     def __post_init__(self) -> None:
-        if self.scenario not in SCENARIOS:
+        """Every setting checked for type and range; a SimulatorSettingError names the bad one."""
+        if not isinstance(self.scenario, str) or self.scenario not in SCENARIOS:
             known = ", ".join(sorted(SCENARIOS))
-            raise ValueError(f"unknown scenario {self.scenario!r} (known: {known})")
-        if not (self.rate > 0 and math.isfinite(self.rate)):
-            raise ValueError(f"rate must be a positive number of requests/s, got {self.rate}")
-        if self.onset_s < 0:
-            raise ValueError("onset_s must not be negative")
-        if not (0 <= self.history_s < math.inf):
-            raise ValueError("history_s must be a non-negative number of seconds")
+            raise SimulatorSettingError(
+                "scenario", f"unknown scenario {_shown(self.scenario)} (known: {known})"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SimulatorSettingError("seed", f"must be a whole number, got {_shown(self.seed)}")
+        if not 0 <= self.seed < 2**64:
+            raise SimulatorSettingError("seed", f"must be from 0 to 2^64-1, got {self.seed}")
+        _number("rate", self.rate, 0.0, 1e6, above=True)  # requests/s
+        _number("onset_s", self.onset_s, 0.0, 30 * DAY_S)
+        _number("baseline_error_rate", self.baseline_error_rate, 0.0, 1.0)
+        _number("median_ms", self.median_ms, 0.0, 600_000.0, above=True)
+        _number("sigma", self.sigma, 0.0, 5.0, above=True)
+        _number("history_s", self.history_s, 0.0, DAY_S)
+        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int):
+            raise SimulatorSettingError(
+                "replicas", f"must be a whole number, got {_shown(self.replicas)}"
+            )
+        if not 1 <= self.replicas <= 10_000:
+            raise SimulatorSettingError("replicas", f"must be from 1 to 10000, got {self.replicas}")
+        if self.state_file is not None and not (
+            isinstance(self.state_file, str) and self.state_file.strip()
+        ):
+            raise SimulatorSettingError(
+                "state_file", f"must be a file path, got {_shown(self.state_file)}"
+            )
+        b = self.buckets
+        if not (
+            isinstance(b, tuple)
+            and len(b) >= 2
+            and all(isinstance(x, int | float) and x > 0 for x in b)
+            and all(x < y for x, y in itertools.pairwise(b))
+            and b[-1] == math.inf
+        ):
+            raise SimulatorSettingError(
+                "buckets", "must be increasing positive bounds in seconds, ending with inf"
+            )
+
+
+def simulator_settings(settings: Mapping[str, object]) -> SimulatorSettings:
+    """The simulator's settings from a config's `source:` (or `router:`) section, or a
+    SimulatorSettingError naming the first unknown or bad setting."""
+    known = {f.name for f in fields(SimulatorSettings)} - {"buckets"}
+    for name in settings:
+        if name not in known:
+            raise SimulatorSettingError(
+                str(name),
+                f"unknown simulator setting (known: {', '.join(sorted(known))})",
+            )
+    return SimulatorSettings(**settings)  # type: ignore[arg-type]
 
 
 class SimulatedService:
@@ -269,11 +341,18 @@ class SimulatedService:
     def _load_routing(self) -> None:
         path = self.settings.state_file
         if path and os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
-                saved = json.load(handle)
-            self.weight = int(saved["weight"])
-            self.mirror = bool(saved["mirror"])
-            self.paused = bool(saved["paused"])
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    saved = json.load(handle)
+                weight = int(saved["weight"])
+                if not 0 <= weight <= 100:
+                    raise ValueError(weight)
+                self.weight = weight
+                self.mirror = bool(saved["mirror"])
+                self.paused = bool(saved["paused"])
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) else "not a saved routing state"
+                raise SimulatorSettingError("state_file", f"cannot use {path}: {why}") from None
 
     def save_routing(self) -> None:
         """Persist the routing state atomically, as a cluster would keep it."""

@@ -1000,29 +1000,9 @@ def audit_verify(file: Path, against: str | None, legacy: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON records.")
 def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
     """Print the last records of an audit log, one line each."""
-    from canary_tui.records.audit import AuditError, describe, read_records
+    from canary_tui.cli_audit import tail_command
 
-    def show(rec: dict[str, Any]) -> None:
-        click.echo(json.dumps(rec, sort_keys=True) if as_json else describe(rec))
-
-    try:
-        records = list(read_records(file))
-    except AuditError as exc:
-        fail(str(exc))
-    for rec in records[-lines:] if lines else []:
-        show(rec)
-    if not follow:
-        return
-    seen = records[-1]["seq"] if records else 0
-    try:
-        while True:
-            time.sleep(0.5)
-            for rec in read_records(file):
-                if rec.get("seq", 0) > seen:
-                    show(rec)
-                    seen = rec["seq"]
-    except KeyboardInterrupt:
-        return
+    tail_command(file, lines, follow, as_json)
 
 
 from canary_tui.cli_records import COMMANDS as RECORDING_COMMANDS  # noqa: E402

@@ -10,7 +10,9 @@ still replays and reports up to its last whole chunk, with a warning saying so.
 from __future__ import annotations
 
 import atexit
+import math
 import os
+import stat
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,22 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _warn(message: str) -> None:
     click.echo(f"canary-tui: warning: {message}", err=True)
+
+
+#: Replay faster than this shows nothing a person can follow (use `g` to jump instead).
+MAX_REPLAY_SPEED = 10_000.0
+
+
+def _check_recording_path(file: Path) -> None:
+    """Refuse what is not a regular file before opening it: a recording is read with seeks, and
+    a FIFO or a device would block or read forever. Missing files and directories are left to
+    Recording.open, which says so."""
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        _fail(f"{file} is not a regular file (a recording is a file a session wrote)")
 
 
 def _echo(text: str) -> None:
@@ -118,8 +136,9 @@ def replay(file: Path, speed: float, paused: bool, ascii_only: bool, theme: str 
     from canary_tui.session.identity import local_actor
     from canary_tui.session.replay import ReplaySession
 
-    if not speed > 0:
-        _fail(f"--speed must be a positive number, got {speed:g}")
+    if not (speed > 0 and math.isfinite(speed) and speed <= MAX_REPLAY_SPEED):
+        _fail(f"--speed must be a positive number up to {MAX_REPLAY_SPEED:g}, got {speed:g}")
+    _check_recording_path(file)
     try:
         session = ReplaySession.open(file, identity=local_actor())
     except RecordingError as exc:
@@ -149,6 +168,7 @@ def report(file: Path, output: Path | None, as_html: bool) -> None:
     """Write a postmortem timeline of a recording: summary, actions, phases, key metrics."""
     from canary_tui.records.report import build_report, render_html, render_markdown
 
+    _check_recording_path(file)
     try:
         with Recording.open(file) as rec:
             if rec.frames == 0:

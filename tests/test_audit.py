@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import AuditError, AuditLog, read_records, verify
+from tests.support.processes import child_setup
 
 
 def write_log(path: Path, n: int = 5) -> None:
@@ -28,8 +29,9 @@ def write_log(path: Path, n: int = 5) -> None:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "canary_tui.cli", *args], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-m", "canary_tui.cli", *args], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL, preexec_fn=child_setup,
+    )  # fmt: skip
 
 
 def test_intact_chain_verifies(tmp_path: Path) -> None:

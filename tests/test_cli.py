@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import child_setup
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "checkout.yaml"
 
 
@@ -25,6 +27,7 @@ def canary(
         cwd=cwd,
         env=full_env,
         stdin=subprocess.DEVNULL,
+        preexec_fn=child_setup,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.session.conftest import Watcher, make_daemon
-from tests.support.processes import free_port
+from tests.support.processes import child_setup, free_port, stop
 from tests.support.prometheus_server import PrometheusServer
 from tests.test_prometheus_source import prometheus_or_skip
 
@@ -30,7 +30,8 @@ async def test_demo_reads_its_metrics_back_through_prometheus(tmp_path: Path) ->
 
         with d.log.open("ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "canary_tui.cli", *proc_args],
-                                    cwd=REPO, env=d.env, stdout=out, stderr=out)  # fmt: skip
+                                    cwd=REPO, env=d.env, stdout=out, stderr=out,
+                                    stdin=subprocess.DEVNULL, preexec_fn=child_setup)  # fmt: skip
         try:
             deadline = time.monotonic() + 20
             while not d.socket.exists() and time.monotonic() < deadline:
@@ -45,5 +46,4 @@ async def test_demo_reads_its_metrics_back_through_prometheus(tmp_path: Path) ->
                           "counts read back through Prometheus", timeout=45)  # fmt: skip
             await w.session.detach()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
-from tests.support.processes import free_port
+from tests.support.processes import child_setup, free_port, stop, stop_daemons
 from tests.test_e2e_tmux import Tmux
 
 SSHD = "/usr/sbin/sshd"
@@ -43,7 +43,7 @@ class Sshd:
         host_key = self.tmp / "host_ed25519"
         for key in (host_key, self.key):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                           check=True)  # fmt: skip
+                           check=True, preexec_fn=child_setup)  # fmt: skip
         auth = self.tmp / "authorized_keys"
         auth.write_text(Path(f"{self.key}.pub").read_text())
         auth.chmod(0o600)
@@ -57,8 +57,9 @@ class Sshd:
         )
         Path("/run/sshd").mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            [SSHD, "-D", "-f", str(config), "-E", str(self.tmp / "sshd.log")]
-        )
+            [SSHD, "-D", "-f", str(config), "-E", str(self.tmp / "sshd.log")],
+            stdin=subprocess.DEVNULL, preexec_fn=child_setup,
+        )  # fmt: skip
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -73,8 +74,7 @@ class Sshd:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+            stop(self.proc)
 
 
 @pytest.fixture
@@ -109,7 +109,8 @@ def test_ssh_drop_keeps_the_loop_and_a_second_login_attaches(sshd: Sshd, tmp_pat
         os.kill(ssh_pid, signal.SIGKILL)  # the connection drops
         time.sleep(1.0)
         ls = subprocess.run([python, "-m", "canary_tui.cli", "ls", "--json"], cwd=REPO,
-                            env=local_env, capture_output=True, text=True, timeout=30)  # fmt: skip
+                            env=local_env, capture_output=True, text=True, timeout=30,
+                            preexec_fn=child_setup)  # fmt: skip
         assert '"phase": "paused"' in ls.stdout, ls
         second.start(sshd.ssh_command(f"cd {REPO} && {env} {python} -m canary_tui.cli attach"))
         second.wait_for(lambda s: "PAUSED" in s and "checkout" in s, "the same session over ssh")
@@ -118,10 +119,7 @@ def test_ssh_drop_keeps_the_loop_and_a_second_login_attaches(sshd: Sshd, tmp_pat
     finally:
         first.kill()
         second.kill()
-        subprocess.run([python, "-c",
-                        "import os,signal,pathlib,sys; p=pathlib.Path(sys.argv[1]);"
-                        "p.exists() and os.kill(int(p.read_text().split()[0]), signal.SIGTERM)",
-                        str(tmp_path / "run" / "checkout.lock")], check=False)  # fmt: skip
+        stop_daemons(tmp_path / "run")
     records = list(read_records(audit))
     pause = next(r for r in records if r.get("verb") == "pause" and r["type"] == "result")
     kill = next(r for r in records if r.get("verb") == "kill" and r["type"] == "result")

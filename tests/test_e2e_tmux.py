@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
+from tests.support.processes import child_setup
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,6 +40,7 @@ class Tmux:
             text=True,
             timeout=30,
             check=True,
+            preexec_fn=child_setup,
         )
         return out.stdout
 
@@ -66,13 +68,16 @@ class Tmux:
     def alive(self) -> bool:
         return (
             subprocess.run(
-                ["tmux", "-S", self.socket, "has-session", "-t", self.session], capture_output=True
+                ["tmux", "-S", self.socket, "has-session", "-t", self.session],
+                capture_output=True,
+                preexec_fn=child_setup,
             ).returncode
             == 0
         )
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True,
+                       preexec_fn=child_setup)  # fmt: skip
 
 
 def test_demo_in_a_real_terminal(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from canary_tui.tui.settings import (
     load_user_themes,
     wants_ascii,
 )
+from tests.support.processes import child_setup
 from tests.tui_support import app_on, settle
 
 
@@ -46,7 +47,8 @@ def test_a_terminal_without_colour_picks_monochrome(
     env.update({"COLORTERM": colorterm} if colorterm else {})
     code = "from canary_tui.tui.settings import initial_theme; print(initial_theme(None))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+                         check=True, cwd=Path(__file__).resolve().parents[1],
+                         preexec_fn=child_setup)  # fmt: skip
     assert out.stdout.strip() == expected
 
 

@@ -34,6 +34,7 @@ from canary_tui.records.recording import (
 from canary_tui.records.redact import MASK, Scrubber, redact, scrub_text, secret_values
 from canary_tui.session.replay import ReplaySession
 from tests.conftest import ALICE, BOB, Rig, make_rig
+from tests.support.processes import child_setup
 
 SMALL = RecorderOptions(chunk_frames=4, chunk_seconds=10.0, snapshot_frames=7, fsync=False)
 HISTORY_S, KEEP = 30.0, 6  # small windows, so that trimming happens within a short session
@@ -323,7 +324,8 @@ def test_kill_minus_nine_mid_session_replays_up_to_the_last_whole_chunk(tmp_path
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=False)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=False,
+                          preexec_fn=child_setup)  # fmt: skip
     assert proc.returncode == -signal.SIGKILL
     with Recording.open(out) as rec:
         assert not rec.complete and rec.problem and "cut short" in rec.problem

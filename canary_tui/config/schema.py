@@ -1,30 +1,80 @@
-"""The configuration file's schema (pydantic), with durations like '30s', '2m', '1h'."""
+"""The configuration file's schema (pydantic), with durations like '30s', '2m', '1h'.
+
+Every number is finite (no .inf or .nan) and every duration lies within sane bounds, so a
+config that validates cannot make the loop spin or wait forever.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+DAY = 86400.0
+_DURATION_HELP = "a duration is a number of seconds or a string like '30s', '2m', '1h'"
+
+
+class FieldProblem(ValueError):
+    """A problem found by a whole-model check that belongs to one field: `loc` is that field's
+    path below the model, so the loader reports the field's own line."""
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def is_duration(text: str) -> bool:
+    """Whether `text` is written like a duration ('30', '30s', '500ms', '2m', '1h', '1d')."""
+    return _DURATION.match(text) is not None
 
 
 def _duration(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '30s', '2m'")
+        raise ValueError(_DURATION_HELP)
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if not m:
-            raise ValueError(f"{value!r} is not a duration (use e.g. 30, '30s', '2m', '1h')")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError("a duration is a number of seconds or a string like '30s', '2m'")
+            raise ValueError(f"{value[:40]!r} is not a duration (use e.g. 30, '30s', '2m', '1h')")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(_DURATION_HELP)
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
+    return seconds
 
 
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+def bounded_duration(value: Any, low: float, high: float, *, above: bool = False) -> float:
+    """`value` (seconds, or '30s', '2m', ...) as seconds from `low` (exclusive when `above`) to
+    `high`; a ValueError says what is wrong in words."""
+    seconds = float(_duration(value))
+    if seconds > high or seconds < low or (above and seconds == low):
+        least = f"more than {_span(low)}" if above else f"at least {_span(low)}"
+        raise ValueError(f"must be {least} and at most {_span(high)}, got {_span(seconds)}")
+    return seconds
+
+
+def _bounded(low: float, high: float, *, above: bool = False) -> BeforeValidator:
+    """A duration field from `low` (exclusive when `above`) to `high` seconds."""
+    return BeforeValidator(lambda value: bounded_duration(value, low, high, above=above))
+
+
+def _span(seconds: float) -> str:
+    if seconds < 0:
+        return f"{seconds:g}s"
+    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s" if seconds >= 1 or seconds == 0 else f"{seconds * 1000:g}ms"
+
+
+#: A hold, window or grace: from zero to 30 days.
+Duration = Annotated[float, _bounded(0.0, 30 * DAY)]
 _QUANTILE = re.compile(r"^\s*p(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 
 
@@ -42,11 +92,12 @@ Quantile = Annotated[float, BeforeValidator(_quantile), Field(ge=0.5, lt=1.0)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CanarySection(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # it names files and the daemon's socket (108 bytes with its directory): a DNS label's 63
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     service: str | None = None
     namespace: str = "default"
     stable_version: str = "stable"
@@ -62,7 +113,7 @@ class StepSection(Strict):
 class MetricSection(Strict):
     name: str = Field(min_length=1)
     kind: Literal["errors", "latency", "custom"]
-    threshold_ms: float | None = Field(default=None, gt=0)
+    threshold_ms: float | None = Field(default=None, gt=0, le=3_600_000)
     baseline_quantile: Quantile | None = None  # latency: slow = above the baseline's p95/p99
     tolerance_ratio: float = Field(default=1.5, ge=1.0)
     tolerance_abs: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -73,14 +124,15 @@ class MetricSection(Strict):
     def _check(self) -> MetricSection:
         if self.kind == "latency":
             if self.threshold_ms is None and self.baseline_quantile is None:
-                raise ValueError(
+                raise FieldProblem(
                     "a latency metric needs threshold_ms, or baseline_quantile (e.g. p95:"
                     " slow means slower than the baseline's p95 before the canary)"
                 )
             if self.threshold_ms is not None and self.baseline_quantile is not None:
-                raise ValueError("threshold_ms or baseline_quantile, not both")
+                raise FieldProblem("threshold_ms or baseline_quantile, not both", "threshold_ms")
         elif self.baseline_quantile is not None:
-            raise ValueError("only a latency metric has a baseline_quantile")
+            why = "only a latency metric has a baseline_quantile"
+            raise FieldProblem(why, "baseline_quantile")
         if self.kind == "custom" and not self.numerator:
             raise ValueError("a custom metric needs a numerator")
         return self
@@ -90,7 +142,7 @@ class SLOSection(Strict):
     name: str = Field(min_length=1)
     kind: Literal["availability", "latency"]
     objective: float = Field(gt=0.0, lt=1.0)
-    threshold_ms: float | None = Field(default=None, gt=0)
+    threshold_ms: float | None = Field(default=None, gt=0, le=3_600_000)
 
     @model_validator(mode="after")
     def _check(self) -> SLOSection:
@@ -101,33 +153,31 @@ class SLOSection(Strict):
 
 class JudgeSection(Strict):
     kind: Literal["threshold", "sequential"] = "sequential"
-    window: Duration = 60.0
-    min_requests: float = Field(default=200.0, ge=0)
+    window: Annotated[float, _bounded(0.0, DAY, above=True)] = 60.0
+    min_requests: float = Field(default=200.0, ge=0, le=1e12)
     alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # sequential: false-rollback budget
     pass_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)  # sequential: risk of a wrong PASS
     # sequential: the effect the evidence quotes, canary/baseline or canary - baseline
     effect: Literal["ratio", "difference"] = "ratio"
     # how far back before the canary starts the baseline's latency quantiles are read
-    baseline_window: Duration = 600.0
+    baseline_window: Annotated[float, _bounded(0.0, 7 * DAY)] = 600.0
 
 
 class NoDataSection(Strict):
-    grace: Duration = 60.0
+    grace: Annotated[float, _bounded(0.0, DAY)] = 60.0
     action: Literal["hold", "rollback"] = "hold"
 
 
+#: The loop's tick: at least 100 ms (faster only burns CPU and queries), at most an hour.
+Tick = Annotated[float, _bounded(0.1, 3600.0)]
+
+
 class LoopSection(Strict):
-    tick: Duration = 5.0
+    tick: Tick = 5.0
     auto_advance: bool = True
     auto_rollback: Literal["armed", "disarmed"] = "armed"
     no_data: NoDataSection = NoDataSection()
     unattended: Literal["hold", "follow"] = "hold"
-
-    @model_validator(mode="after")
-    def _check(self) -> LoopSection:
-        if self.tick <= 0:
-            raise ValueError("tick must be positive")
-        return self
 
 
 class SessionSection(Strict):
@@ -140,7 +190,7 @@ class SessionSection(Strict):
 class WebhookSection(Strict):
     url: str | None = None
     url_env: str | None = None  # read the URL (which often holds a token) from this variable
-    timeout: Duration = 5.0
+    timeout: Annotated[float, _bounded(0.0, 300.0, above=True)] = 5.0
     attempts: int = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
@@ -216,16 +266,25 @@ class Config(Strict):
         weights = [s.weight for s in self.plan]
         for i in range(1, len(weights)):
             if weights[i] < weights[i - 1]:
-                raise ValueError(f"plan weights must not decrease (step {i + 1}: {weights})")
-        names = [m.name for m in self.metrics]
-        if len(set(names)) != len(names):
-            raise ValueError(f"metric names must be unique: {names}")
-        learnt = [m.name for m in self.metrics if m.baseline_quantile is not None]
+                raise FieldProblem(
+                    f"plan weights must not decrease (step {i + 1} is {weights[i]}%, after"
+                    f" {weights[i - 1]}%)",
+                    "plan", i, "weight",
+                )  # fmt: skip
+        seen: set[str] = set()
+        for i, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                why = f"metric names must be unique: {metric.name!r} is used twice"
+                raise FieldProblem(why, "metrics", i, "name")
+            seen.add(metric.name)
+        learnt = [i for i, m in enumerate(self.metrics) if m.baseline_quantile is not None]
         if learnt and self.judge.kind != "sequential":
-            raise ValueError(
-                f"metric {learnt[0]!r}: baseline_quantile needs judge.kind: sequential"
-                " (the threshold judge counts slow requests from a fixed threshold_ms)"
-            )
+            raise FieldProblem(
+                f"metric {self.metrics[learnt[0]].name!r}: baseline_quantile needs judge.kind:"
+                " sequential (the threshold judge counts slow requests from a fixed threshold_ms)",
+                "metrics", learnt[0], "baseline_quantile",
+            )  # fmt: skip
         if learnt and self.judge.baseline_window <= 0:
-            raise ValueError("judge.baseline_window must be positive")
+            why = "judge.baseline_window must be positive"
+            raise FieldProblem(why, "judge", "baseline_window")
         return self

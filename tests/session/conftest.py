@@ -1,4 +1,9 @@
-"""A real session daemon (`canary-tui serve`) in a subprocess, and clients for it."""
+"""A real session daemon (`canary-tui serve`) in a subprocess, and clients for it.
+
+Every process started here begins with default signal dispositions and an empty signal mask
+(`child_setup`), whatever pytest inherited (`nohup`, a shell's background job), and is stopped
+when its test ends: the daemon by its fixture, clients started with `Daemon.spawn` with it.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import pytest
 
 from canary_tui.core.frames import Frame
 from canary_tui.session.client import SocketSession
+from tests.support.processes import child_setup, stop
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +51,8 @@ class Daemon:
     name: str
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
+    #: other processes a test starts against this daemon (clients): stopped with it
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def socket(self) -> Path:
@@ -64,7 +72,7 @@ class Daemon:
                 [sys.executable, "-m", "canary_tui.cli", "serve", "--config", str(self.config),
                  "--speed", "10", *self.extra],
                 cwd=REPO, env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=child_setup,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -88,21 +96,27 @@ class Daemon:
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "canary_tui.cli", *args], cwd=REPO,
                               env=self.env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
+                              stdin=subprocess.DEVNULL, preexec_fn=child_setup)  # fmt: skip
 
     def kill9(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def spawn(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """A client process for this daemon, stopped (at the latest) with the daemon."""
+        proc: subprocess.Popen[bytes] = subprocess.Popen(
+            argv, cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, preexec_fn=child_setup,
+            **kwargs,
+        )  # fmt: skip
+        self.children.append(proc)
+        return proc
+
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        for child in self.children:
+            stop(child)
+        if self.proc is not None:
+            stop(self.proc)
 
 
 def make_daemon(tmp: Path, *, name: str = "checkout", scenario: str = "healthy",

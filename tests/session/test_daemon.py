@@ -17,7 +17,7 @@ from canary_tui.core.actions import Verb
 from canary_tui.core.state import Phase
 from canary_tui.records.audit import read_records, verify
 from canary_tui.session.client import SessionUnavailable, SocketSession, query_status
-from tests.session.conftest import REPO, Daemon, Watcher, make_daemon
+from tests.session.conftest import Daemon, Watcher, make_daemon
 
 
 async def test_two_clients_share_one_session_with_presence(daemon: Daemon) -> None:
@@ -93,8 +93,7 @@ def _client_process(d: Daemon) -> subprocess.Popen[bytes]:
         "    await asyncio.sleep(3600)\n"
         "asyncio.run(main())\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=d.env,
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = d.spawn([sys.executable, "-c", code], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"attached"
     return proc
 

@@ -43,7 +43,7 @@ from typing import IO, Any
 
 import yaml
 
-from tests.support.processes import Running, die_with_parent, free_ports
+from tests.support.processes import Running, child_setup, free_ports, reset_signals
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / ".ci" / "kube" / "build-apiserver.sh"
@@ -76,6 +76,7 @@ def find_apiserver(build_timeout: float = 1800.0) -> Path:
             text=True,
             timeout=build_timeout,
             check=False,
+            preexec_fn=reset_signals,  # bash may build in a thread: no PDEATHSIG
         )
     except subprocess.TimeoutExpired as exc:
         raise KubeClusterError(f"{BUILD_SCRIPT} did not finish in {build_timeout:.0f}s") from exc
@@ -396,11 +397,12 @@ class KubeCluster(Running):
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             # PDEATHSIG is tied to the forking *thread*: only safe from the main thread.
-            preexec_fn=die_with_parent if in_main else None,
+            preexec_fn=child_setup if in_main else reset_signals,
         )
 
     def _openssl(self, *args: str) -> None:
-        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+        proc = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False,
+                              stdin=subprocess.DEVNULL, preexec_fn=reset_signals)  # fmt: skip
         if proc.returncode != 0:
             raise KubeClusterError(f"openssl {' '.join(args)} failed: {proc.stderr}")
 

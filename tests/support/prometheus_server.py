@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import yaml
 
-from tests.support.processes import Running, die_with_parent, free_port
+from tests.support.processes import Running, child_setup, free_port, reset_signals
 
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 
@@ -139,7 +139,7 @@ class PrometheusServer(Running):
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             # PDEATHSIG is tied to the forking *thread*: only safe from the main thread.
-            preexec_fn=die_with_parent if in_main else None,
+            preexec_fn=child_setup if in_main else reset_signals,
         )
 
     def _wait_ready(self) -> None:
