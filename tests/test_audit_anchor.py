@@ -24,6 +24,7 @@ from canary_tui.records.audit import (
 )
 from canary_tui.records.recording import Recorder, RecorderOptions, Recording
 from tests.conftest import ALICE, Rig, make_rig
+from tests.support.processes import child_setup
 
 ROOT = Path(__file__).parents[1]
 
@@ -32,7 +33,7 @@ def cli(*args: str, optimize: bool = False) -> subprocess.CompletedProcess[str]:
     flags = ["-O"] if optimize else []
     return subprocess.run(
         [sys.executable, *flags, "-m", "canary_tui.cli", *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=ROOT, preexec_fn=child_setup,
     )  # fmt: skip
 
 

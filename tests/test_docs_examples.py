@@ -38,7 +38,7 @@ from pathlib import Path
 import pyte
 import pytest
 
-from tests.support.processes import die_with_parent
+from tests.support.processes import child_setup, stop_daemons
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
@@ -182,7 +182,7 @@ class Home:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command], cwd=self.work, env=self.env, text=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True, preexec_fn=child_setup,
         )  # fmt: skip
         try:
             out, err = proc.communicate(timeout=RUN_TIMEOUT)
@@ -196,7 +196,7 @@ class Home:
         """Start `command` on a pty; return the screen once the dashboard has drawn."""
         pid, fd = pty.fork()
         if pid == 0:  # child: its own session on the pty, killed if the test dies
-            die_with_parent()
+            child_setup()
             fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             os.chdir(self.work)
             os.execve("/bin/sh", ["/bin/sh", "-c", f"exec {command}"], self.env)
@@ -227,23 +227,13 @@ class Home:
             os.waitpid(pid, 0)
             os.close(fd)
 
-    def daemons(self) -> Iterator[int]:
-        """Pids of the session daemons still holding a lock in the private runtime dir."""
-        for lock in self.run.glob("*.lock"):
-            fd = os.open(lock, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                text = lock.read_text().strip()
-                if text.isdigit():
-                    yield int(text)
-            finally:
-                os.close(fd)
+    def stop_daemons(self) -> None:
+        """Stop the session daemons a command left running (a dashboard that was closed
+        leaves its daemon carrying on, as it should): the next example starts clean."""
+        stop_daemons(self.run)
 
     def close(self) -> None:
-        for pid in list(self.daemons()):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        self.stop_daemons()
         shutil.rmtree(self.run, ignore_errors=True)
 
 
@@ -273,6 +263,7 @@ def test_page_examples_run(page: Path, home: Home) -> None:
         for command, expected in zip(block.commands, block.expected, strict=True):
             if block.mode == "dashboard":
                 home.run_dashboard(command)
+                home.stop_daemons()  # as a person who quits and stops the loop would
                 continue
             done = home.run_command(command)
             assert done.returncode in block.codes, (

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.processes import child_setup
+
 REPO = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 CONTRACTS = (
@@ -24,7 +26,8 @@ CONTRACTS = (
 
 def lint(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120
+        [str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120,
+        preexec_fn=child_setup,
     )
 
 

@@ -13,14 +13,14 @@ from tests.tui_support import app_on, settle
 
 def test_check_keymap_finds_unknown_ids_and_conflicts() -> None:
     assert check_keymap({}) == []
-    assert check_keymap({"kill": "K", "step_forward": "n"}) == []
+    assert check_keymap({"kill": "X", "step_forward": "n"}) == []
     problems = check_keymap({"kill": "s", "explode": "x"})
     assert any("unknown binding id 'explode'" in p for p in problems)
     assert any("'s' is bound to both" in p and "kill" in p for p in problems)
 
 
 async def test_a_rebound_key_acts_and_help_follows(tmp_path: Path) -> None:
-    app, rig = app_on(tmp_path, keymap={"kill": "K", "step_forward": "n"})
+    app, rig = app_on(tmp_path, keymap={"kill": "X", "step_forward": "n"})
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -30,10 +30,10 @@ async def test_a_rebound_key_acts_and_help_follows(tmp_path: Path) -> None:
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         keys = {row[1]: row[0] for row in app.screen.rows}
-        assert keys["Kill"] == "K" and keys["Step"] == "n"
+        assert keys["Kill"] == "X" and keys["Step"] == "n"
         await pilot.press("escape")
         await settle(pilot)
-        await pilot.press("K")
+        await pilot.press("X")
         await settle(pilot)
         assert rig.engine.state.phase is Phase.ROLLED_BACK
 

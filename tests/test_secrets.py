@@ -28,6 +28,7 @@ import yaml
 from canary_tui.records import chunks
 from canary_tui.records.audit import read_head, verify_against
 from canary_tui.records.recording import Recording
+from tests.support.processes import child_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,6 +179,7 @@ def run(
     return subprocess.run(
         [sys.executable, *(["-O"] if optimize else []), "-m", "canary_tui.cli", *args],
         capture_output=True, timeout=120, cwd=ROOT, env=full, stdin=subprocess.DEVNULL,
+        preexec_fn=child_setup,
     )  # fmt: skip
 
 
@@ -369,7 +371,7 @@ def test_no_secret_in_the_daemon_log(tmp_path: Path, servers: dict[str, Server])
         proc = subprocess.Popen(
             [sys.executable, "-m", "canary_tui.cli", "serve", "--config", str(config)],
             cwd=ROOT, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=child_setup,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 from canary_tui.core.actions import Actor
@@ -28,7 +30,10 @@ async def settle(pilot: object, rounds: int = 4) -> None:
     for _ in range(rounds):
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     app = pilot.app  # type: ignore[attr-defined]
-    for _ in range(500):  # graphs build in threads: wait for the last drawing (bounded)
+    # Graphs build in threads: wait for the last drawing. Bounded by a deadline, not a count
+    # of polls, so a loaded machine waits longer instead of drawing a half-built screen.
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
         graphs = list(app.screen.query(ComparisonGraph)) if app.screen.is_mounted else []
         if all(g.up_to_date() for g in graphs):
             break

@@ -14,6 +14,7 @@ import pytest
 
 from canary_tui.session.lock import CanaryLock, LockHeld
 from tests.session.conftest import REPO, make_daemon
+from tests.support.processes import child_setup
 
 
 def test_the_second_taker_learns_who_holds_the_lock(tmp_path: Path) -> None:
@@ -24,7 +25,8 @@ def test_the_second_taker_learns_who_holds_the_lock(tmp_path: Path) -> None:
         "print('held', flush=True); sys.stdin.readline()\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+                              stdout=subprocess.PIPE, text=True,
+                              preexec_fn=child_setup)  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         mine = CanaryLock("checkout", "serve", path)
@@ -124,6 +126,7 @@ def test_headless_under_a_closed_pipe_finishes_its_canary(tmp_path: Path) -> Non
         [sys.executable, "-m", "canary_tui.cli", "run", "--headless", "--config", str(config),
          "--speed", "max"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=child_setup,
     )  # fmt: skip
     assert proc.stdout is not None
     proc.stdout.close()  # nobody reads: every write is EPIPE

@@ -29,6 +29,7 @@ from canary_tui.tui.alarms import alarms, router_text
 from tests.kube.conftest import Apply
 from tests.kube.test_istio import VS, subset_vs, weights
 from tests.support.fault_proxy import FaultProxy
+from tests.support.processes import child_setup
 
 pytestmark = pytest.mark.kube
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +137,8 @@ def test_a_daemon_killed_mid_kill_on_a_real_virtualservice(
         log = (tmp_path / "daemon.log").open("ab")
         return subprocess.Popen([sys.executable, "-m", "canary_tui.cli", "serve", "--config",
                                  str(config)], cwd=REPO, env=env, stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=child_setup)  # fmt: skip
 
     async def scenario() -> None:
         proc = serve()

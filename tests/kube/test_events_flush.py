@@ -12,6 +12,7 @@ from adapters.kubernetes.base import KubeRouter
 from tests.kube.conftest import Apply
 from tests.kube.test_deployments import deployment
 from tests.support.fault_proxy import FaultProxy
+from tests.support.processes import child_setup
 
 pytestmark = pytest.mark.kube
 
@@ -70,6 +71,6 @@ def test_a_process_that_exits_without_closing_still_posts_the_kill_event(
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+                         text=True, timeout=60, preexec_fn=child_setup)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CanaryKill" in reasons(kube, ns), "the kill's Event was lost at exit"
