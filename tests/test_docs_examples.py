@@ -260,11 +260,12 @@ def test_page_examples_run(page: Path, home: Home) -> None:
     for block in parse(page):
         if block.mode == "skip":
             continue
-        for command, expected in zip(block.commands, block.expected, strict=True):
-            if block.mode == "dashboard":
+        if block.mode == "dashboard":
+            for command in block.commands:  # a block may attach a second dashboard
                 home.run_dashboard(command)
-                home.stop_daemons()  # as a person who quits and stops the loop would
-                continue
+            home.stop_daemons()  # as a person who quits and stops the loop would
+            continue
+        for command, expected in zip(block.commands, block.expected, strict=True):
             done = home.run_command(command)
             assert done.returncode in block.codes, (
                 f"{block.where}: `{command}` exited {done.returncode}, expected "

@@ -28,7 +28,10 @@ def demo_config(
             {"weight": w, "hold": h} for w, h in ((5, 30), (10, 30), (25, 45), (50, 45), (75, 45))
         ],
         "judge": {"kind": judge},
-        "loop": {"tick": tick_s, "no_data": {"grace": 60, "action": "hold"}},
+        # A simulator carries no real traffic: the demo follows its plan with nobody attached
+        # too (`serve --demo`), where a real canary holds (and is not even started) unattended.
+        "loop": {"tick": tick_s, "no_data": {"grace": 60, "action": "hold"},
+                 "unattended": "follow"},
         "source": {
             "kind": "simulator",
             "scenario": scenario,
