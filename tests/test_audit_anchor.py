@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from canary_tui.cli_records import start_recording
+from canary_tui.cli.records import start_recording
 from canary_tui.records.audit import (
     GENESIS,
     AuditHead,

@@ -202,7 +202,7 @@ def test_report_and_replay_refuse_devices_and_unusable_speeds(files: dict[str, P
     ).map(b"\n".join),
 )  # fmt: skip
 def test_the_audit_reader_gives_records_or_one_reason(tmp_path: Path, data: bytes) -> None:
-    from canary_tui.cli_audit import LogReader, NotAnAuditLog, is_record
+    from canary_tui.cli.audit_tail import LogReader, NotAnAuditLog, is_record
 
     log = tmp_path / "fuzz.jsonl"
     log.write_bytes(data)

@@ -46,7 +46,7 @@ def test_readme_terminal_sizes_are_the_codes() -> None:
     compact = f"{dashboard.COMPACT_WIDTH}x{dashboard.COMPACT_HEIGHT}"
     sizes = set(re.findall(r"\b(\d+x\d+)\b", README.split("## Keys")[0]))
     assert {small, compact} <= sizes
-    from canary_tui import cli
+    from canary_tui.cli import common as cli
 
     assert (cli.MIN_WIDTH, cli.MIN_HEIGHT) == (dashboard.MIN_WIDTH, dashboard.MIN_HEIGHT)
     # every size the README names is one the code knows (or a documented layout step)

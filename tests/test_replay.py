@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from textual.geometry import Region
 from textual.widget import Widget
 
-from canary_tui.cli_records import recordings, replay
+from canary_tui.cli.records import recordings, replay
 from canary_tui.core.actions import Actor, Verb
 from canary_tui.core.frames import Frame
 from canary_tui.core.state import Phase
@@ -427,7 +427,7 @@ def test_recordings_lists_files_and_says_what_is_wrong(tmp_path: Path) -> None:
 def test_start_recording_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from canary_tui.cli_records import start_recording
+    from canary_tui.cli.records import start_recording
     from canary_tui.config.demo import demo_config
 
     rig = make_rig(tmp_path, "healthy")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from canary_tui.cli_records import report
+from canary_tui.cli.records import report
 from canary_tui.core.verdict import Status
 from canary_tui.records.recording import Recording
 from canary_tui.records.report import build_report, render_html, render_markdown

@@ -1,4 +1,4 @@
-"""`watch`'s config making without a cluster (canary_tui/cli_watch.py and the pure parts of
+"""`watch`'s config making without a cluster (canary_tui/cli/watch_config.py and the pure parts of
 adapters/kubernetes/discover.py): precedence flags > file > discovery, field by field; the
 variant label per preset; the printed queries; how a two-backend rule is read."""
 
@@ -16,7 +16,7 @@ from adapters.kubernetes.discover import (
     _version_key,
     variants_between,
 )
-from canary_tui.cli_watch import WatchFlags, build_data, check, query_lines, read_file
+from canary_tui.cli.watch_config import WatchFlags, build_data, check, query_lines, read_file
 from canary_tui.config.loader import ConfigError
 
 URL = "http://127.0.0.1:9"

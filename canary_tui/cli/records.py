@@ -40,7 +40,7 @@ EXIT_WAIT_S = 10.0
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    from canary_tui.cli import fail
+    from canary_tui.cli.common import fail
 
     fail(message, code=code)
 
@@ -132,7 +132,8 @@ def start_recording(
 @click.option("--theme", default=None, help="Colour theme (default: the last one picked).")
 def replay(file: Path, speed: float, paused: bool, ascii_only: bool, theme: str | None) -> None:
     """Replay a recorded session in the dashboard (space plays and pauses, ? lists the keys)."""
-    from canary_tui.cli import _check_terminal, _check_theme
+    from canary_tui.cli.common import check_terminal as _check_terminal
+    from canary_tui.cli.common import check_theme as _check_theme
     from canary_tui.session.identity import local_actor
     from canary_tui.session.replay import ReplaySession
 
