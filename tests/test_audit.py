@@ -144,3 +144,28 @@ def test_tail_prints_readable_lines(tmp_path: Path) -> None:
     assert out.returncode == 0
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 and "#3" in lines[0] and "alice asks: step forward" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_an_audit_log_that_is_not_a_regular_file_is_one_clear_line(
+    tmp_path: Path, kind: str
+) -> None:
+    """A FIFO hung `audit verify`, /dev/zero read forever with growing memory."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "log.fifo"
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path
+    out = cli("audit", "verify", str(path))
+    assert out.returncode == 2, out
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert (len(lines) == 1 and "not a regular file" in lines[0]) or "a directory" in lines[0]
+    assert "Traceback" not in out.stderr
+    config = Path(__file__).resolve().parents[1] / "examples" / "checkout.yaml"
+    run = cli("run", "--headless", "--speed", "max", "--config", str(config), "--audit", str(path))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert str(path) in run.stderr

@@ -110,6 +110,22 @@ class VerifyResult:
     hashes: dict[int, str] = field(default_factory=dict, repr=False)
 
 
+MAX_LINE = 1 << 20  # no record is near 1 MiB: a longer line is not an audit log (/dev/zero)
+
+
+def require_regular_file(path: Path) -> None:
+    """An audit log is a regular file: a FIFO would hang a reader, a device never ends."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreachable: whoever opens it says so, in its own words
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise AuditError(f"audit log {path} is {what} (a FIFO or a device, say)")
+
+
 def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
     """The chain alone: every record well formed and linked to the one before it.
     The hashes of the records whose seq is in `keep` are returned in `hashes`."""
@@ -117,6 +133,7 @@ def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
     wanted = set(keep)
     hashes: dict[int, str] = {}
     header: dict[str, Any] | None = None
+    require_regular_file(path)
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -128,7 +145,10 @@ def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
 
     with handle:
         try:
-            for lineno, raw in enumerate(handle, start=1):
+            for lineno, raw in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""),
+                                         start=1):  # fmt: skip
+                if len(raw) > MAX_LINE:
+                    return broken(lineno, f"a line longer than {MAX_LINE} bytes (not an audit log)")
                 if not raw.strip():
                     return broken(lineno, "empty line")
                 try:
@@ -292,6 +312,7 @@ class AuditLog:
         self._prev, self._seq = GENESIS, 0
         self._listeners: list[Listener] = []
         fresh = True  # no record yet: the header comes first
+        require_regular_file(path)
         if path.exists():
             result = _check_chain(path)
             if not result.ok and not self._recover_torn_tail(result):
