@@ -121,9 +121,10 @@ def require_regular_file(path: Path) -> None:
         mode = path.stat().st_mode
     except OSError:
         return  # missing or unreachable: whoever opens it says so, in its own words
+    if stat.S_ISDIR(mode):
+        raise AuditError(f"cannot read audit log {path}: it is a directory")
     if not stat.S_ISREG(mode):
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise AuditError(f"audit log {path} is {what} (a FIFO or a device, say)")
+        raise AuditError(f"audit log {path} is not a regular file (a FIFO or a device, say)")
 
 
 def _check_chain(path: Path, keep: Iterable[int] = ()) -> VerifyResult:
