@@ -130,3 +130,16 @@ def test_help_lists_commands() -> None:
     assert out.returncode == 0
     for command in ("demo", "run", "audit"):
         assert command in out.stdout
+
+
+def test_serve_under_a_runtime_dir_too_deep_for_a_socket_is_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    """Reproduction: a deep CANARY_TUI_RUNTIME_DIR made serve die with a traceback
+    ('AF_UNIX path too long'); the lock it took is released."""
+    deep = tmp_path / ("d" * 110)
+    out = canary("serve", "--demo", env={"CANARY_TUI_RUNTIME_DIR": str(deep),
+                                         "XDG_STATE_HOME": str(tmp_path / "state")})  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "AF_UNIX path too long" in out.stderr and "CANARY_TUI_RUNTIME_DIR" in out.stderr
+    assert not list(deep.glob("*.lock")), "the canary's lock was left behind"

@@ -182,9 +182,17 @@ class SessionDaemon:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self.acquire()
-        server = await asyncio.start_unix_server(
-            self._handle, path=str(self.socket_path), limit=MAX_MESSAGE_BYTES
-        )
+        try:
+            server = await asyncio.start_unix_server(
+                self._handle, path=str(self.socket_path), limit=MAX_MESSAGE_BYTES
+            )
+        except OSError as exc:  # e.g. 'AF_UNIX path too long' under a deep runtime dir
+            self.release()
+            raise DaemonError(
+                f"cannot listen on {self.socket_path}: {exc.strerror or exc} (a Unix socket "
+                "path holds at most 107 bytes: set CANARY_TUI_RUNTIME_DIR to a shorter "
+                "directory)"
+            ) from None
         os.chmod(self.socket_path, 0o660 if self.group else 0o600)
         if self.group:
             os.chown(self.socket_path, -1, grp.getgrnam(self.group).gr_gid)
