@@ -34,7 +34,7 @@ from pydantic_core import PydanticUndefined  # noqa: E402
 DESCRIPTIONS: dict[str, str] = {
     "canary": "Which canary this is.",
     "canary.name": "Names the session, its socket, the audit log and the recordings "
-    "(letters, digits, `._-`).",
+    "(letters, digits, `._-`; at most 63 characters).",
     "canary.service": "The service (for metric queries; defaults to the name where a source "
     "needs one).",
     "canary.namespace": "The service's namespace.",
@@ -233,8 +233,12 @@ def configuration_page() -> str:
         "*Generated from the schema (`canary_tui/config/schema.py`) when this site is built.*",
         "",
         "A config is one YAML file. Durations are seconds or strings such as `30s`, `2m`, `1h`"
-        " (and `ms`). Unknown keys are errors. Every error names the file, the line and the"
-        " field, all of them at once, e.g.",
+        " (and `ms`, `d`). Unknown keys are errors. No number may be infinite or NaN, and"
+        " durations have bounds (a tick from 100 ms to 1 h, a hold up to 30 days, a no-data"
+        " grace up to a day, a webhook timeout up to 5 min). A file over 256 KiB, nested deeper"
+        " than 32 levels, or of more than 20,000 values once its aliases are expanded is"
+        " refused, and so are recursive aliases and tags such as `!!python/...`. Every error"
+        " names the file, the line and the field, all of them at once, e.g.",
         "",
         "```text",
         "canary-tui: checkout.yaml:6: plan[1].weight: Input should be less than or equal to 100",
