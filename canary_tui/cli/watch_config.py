@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.kubernetes.discover import Discovered
-from canary_tui.config.loader import ConfigError, PathKey, parse_yaml, validate
+from canary_tui.config.loader import ConfigError, PathKey, parse_yaml, read_text, validate
 from canary_tui.config.schema import Config
 
 #: Istio's standard metrics carry the pods' version as destination_version (from the `version`
@@ -53,16 +53,7 @@ class WatchFlags:
 
 def read_file(path: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
     """A config file's mapping and its lines, not yet validated (it may be partial)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{path}: is a directory, not a config file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    text = read_text(path)  # the loader's reading, with its limits (size, FIFOs, devices)
     data, lines = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(
