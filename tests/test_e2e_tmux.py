@@ -243,7 +243,7 @@ def test_every_screen_reads_correctly(tmp_path: Path, size: tuple[int, int]) -> 
         tmux.keys("q")
         dialog = tmux.wait_for(lambda s: "last one attached" in s, "the leave dialog")
         words = _boxed(dialog)  # the text wraps inside the box: no word is cut
-        for phrase in ("keeps running with auto-rollback armed", "unattended it will hold",
+        for phrase in ("keeps running with auto-rollback armed", "unattended it will follow",
                        "enter leave it running", "s stop the loop", "escape stay"):  # fmt: skip
             assert phrase in words, dialog
         tmux.keys("s")
