@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,17 @@ def make_rig(
     built = build_engine(cfg, clock, audit_path=tmp_path / "audit.jsonl")
     built.engine.start()
     return Rig(built.engine, clock, built.audit_path, built.context.shared["simulator"])
+
+
+@pytest.fixture(autouse=True)
+def _textual_class_state() -> Iterator[None]:
+    """`--ascii` swaps Textual's scrollbar renderer class-wide (one app per process in the
+    product); a test's app that ends without unmounting must not leave it to the next test."""
+    from textual.scrollbar import ScrollBar
+
+    renderer = ScrollBar.renderer
+    yield
+    ScrollBar.renderer = renderer
 
 
 @pytest.fixture(autouse=True)
