@@ -303,43 +303,64 @@ def mirror_plan(obj: JSON, wanted: str, version: str) -> MirrorPlan | str:
     """The mirror route a Rollout allows, or why shadow is impossible for it."""
     canary = dig(obj, "spec", "strategy", "canary", default={})
     routing = canary.get("trafficRouting") or {}
-    istio = routing.get("istio")
+    istio: JSON = routing.get("istio") or {}
+    managed = tuple(str(m.get("name")) for m in routing.get("managedRoutes") or [])
+    why = _why_no_mirror(istio, managed, wanted)
+    if why is not None:
+        return why
+    namespace = str(dig(obj, "metadata", "namespace", default="default"))
+    refs, routes = _virtual_services(istio, namespace, version)
+    if not refs:
+        return "the Rollout's trafficRouting.istio names no VirtualService"
+    steps = [s["setMirrorRoute"] for s in canary.get("steps") or [] if s.get("setMirrorRoute")]
+    stepped = [s["name"] for s in steps if s.get("name") in managed]
+    name = wanted or (stepped[0] if stepped else managed[0])
+    step = next((s for s in steps if s.get("name") == name), None)
+    return MirrorPlan(name, managed, refs, routes, _selector(istio, canary), step)
+
+
+def _why_no_mirror(istio: JSON, managed: tuple[str, ...], wanted: str) -> str | None:
+    """Why a Rollout cannot mirror: no Istio routing, no managed route, or not this one."""
     if not istio:
         return (
             "this Rollout does not route through Istio: shadow needs "
             "trafficRouting.istio with a managed mirror route"
         )
-    managed = tuple(str(m.get("name")) for m in routing.get("managedRoutes") or [])
     if not managed:
         return (
             "the Rollout lists no trafficRouting.managedRoutes: add one (e.g. "
             "`- name: mirror-route`) so a mirror route may be managed"
         )
-    steps = [s["setMirrorRoute"] for s in canary.get("steps") or [] if s.get("setMirrorRoute")]
     if wanted and wanted not in managed:
         return f"mirror_route {wanted!r} is not in the Rollout's managedRoutes {list(managed)}"
-    stepped = [s["name"] for s in steps if s.get("name") in managed]
-    name = wanted or (stepped[0] if stepped else managed[0])
+    return None
+
+
+def _virtual_services(
+    istio: JSON, namespace: str, version: str
+) -> tuple[tuple[ObjectRef, ...], tuple[str, ...]]:
+    """The VirtualServices (`name.namespace` or `name`) the Rollout routes through, each with
+    its first named route ("" for all)."""
     entries = istio.get("virtualServices") or (
         [istio["virtualService"]] if istio.get("virtualService") else []
     )
-    namespace = str(dig(obj, "metadata", "namespace", default="default"))
     refs, routes = [], []
     for entry in entries:
         vs_name, _, vs_ns = str(entry.get("name", "")).partition(".")
         refs.append(ObjectRef(istio_virtualservice(version), vs_ns or namespace, vs_name))
         routes.append(str((entry.get("routes") or [""])[0]))
-    if not refs:
-        return "the Rollout's trafficRouting.istio names no VirtualService"
+    return tuple(refs), tuple(routes)
+
+
+def _selector(istio: JSON, canary: JSON) -> Selector:
+    """How the VirtualService tells the variants apart: DestinationRule subsets, or hosts."""
     rule = istio.get("destinationRule") or {}
-    selector = Selector(
+    return Selector(
         stable_subset=str(rule.get("stableSubsetName") or ""),
         canary_subset=str(rule.get("canarySubsetName") or ""),
         stable_host="" if rule else str(canary.get("stableService") or ""),
         canary_host="" if rule else str(canary.get("canaryService") or ""),
     )
-    step = next((s for s in steps if s.get("name") == name), None)
-    return MirrorPlan(name, managed, tuple(refs), tuple(routes), selector, step)
 
 
 def _istio_match(step: JSON | None, primary: JSON) -> list[JSON] | None:
