@@ -179,3 +179,22 @@ def test_text_plot() -> None:
     assert lines[3][16] == "." and lines[1][21] == "*"
     assert "-10" in lines[7] and "+10 s" in lines[7] and "| the moment" in lines[8]
     assert "no data" in text_plot("t", [Series("a", ".", [])], x_range=(0, 1))
+
+
+def test_an_action_that_failed_at_the_router_closes_its_intent(tmp_path: Path) -> None:
+    """A failed result is its own kind of line ("failed"): the report still pairs it with its
+    intent instead of listing it as a loose event."""
+    from canary_tui.core.actions import Verb
+    from tests.conftest import ALICE
+
+    def script(rig):  # type: ignore[no-untyped-def]
+        rig.ticks(2)
+        rig.service.fail_next_router_calls(1)
+        rig.act(Verb.STEP_FORWARD, ALICE)
+        rig.ticks(2)
+
+    with Recording.open(record_session(tmp_path, "healthy", script=script).path) as rec:
+        report = build_report(rec)
+    step = [a for a in report.actions if a.actor == "alice"]
+    assert len(step) == 1 and "failed at the router" in step[0].result
+    assert not [e for _, e in report.events if "failed at the router" in e]

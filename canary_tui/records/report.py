@@ -113,36 +113,51 @@ def _fold(
     seen_points: set[float],
     failing_ticks: list[Frame],
 ) -> None:
+    """Add one frame of a recording to the report."""
+    _fold_points(report, frame, seen_points)
+    _fold_verdicts(report, frame, failing_ticks)
+    if not frame.full:
+        for entry in frame.activity:
+            _activity(report, frame, entry.kind, entry.actor, entry.text, entry.seq, open_actions)
+    _fold_phase(report, frame, last)
+
+
+def _fold_points(report: Report, frame: Frame, seen_points: set[float]) -> None:
+    """The graph points (each once) and the count of ticks."""
     for p in frame.points:
         if p.t not in seen_points:
             seen_points.add(p.t)
             report.points.append(p)
     if frame.points and not frame.full:
         report.ticks += 1
+
+
+def _fold_verdicts(report: Report, frame: Frame, failing_ticks: list[Frame]) -> None:
+    """The first failing verdict before any rollback, and every tick from it on."""
     failing = [v for v in frame.verdicts if v.status is Status.FAIL]
     if failing and report.first_fail is None and report.rollback is None:
         report.first_fail = frame.now
         report.first_fail_metrics = [v.metric for v in failing]
     if report.first_fail is not None and frame.points and not frame.full:
         failing_ticks.append(frame)
-    if not frame.full:
-        for entry in frame.activity:
-            _activity(report, frame, entry.kind, entry.actor, entry.text, entry.seq, open_actions)
+
+
+def _fold_phase(report: Report, frame: Frame, last: Frame | None) -> None:
+    """Phase, step and weight changes, and when the canary was rolled back or promoted."""
     s = frame.state
     before = last.state if last is not None else None
     if before is None or (s.phase, s.step_index, s.weight) != (
-        before.phase,
-        before.step_index,
-        before.weight,
-    ):
+        before.phase, before.step_index, before.weight
+    ):  # fmt: skip
         by = s.last_change.actor if s.last_change is not None and before is not None else "start"
         report.phases.append(PhaseChange(frame.now, s.phase.label, s.step_index + 1, s.weight, by))
-    if before is not None and s.phase is not before.phase:
-        if s.phase is Phase.ROLLED_BACK and report.rollback is None:
-            report.rollback = frame.now
-            report.rollback_by = s.last_change.actor if s.last_change is not None else "?"
-        elif s.phase is Phase.PROMOTED and report.promoted is None:
-            report.promoted = frame.now
+    if before is None or s.phase is before.phase:
+        return
+    if s.phase is Phase.ROLLED_BACK and report.rollback is None:
+        report.rollback = frame.now
+        report.rollback_by = s.last_change.actor if s.last_change is not None else "?"
+    elif s.phase is Phase.PROMOTED and report.promoted is None:
+        report.promoted = frame.now
 
 
 def _activity(
@@ -162,7 +177,7 @@ def _activity(
             action.evidence = [_evidence(v) for v in frame.verdicts]
         report.actions.append(action)
         open_actions[actor] = action
-    elif kind == "result":
+    elif kind in ("result", "failed"):  # a failed result closes its intent too
         pending = open_actions.pop(actor) if actor in open_actions else None
         if pending is None:
             report.actions.append(Action(frame.now, actor, text, result=text, seqs=seqs))
