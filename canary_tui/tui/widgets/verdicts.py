@@ -15,8 +15,14 @@ STATUS_STYLE = {
     Status.PASS: "bold green",
     Status.FAIL: "bold white on red",
     Status.INCONCLUSIVE: "yellow",
+    Status.WARMING_UP: "cyan",
 }
-STATUS_WORD = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "WAIT"}
+STATUS_WORD = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.INCONCLUSIVE: "WAIT",
+    Status.WARMING_UP: "WARM",
+}
 
 
 def effect_text(e: Evidence) -> str:
