@@ -25,7 +25,7 @@ How it is estimated here:
   window but not in 10 s batches; the longer scales, having few batches, are shrunk towards
   the shortest one (`shrink` pseudo-batches);
 - the factor used is an upper confidence bound on the shortest scale (Wilson-Hilferty's
-  approximation to the chi-square quantile, one standard deviation), and at least 1 (counts
+  approximation to the chi-square quantile, half a standard deviation), and at least 1 (counts
   less spread than Poisson never sharpen the evidence); before two batches it is `ceiling`;
 - it is predictable: the factor for window t is computed from the windows before it, so each
   window's tempered likelihood ratio is multiplied in with a factor fixed beforehand (the
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_SCALES_S = (0.0, 10.0, 60.0)
 DEFAULT_SHRINK = 20.0
-DEFAULT_Z = 1.0
+DEFAULT_Z = 0.5
 DEFAULT_CEILING = 100.0
 BURSTY_FROM = 1.5  # a factor from here up is called out in the evidence
 
@@ -139,12 +139,18 @@ class Dispersion:
         if q <= 0:
             return self.ceiling
         upper = first.pearson / q
+        point = first.pearson / first.dof
         out = upper
         for scale in self._scales[1:]:
-            if scale.bad <= 0:
+            if scale.bad <= 0 or scale.dof < 1:
                 continue
-            shrunk = (scale.pearson + self.shrink * upper) / (scale.dof + self.shrink)
-            out = max(out, shrunk)
+            # a longer scale counts only when it reads clearly more than the shortest (two
+            # standard deviations of its own estimate): otherwise its noise would only slow
+            # the judge down on independent traffic
+            longer = scale.pearson / scale.dof
+            if longer > point * (1.0 + 2.0 * math.sqrt(2.0 / scale.dof)):
+                shrunk = (scale.pearson + self.shrink * upper) / (scale.dof + self.shrink)
+                out = max(out, shrunk)
         return min(self.ceiling, max(1.0, out))
 
     def at_scale(self, index: int) -> tuple[float, int]:

@@ -84,9 +84,10 @@ SRE_BURN_WINDOWS = (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0,
 
 _SNAPSHOT_EVERY_S = 5.0
 _DISPLAY_LOOKBACKS_S = (600.0, 300.0, 120.0, 60.0, 30.0, 15.0, 5.0)
+_RAW_WINDOWS = 12  # the last windows, one by one, for quoting a sharp change
 _VETO_SPANS_S = (25.0, 330.0)  # recent windows (about 30 s to 5 min) that can veto a PASS
 _CEILING_SHARE = 0.05  # of each metric's alpha, for its hard ceiling
-DEFAULT_WARMUP_S = 120.0
+DEFAULT_WARMUP_S = 0.0  # the config default (`judge.warmup`), see docs
 DEFAULT_CEILING = 0.25
 DEFAULT_PASS_VETO = 2.0
 
@@ -334,12 +335,14 @@ class _Counts:
 class _Recent:
     """Running totals noted every few seconds, so a verdict can quote the rates of a recent
     window (about the last 10, 5, 2, 1 min, 30, 15 or 5 s, or since the last note) as well as
-    the whole canary's."""
+    the whole canary's; and after each of the last few windows, so that a sharp change
+    between two notes can be quoted from exactly where it began."""
 
     def __init__(self) -> None:
         self._snaps: deque[tuple[float, _Counts]] = deque(
             maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
         )
+        self._raw: deque[tuple[float, _Counts]] = deque(maxlen=_RAW_WINDOWS + 1)
         self._now = 0.0
 
     def __len__(self) -> int:
@@ -347,6 +350,7 @@ class _Recent:
 
     def note(self, end: float, total: _Counts) -> None:
         self._now = end
+        self._raw.append((end, total))
         if not self._snaps or end - self._snaps[-1][0] >= _SNAPSHOT_EVERY_S:
             self._snaps.append((end, total))
 
@@ -372,6 +376,12 @@ class _Recent:
                 continue
             used.add(t)
             out.append((total - snap, f"last {_span_text(now - t)}", now - t))
+        for t, snap in self._raw:
+            if t in used or t >= now or snap == total:
+                continue
+            used.add(t)
+            out.append((total - snap, f"last {_span_text(now - t)}", now - t))
+        out[1:] = sorted(out[1:], key=lambda w: -w[2])  # longest first
         return out
 
 
@@ -772,6 +782,10 @@ class _Comparison:
             )
             d_hi = diff.pass_high if status is Status.PASS else _diff_from_ratio(hi, diff)
             estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
+            if estimate is not None:
+                # the quoted effect always lies within the quoted interval (display bounds
+                # from different data can miss it; widening them is the cautious side)
+                d_lo, d_hi = min(d_lo, estimate), max(d_hi, estimate)
             effect_text = f"difference {_pp(estimate)} [{_pp(d_lo)}, {_pp(d_hi)}]"
             tol_text = f"tolerance {_pp(spec.tolerance_abs)}"
             if tol > 1.0:
@@ -779,6 +793,13 @@ class _Comparison:
             interval = (d_lo, d_hi if math.isfinite(d_hi) else 1.0)
             shown_tol, effect = spec.tolerance_abs, estimate
         else:
+            if ratio is not None and math.isinf(ratio):
+                hi_open = True
+            elif ratio is not None:
+                if ratio < lo and not lo_open:  # as above: never quote a ratio outside
+                    lo, lo_beyond = ratio, False
+                if ratio > hi and not hi_open:
+                    hi = ratio
             lo_text = f"<{_x(lo)}" if lo_open else _x(lo)
             if lo_beyond or (status is Status.FAIL and _x(lo) == _x(tol * (1 + 1e-9))):
                 lo_text = f">{_x(lo)}"
