@@ -598,7 +598,7 @@ def one_run(task: tuple[int, int, int, float, int]) -> dict[str, Any]:
     }
     warmup = WARMUP_S if arm.transient else DEFAULT_WARMUP_S
     decided["judge"], why = run_judge(s, tolerance, warmup_s=warmup)
-    if arm.traffic == 1000.0 or (arm.regression and arm.kind != "tail"):
+    if arm.family != "other" and (arm.traffic == 1000.0 or (arm.regression and arm.kind != "tail")):
         decided["judge-iid"], _ = run_judge(s, tolerance, dispersion=False, warmup_s=warmup)
     if arm.transient:
         decided["judge-nowarm"], _ = run_judge(s, tolerance, warmup_s=0.0)

@@ -89,7 +89,7 @@ _VETO_SPANS_S = (25.0, 330.0)  # recent windows (about 30 s to 5 min) that can v
 _CEILING_SHARE = 0.05  # of each metric's alpha, for its hard ceiling
 DEFAULT_WARMUP_S = 0.0  # the config default (`judge.warmup`), see docs
 DEFAULT_CEILING = 0.25
-DEFAULT_PASS_VETO = 2.0
+DEFAULT_PASS_VETO = 1.0
 
 
 class SequentialJudge:
@@ -477,11 +477,9 @@ class _Comparison:
         """What the next window's evidence is divided by (1 with dispersion off)."""
         if not self.judge.use_dispersion:
             return 1.0
-        if self.dispersion.estimate is not None:
+        if self.dispersion.estimate is not None or not self.canary_dispersion.ready:
             return self.dispersion.factor
-        if self.canary_dispersion.estimate is not None:
-            return self.canary_dispersion.factor
-        return self.dispersion.ceiling
+        return self.canary_dispersion.factor
 
     def _after_warmup(self) -> None:
         """The warm-up is over: the tests start afresh, without its data."""
@@ -1065,10 +1063,10 @@ class _Guard:
         n = sample.canary.requests
         phi = 1.0
         if self.use_dispersion:
-            # before the baseline shows its dispersion: cautious for the first half minute,
-            # then (a baseline without bad events) independent
-            known = self.dispersion.estimate is not None
-            phi = self.dispersion.factor if known or elapsed < 30.0 else 1.0
+            # an absolute limit, fired at once: the point estimate until the factor is ready,
+            # independent while the baseline has shown no bad event at all
+            point = self.dispersion.estimate
+            phi = self.dispersion.factor if self.dispersion.ready else max(1.0, point or 1.0)
             base = sample.baseline
             base_bad = self.slo.bad(base) if base is not None else None
             if base is not None and base_bad is not None:
