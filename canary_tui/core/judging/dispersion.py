@@ -27,8 +27,9 @@ How it is estimated here:
   pseudo-batches), since it has few batches;
 - the factor used is an upper confidence bound on the shortest scale (Wilson-Hilferty's
   approximation to the chi-square quantile, half a standard deviation), and at least 1 (counts
-  less spread than Poisson never sharpen the evidence); before `min_windows` windows it is
-  `ceiling` (100: next to no evidence), because Pearson's statistic of bursty counts is
+  less spread than Poisson never sharpen the evidence); before `min_windows` windows covering
+  `min_seconds` (10 windows and 30 s: 30 one-second windows) it is `ceiling` (100: next to
+  no evidence), because Pearson's statistic of bursty counts is
   heavy-tailed and a handful of windows can read as independent by chance (measured: bursts
   of 10-20 errors rolled back 2 of 40 healthy canaries within 2 s with an estimate from two
   windows);
@@ -49,7 +50,8 @@ from dataclasses import dataclass, field
 
 DEFAULT_SCALES_S = (0.0, 10.0, 60.0)
 DEFAULT_SHRINK = 10.0
-DEFAULT_MIN_WINDOWS = 30  # before this many windows (with a bad event among them): the ceiling
+DEFAULT_MIN_WINDOWS = 10  # before this many windows covering MIN_SECONDS: the ceiling
+DEFAULT_MIN_SECONDS = 30.0
 DEFAULT_Z = 0.5
 DEFAULT_CEILING = 100.0
 BURSTY_FROM = 1.5  # a factor from here up is called out in the evidence
@@ -110,6 +112,8 @@ class Dispersion:
     z: float = DEFAULT_Z
     ceiling: float = DEFAULT_CEILING
     min_windows: int = DEFAULT_MIN_WINDOWS
+    min_seconds: float = DEFAULT_MIN_SECONDS
+    _seconds: float = field(init=False, default=0.0)
     _scales: list[_Scale] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +128,7 @@ class Dispersion:
         if not (math.isfinite(bad) and math.isfinite(n)) or n < 0:
             return
         bad = min(max(bad, 0.0), n)
+        self._seconds += max(0.0, duration_s)
         for scale in self._scales:
             scale.add(bad, n, max(0.0, duration_s))
 
@@ -139,7 +144,11 @@ class Dispersion:
     def ready(self) -> bool:
         """Enough windows to trust the estimate (before that, `factor` is the ceiling)."""
         first = self._scales[0]
-        return first.batches >= self.min_windows and first.bad > 0
+        return (
+            first.batches >= self.min_windows
+            and self._seconds >= self.min_seconds
+            and first.bad > 0
+        )
 
     @property
     def factor(self) -> float:

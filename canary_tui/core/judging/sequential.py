@@ -816,8 +816,8 @@ class _Comparison:
                 spec.kind, "bad events"
             )
             point = self.dispersion.estimate or self.canary_dispersion.estimate
-            if point is None:
-                why += f"; too few {what} yet to tell if they come in bursts: evidence scaled"
+            if point is None or not (self.dispersion.ready or self.canary_dispersion.ready):
+                why += f"; too soon to tell if {what} come in bursts: evidence held back"
             elif point >= BURSTY_FROM:
                 why += f"; {what} arrive in bursts: dispersion {self.phi:.1f}x, evidence scaled"
         evidence = Evidence(
