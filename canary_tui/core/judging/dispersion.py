@@ -22,11 +22,13 @@ How it is estimated here:
   rate, divided by its degrees of freedom (batches - 1): the classic moment estimate of phi;
 - at several time scales (every window, and batches of at least 10 s and 60 s), because a
   burst that spans several windows (a pod failing for three seconds) is invisible window by
-  window but not in 10 s batches; a longer scale counts only when it reads more than one of
+  window but not in 10 s batches; a longer scale counts only when it reads more than two of
   its standard deviations above the shortest one, and then shrunk towards it (`shrink`
   pseudo-batches), since it has few batches;
-- the factor used is an upper confidence bound on the shortest scale (Wilson-Hilferty's
-  approximation to the chi-square quantile, half a standard deviation), and at least 1 (counts
+- the factor used is the shortest scale's estimate (`z` > 0 makes it an upper confidence
+  bound, Wilson-Hilferty's chi-square quantile `z` standard deviations down; measured on
+  independent traffic, z = 0.5 and a one-sd gate cost 14-22% of detection time for no gain in
+  the clustered arms, so the default is 0), or a longer scale's if larger, and at least 1 (counts
   less spread than Poisson never sharpen the evidence); before `min_windows` windows covering
   `min_seconds` (10 windows and 30 s: 30 one-second windows) it is `ceiling` (100: next to
   no evidence), because Pearson's statistic of bursty counts is
@@ -52,7 +54,7 @@ DEFAULT_SCALES_S = (0.0, 10.0, 60.0)
 DEFAULT_SHRINK = 10.0
 DEFAULT_MIN_WINDOWS = 10  # before this many windows covering MIN_SECONDS: the ceiling
 DEFAULT_MIN_SECONDS = 30.0
-DEFAULT_Z = 0.5
+DEFAULT_Z = 0.0
 DEFAULT_CEILING = 100.0
 BURSTY_FROM = 1.5  # a factor from here up is called out in the evidence
 
@@ -166,11 +168,11 @@ class Dispersion:
         for scale in self._scales[1:]:
             if scale.bad <= 0 or scale.dof < 1:
                 continue
-            # a longer scale counts only when it reads clearly more than the shortest (one
-            # standard deviation of its own estimate): otherwise its noise would only slow
+            # a longer scale counts only when it reads clearly more than the shortest (two
+            # standard deviations of its own estimate): otherwise its noise would only slow
             # the judge down on independent traffic
             longer = scale.pearson / scale.dof
-            if longer > point * (1.0 + math.sqrt(2.0 / scale.dof)):
+            if longer > point * (1.0 + 2.0 * math.sqrt(2.0 / scale.dof)):
                 shrunk = (scale.pearson + self.shrink * upper) / (scale.dof + self.shrink)
                 out = max(out, shrunk)
         return min(self.ceiling, max(1.0, out))
