@@ -82,7 +82,8 @@ def test_compound_poisson_counts_read_as_mean_square_over_mean_burst(
     for x, m in zip(bad, n, strict=True):
         d.add(float(x), float(m), 1.0)
     assert d.estimate == pytest.approx(truth, rel=0.06)
-    assert truth <= d.factor <= truth * 1.1  # the upper bound, a little above
+    # the factor: the estimate, or a longer scale's when that reads clearly more
+    assert d.estimate is not None and d.estimate <= d.factor <= truth * 1.1
 
 
 @pytest.mark.parametrize("dof", [1, 3, 10, 40, 300, 3000])
