@@ -26,12 +26,23 @@ Arms: 1000, 100 and 20 requests/s, 5% to the canary; baseline errors 0.5%; canar
 regressions start 5 minutes into the canary (`--onset` moves them) and are watched for an hour
 after that.
 
+Further arms at 1000 requests/s (docs/concepts/judge-robustness.md): errors and slow requests
+in bursts of 2-4, 1-10 and 10-20 (and 2-4 spread over 5 s), a realised split drifting around
+the weight, a diurnal 4:1 swing of load, a canary at 1% of traffic, a warm-up transient (x1.5
+slower for 120 s; the judge given a 180 s warm-up) and a catastrophic canary (50% errors from
+its first second, under that warm-up). More methods: judge-iid (the judge without the
+dispersion handling), judge-nowarm, and oracle-cp-b (oracle-cp told the burst sizes too: a
+compound-Poisson likelihood). On the 1000/s regression arms a second judge with the default
+tolerances and a hold ending 60 s after the onset gives the share of runs whose step passes
+during the regression ("passed in regression").
+
 Histogram resolution limits latency detection: the judge counts requests above the bucket bound
 at or above the baseline's p95 (233 ms -> the 250 ms bucket here), so a regression is only seen
 through how many requests cross that bound; finer buckets near the p95 would see it sooner.
 
     python benchmarks/detection.py --quick            # a few minutes on 2 cores
     python benchmarks/detection.py --json out.json    # 1000 A/A runs per traffic, 300 per arm
+    python benchmarks/detection.py --traffic 1000 --family clustered --aa-runs 80 --runs 25
 """
 
 from __future__ import annotations
