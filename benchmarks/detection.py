@@ -26,12 +26,23 @@ Arms: 1000, 100 and 20 requests/s, 5% to the canary; baseline errors 0.5%; canar
 regressions start 5 minutes into the canary (`--onset` moves them) and are watched for an hour
 after that.
 
+Further arms at 1000 requests/s (docs/concepts/judge-robustness.md): errors and slow requests
+in bursts of 2-4, 1-10 and 10-20 (and 2-4 spread over 5 s), a realised split drifting around
+the weight, a diurnal 4:1 swing of load, a canary at 1% of traffic, a warm-up transient (x1.5
+slower for 120 s; the judge given a 180 s warm-up) and a catastrophic canary (50% errors from
+its first second, under that warm-up). More methods: judge-iid (the judge without the
+dispersion handling), judge-nowarm, and oracle-cp-b (oracle-cp told the burst sizes too: a
+compound-Poisson likelihood). On the 1000/s regression arms a second judge with the default
+tolerances and a hold ending 60 s after the onset gives the share of runs whose step passes
+during the regression ("passed in regression").
+
 Histogram resolution limits latency detection: the judge counts requests above the bucket bound
 at or above the baseline's p95 (233 ms -> the 250 ms bucket here), so a regression is only seen
 through how many requests cross that bound; finer buckets near the p95 would see it sooner.
 
     python benchmarks/detection.py --quick            # a few minutes on 2 cores
     python benchmarks/detection.py --json out.json    # 1000 A/A runs per traffic, 300 per arm
+    python benchmarks/detection.py --traffic 1000 --family clustered --aa-runs 80 --runs 25
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -58,7 +69,7 @@ from canary_tui.core.judging.confseq import (
     DEFAULT_RESTART_SCALE_S,
     restart_weight,
 )
-from canary_tui.core.judging.sequential import SequentialJudge
+from canary_tui.core.judging.sequential import DEFAULT_WARMUP_S, SequentialJudge
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.specs import MetricKind, MetricSpec
 from canary_tui.core.verdict import Status
@@ -76,8 +87,16 @@ HOUR_S = 3600
 THRESHOLD_S = 0.25  # the bucket bound at or above the baseline's p95 (233 ms)
 HISTORY_S = 600  # the loop's judge.baseline_window: the baseline read before the canary
 ALPHA = 0.01
-METHODS = ("flagger", "kayenta", "judge", "oracle", "oracle-cp")
+METHODS = (
+    "flagger", "kayenta", "judge", "judge-iid", "judge-nowarm", "oracle", "oracle-cp",
+    "oracle-cp-b",
+)  # fmt: skip
 _NORMAL = NormalDist()
+
+
+TRANSIENT_S = 120  # the warm-up transient: the canary slower for its first two minutes
+TRANSIENT_SCALE = 1.5
+WARMUP_S = 180.0  # the warm-up the judge is given on the warm-up arms (>= the transient)
 
 
 @dataclass(frozen=True)
@@ -86,15 +105,59 @@ class Arm:
     kind: str  # aa | errors | latency | tail
     value: float
     onset: int = ONSET_S  # seconds into the canary the regression starts
+    share: float = CANARY_SHARE  # the router's weight
+    burst: tuple[int, int] = (1, 1)  # bad events come in bursts of lo..hi (uniform)
+    spell: int = 1  # a burst's events spread over this many 1 s ticks
+    load: str = "flat"  # flat | diurnal (total load swings 4:1 over the hour)
+    split: str = "fixed"  # fixed | drift (the realised split wanders around the weight)
+    transient: bool = False  # the canary x1.5 slower for its first TRANSIENT_S seconds
 
     @property
     def label(self) -> str:
-        return {
+        out = {
             "aa": "A/A",
             "errors": f"errors {self.value * 100:.1f}%",
             "latency": f"latency x{self.value:g}",
             "tail": "tail p95 +20%",
         }[self.kind]
+        if self.clustered:
+            out += f" b{self.burst[0]}-{self.burst[1]}"
+            if self.spell > 1:
+                out += f"/{self.spell}s"
+        if self.share != CANARY_SHARE:
+            out += f" {self.share * 100:g}%"
+        if self.load != "flat":
+            out += f" {self.load}"
+        if self.split != "fixed":
+            out += f" {self.split}"
+        if self.transient:
+            out += " warm-up"
+        if self.onset == 0 and self.regression:
+            out += " @0"
+        return out
+
+    @property
+    def clustered(self) -> bool:
+        return self.burst != (1, 1) or self.spell > 1
+
+    @property
+    def mean_burst(self) -> float:
+        return 0.5 * (self.burst[0] + self.burst[1])
+
+    @property
+    def family(self) -> str:
+        """Which group of arms: independent (the original ones), clustered, or realistic."""
+        if self.clustered:
+            return "clustered"
+        if self.traffic != 1000.0 or (
+            self.share == CANARY_SHARE
+            and self.load == "flat"
+            and self.split == "fixed"
+            and not self.transient
+            and not (self.onset == 0 and self.regression)
+        ):
+            return "independent"
+        return "other"
 
     @property
     def regression(self) -> bool:
@@ -116,6 +179,30 @@ def arms(onset: int = ONSET_S) -> list[Arm]:
             Arm(traffic, "latency", 1.5, onset),
             Arm(traffic, "tail", 0.1, onset),
         ]
+    # clustered errors and slow requests (both come in bursts), several burst sizes
+    for burst in ((2, 4), (1, 10), (10, 20)):
+        out += [
+            Arm(1000.0, "aa", 0.0, burst=burst),
+            Arm(1000.0, "errors", 0.02, onset, burst=burst),
+            Arm(1000.0, "latency", 1.5, onset, burst=burst),
+        ]
+        if burst == (2, 4):
+            out += [
+                Arm(1000.0, "errors", 0.01, onset, burst=burst),
+                Arm(1000.0, "latency", 1.2, onset, burst=burst),
+            ]
+    out.append(Arm(1000.0, "aa", 0.0, burst=(2, 4), spell=5))  # bursts spread over 5 s
+    # the realised split drifting around the weight; a diurnal swing of load; a 1% canary
+    for extra in ({"split": "drift"}, {"load": "diurnal"}, {"share": 0.01}):
+        out += [
+            Arm(1000.0, "aa", 0.0, **extra),  # type: ignore[arg-type]
+            Arm(1000.0, "errors", 0.02, onset, **extra),  # type: ignore[arg-type]
+            Arm(1000.0, "latency", 1.5, onset, **extra),  # type: ignore[arg-type]
+        ]
+    # warm-up: a canary whose only fault is a slow first two minutes; a catastrophic canary
+    # (half its requests failing from the start) that the ceiling must catch during warm-up
+    out.append(Arm(1000.0, "aa", 0.0, transient=True))
+    out.append(Arm(1000.0, "errors", 0.5, 0, transient=True))
     return out
 
 
@@ -158,6 +245,7 @@ def bucket_probabilities(cdf: Any) -> np.ndarray:
 
 
 BASE_PROBS = bucket_probabilities(lognormal_cdf)
+TRANSIENT_PROBS = bucket_probabilities(lambda x: lognormal_cdf(x, TRANSIENT_SCALE))
 
 
 def canary_probs(arm: Arm) -> np.ndarray:
@@ -194,6 +282,10 @@ class Stream:
 def generate(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generator) -> Stream:
     """One run's counts; the pre-canary history comes from its own generator, so the canary's
     streams are the same with or without it."""
+    if arm.clustered or arm.share != CANARY_SHARE or arm.load != "flat" or arm.split != "fixed":
+        return generate_extra(arm, rng, history_rng)
+    if arm.transient:
+        return generate_extra(arm, rng, history_rng)
     ticks = arm.ticks
     total = rng.poisson(arm.traffic, ticks)
     nc = rng.binomial(total, CANARY_SHARE)
@@ -207,6 +299,81 @@ def generate(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generato
     hc[:onset] = rng.multinomial(nc[:onset], BASE_PROBS)
     if onset < ticks:
         hc[onset:] = rng.multinomial(nc[onset:], canary_probs(arm))
+    history = history_rng.multinomial(history_rng.poisson(arm.traffic * HISTORY_S), BASE_PROBS)
+    return Stream(nb, nc, eb, ec, hb, hc, history)
+
+
+def bursts(rng: np.random.Generator, n: np.ndarray, p: np.ndarray, arm: Arm) -> np.ndarray:
+    """Bad events per tick with mean n * p: binomial, or bursts of arm.burst sizes (a
+    compound Poisson count), each burst's events spread over arm.spell ticks."""
+    if not arm.clustered:
+        return rng.binomial(n, p)
+    ticks = len(n)
+    k = rng.poisson(n * p / arm.mean_burst)
+    where = np.repeat(np.arange(ticks), k)
+    sizes = rng.integers(arm.burst[0], arm.burst[1] + 1, size=len(where))
+    if arm.spell > 1:
+        events = np.repeat(where, sizes) + rng.integers(0, arm.spell, size=int(sizes.sum()))
+        out = np.bincount(events[events < ticks], minlength=ticks)
+    else:
+        out = np.bincount(where, weights=sizes, minlength=ticks).astype(np.int64)
+    return np.minimum(out, n)
+
+
+ABOVE = np.array([b > THRESHOLD_S for b in BUCKETS])
+
+
+def histograms(
+    rng: np.random.Generator, n: np.ndarray, probs: list[np.ndarray], rows: np.ndarray, arm: Arm
+) -> np.ndarray:
+    """Per-tick bucket counts: multinomial, or (clustered) the requests over the 250 ms bound
+    drawn in bursts and spread over the buckets above it, the rest over those below."""
+    out = np.zeros((len(n), len(BUCKETS)), dtype=np.int64)
+    if not arm.clustered:
+        for r, pr in enumerate(probs):
+            sel = rows == r
+            if sel.any():
+                out[sel] = rng.multinomial(n[sel], pr)
+        return out
+    slow_p = np.array([pr[ABOVE].sum() for pr in probs])[rows]
+    slow = bursts(rng, n, slow_p, arm)
+    for r, pr in enumerate(probs):
+        sel = rows == r
+        if not sel.any():
+            continue
+        hi, lo = pr * ABOVE, pr * ~ABOVE
+        out[sel] += rng.multinomial(slow[sel], hi / hi.sum())
+        out[sel] += rng.multinomial(n[sel] - slow[sel], lo / lo.sum())
+    return out
+
+
+def generate_extra(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generator) -> Stream:
+    """The other arms: bursts, a drifting split, a diurnal load, a small canary, warm-up."""
+    ticks = arm.ticks
+    t = np.arange(ticks)
+    load = np.full(ticks, arm.traffic)
+    if arm.load == "diurnal":  # a 4:1 swing over the hour, from a random phase
+        load = arm.traffic * (1 + 0.6 * np.sin(2 * math.pi * t / HOUR_S + rng.uniform(0, 6.3)))
+    share = np.full(ticks, arm.share)
+    if arm.split == "drift":  # AR(1) in log share: about +-20%, correlated over ~100 s
+        x = np.zeros(ticks)
+        noise = rng.normal(0.0, 0.03, ticks)
+        for i in range(1, ticks):
+            x[i] = 0.99 * x[i - 1] + noise[i]
+        share = arm.share * np.exp(x)
+    total = rng.poisson(load)
+    nc = rng.binomial(total, np.clip(share, 0.0, 1.0))
+    nb = total - nc
+    onset = arm.onset if arm.regression else ticks
+    p_canary = np.where(t >= onset, canary_error_rate(arm), BASE_ERRORS)
+    eb = bursts(rng, nb, np.full(ticks, BASE_ERRORS), arm)
+    ec = bursts(rng, nc, p_canary, arm)
+    probs = [BASE_PROBS, canary_probs(arm), TRANSIENT_PROBS]
+    rows_c = np.where(t >= onset, 1, 0)
+    if arm.transient:
+        rows_c = np.where(t < TRANSIENT_S, 2, rows_c)
+    hb = histograms(rng, nb, probs, np.zeros(ticks, dtype=np.int64), arm)
+    hc = histograms(rng, nc, probs, rows_c, arm)
     history = history_rng.multinomial(history_rng.poisson(arm.traffic * HISTORY_S), BASE_PROBS)
     return Stream(nb, nc, eb, ec, hb, hc, history)
 
@@ -296,29 +463,62 @@ def judge_specs(tolerance: float) -> tuple[MetricSpec, ...]:
     )  # fmt: skip
 
 
-def run_judge(s: Stream, tolerance: float) -> tuple[int | None, str]:
-    """The judge as the loop runs it: slow-request threshold from the baseline's p95 over the
-    10 min before the canary (`Engine._learn_baseline`), then one observe + verdicts a tick."""
-    judge = SequentialJudge(judge_specs(tolerance), ALPHA)
-    history = Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist()))
-    judge.calibrate(history, "over the 10 min before the canary")
-    if judge.thresholds_ms()["latency"] != THRESHOLD_S * 1000.0:  # the oracles count from it
-        raise RuntimeError(f"the judge counts slow requests from {judge.thresholds_ms()}")
-    judge.start_step(0, 0.0)
+def samples(s: Stream, stop: int | None = None) -> Iterator[Sample]:
     cb, cc = np.cumsum(s.hb, axis=1), np.cumsum(s.hc, axis=1)
-    for t in range(len(s.nb)):
-        sample = Sample(
+    for t in range(len(s.nb) if stop is None else min(stop, len(s.nb))):
+        yield Sample(
             float(t),
             float(t + 1),
             VariantCounts(float(s.nb[t]), float(s.eb[t]), Histogram(BUCKETS, tuple(cb[t].tolist()))),
             VariantCounts(float(s.nc[t]), float(s.ec[t]), Histogram(BUCKETS, tuple(cc[t].tolist()))),
         )  # fmt: skip
+
+
+def run_judge(
+    s: Stream, tolerance: float, *, dispersion: bool = True, warmup_s: float = DEFAULT_WARMUP_S
+) -> tuple[int | None, str]:
+    """The judge as the loop runs it: slow-request threshold from the baseline's p95 over the
+    10 min before the canary (`Engine._learn_baseline`), then one observe + verdicts a tick."""
+    judge = SequentialJudge(judge_specs(tolerance), ALPHA, dispersion=dispersion, warmup_s=warmup_s)
+    history = Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist()))
+    judge.calibrate(history, "over the 10 min before the canary")
+    if judge.thresholds_ms()["latency"] != THRESHOLD_S * 1000.0:  # the oracles count from it
+        raise RuntimeError(f"the judge counts slow requests from {judge.thresholds_ms()}")
+    judge.start_step(0, 0.0)
+    for t, sample in enumerate(samples(s)):
         judge.observe(sample)
         verdicts = judge.verdicts(StepContext(0, t + 1.0, 60.0, t + 1.0))
         failing = [v for v in verdicts if v.status is Status.FAIL]
         if failing:
             return t + 1, failing[0].why
     return None, ""
+
+
+PASS_AFTER_ONSET_S = 60  # the pass-risk runs: the step's hold ends this long after the onset
+PASS_WATCH_S = 900  # and they are watched this long after the hold ends
+
+
+def pass_risk(arm: Arm, s: Stream) -> bool:
+    """Does the step pass (every metric PASS) after its hold, which ends 60 s into a live
+    regression, before the judge fails it? The judge with the default tolerances (errors
+    1.5x or +0.2 pp, slow requests 1.5x or +0.5 pp), every regression arm beyond them."""
+    specs = (
+        MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=1.5, tolerance_abs=0.002),
+        MetricSpec("latency", MetricKind.LATENCY, baseline_quantile=0.95, tolerance_ratio=1.5,
+                   tolerance_abs=0.005),
+    )  # fmt: skip
+    judge = SequentialJudge(specs, ALPHA, warmup_s=DEFAULT_WARMUP_S)
+    judge.calibrate(Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist())))
+    judge.start_step(0, 0.0)
+    hold = float(arm.onset + PASS_AFTER_ONSET_S)
+    for t, sample in enumerate(samples(s, arm.onset + PASS_AFTER_ONSET_S + PASS_WATCH_S)):
+        judge.observe(sample)
+        verdicts = judge.verdicts(StepContext(0, t + 1.0, hold, t + 1.0))
+        if any(v.status is Status.FAIL for v in verdicts):
+            return False
+        if t + 1 >= hold and all(v.status is Status.PASS for v in verdicts):
+            return True
+    return False
 
 
 # --- (d), (e) oracles -----------------------------------------------------------------------
@@ -351,9 +551,37 @@ def oracle_sprt(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | 
     return int(hits[0]) + arm.onset + 1 if len(hits) else None
 
 
-def oracle_changepoint(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
+def compound_loglik(bad: np.ndarray, n: np.ndarray, p: float, arm: Arm) -> np.ndarray:
+    """log P(bad) per tick when bad events come in bursts of arm.burst sizes (uniform) at the
+    rate p per request: a compound Poisson law, summed over the number of bursts."""
+    top = int(bad.max()) if len(bad) else 0
+    sizes = np.zeros(top + 1)
+    lo, hi = arm.burst
+    sizes[lo : min(hi, top) + 1] = 1.0 / (hi - lo + 1)
+    conv = np.zeros((top + 1, top + 1))  # conv[k, c] = P(k bursts hold c events)
+    conv[0, 0] = 1.0
+    for k in range(1, top + 1):
+        conv[k] = np.convolve(conv[k - 1], sizes)[: top + 1]
+    lam = np.maximum(n * p / arm.mean_burst, 1e-300)
+    k = np.arange(top + 1)
+    log_pois = (
+        k[None, :] * np.log(lam)[:, None] - lam[:, None] - np.array(
+            [math.lgamma(j + 1) for j in k])[None, :]
+    )  # fmt: skip
+    with np.errstate(divide="ignore"):
+        log_conv = np.log(conv[:, bad].T)  # ticks x bursts
+    return np.logaddexp.reduce(log_pois + log_conv, axis=1)
+
+
+def oracle_changepoint(
+    arm: Arm, s: Stream, threshold_s: float, alpha: float, bursty: bool = False
+) -> int | None:
     bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
-    llr = llr_series(bad, n, p0, p1)
+    if bursty:  # the oracle that knows the burst sizes too
+        llr = compound_loglik(bad, n, p1, arm) - compound_loglik(bad, n, p0, arm)
+        llr = np.nan_to_num(llr, nan=0.0)  # a count clipped to an impossible value
+    else:
+        llr = llr_series(bad, n, p0, p1)
     limit = math.log(1 / alpha)
     # the first window's weight, then a restart every window, as in the judge
     log_r = math.log(DEFAULT_FIRST_WEIGHT)
@@ -379,21 +607,34 @@ def one_run(task: tuple[int, int, int, float, int]) -> dict[str, Any]:
         "flagger": flagger(s),
         "kayenta": kayenta(s),
     }
-    decided["judge"], why = run_judge(s, tolerance)
+    warmup = WARMUP_S if arm.transient else DEFAULT_WARMUP_S
+    decided["judge"], why = run_judge(s, tolerance, warmup_s=warmup)
+    if arm.family != "other" and (arm.traffic == 1000.0 or (arm.regression and arm.kind != "tail")):
+        decided["judge-iid"], _ = run_judge(s, tolerance, dispersion=False, warmup_s=warmup)
+    if arm.transient:
+        decided["judge-nowarm"], _ = run_judge(s, tolerance, warmup_s=0.0)
     per_metric = ALPHA / 2  # the judge's split over its two metrics
+    oracles = [("oracle-cp", False)]
+    if arm.clustered and arm.spell == 1:
+        oracles.append(("oracle-cp-b", True))
     if arm.regression:
         decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
-        decided["oracle-cp"] = oracle_changepoint(arm, s, threshold_s, per_metric)
+        for name, bursty in oracles:
+            decided[name] = oracle_changepoint(arm, s, threshold_s, per_metric, bursty)
     else:  # its own false rollbacks: tuned to the smallest regression of each metric
-        alarms = [
-            oracle_changepoint(Arm(arm.traffic, kind, value), s, threshold_s, per_metric)
-            for kind, value in (("errors", 0.01), ("latency", 1.2))
-        ]
-        decided["oracle-cp"] = min((t for t in alarms if t is not None), default=None)
+        for name, bursty in oracles:
+            alarms = [
+                oracle_changepoint(replace(arm, kind=kind, value=value), s, threshold_s,
+                                   per_metric, bursty)
+                for kind, value in (("errors", 0.01), ("latency", 1.2))
+            ]  # fmt: skip
+            decided[name] = min((t for t in alarms if t is not None), default=None)
     bad = None
     if arm.regression:
         bad, _, _, _ = oracle_counts(arm, s, threshold_s)
     out: dict[str, Any] = {"arm": arm_index, "run": run, "why": why}
+    if arm.regression and arm.traffic == 1000.0 and arm.onset > 0:
+        out["passed"] = pass_risk(arm, s)
     for method, tick in decided.items():
         served = None
         if bad is not None:
@@ -431,6 +672,11 @@ def summarise(arm: Arm, results: list[dict[str, Any]], method: str) -> dict[str,
         r["tick"] - arm.onset if r["tick"] is not None and r["tick"] > arm.onset else math.inf
         for r in rows
     ]
+    if method == "judge":
+        passed = [r["passed"] for r in results if "passed" in r]
+        if passed:
+            out["passed_during_regression"] = sum(passed) / len(passed)
+            out["passed_wilson"] = wilson(sum(passed), len(passed))
     out["pre_onset_rollback"] = pre / n
     out["detected"] = sum(1 for d in delays if math.isfinite(d)) / n
     finite_or_inf = sorted(delays)
@@ -454,7 +700,7 @@ def _fmt_s(x: float) -> str:
 
 def table(summaries: list[dict[str, Any]]) -> str:
     head = (
-        f"{'traffic':>7} {'arm':<14} {'method':<9} {'runs':>5} {'false RB/h [95% Wilson]':>24} "
+        f"{'traffic':>7} {'arm':<26} {'method':<12} {'runs':>5} {'false RB/h [95% Wilson]':>24} "
         f"{'pre-onset':>9} {'detected':>8} {'median s':>8} {'p90 s':>6} {'bad served':>10}"
     )
     lines = [head, "-" * len(head)]
@@ -471,7 +717,43 @@ def table(summaries: list[dict[str, Any]]) -> str:
                 f"{s['bad_served_median']:>10.0f}"
             )
         lines.append(
-            f"{s['traffic']:>7.0f} {s['arm']:<14} {s['method']:<9} {s['runs']:>5} {fr:>24} {rest}"
+            f"{s['traffic']:>7.0f} {s['arm']:<26} {s['method']:<12} {s['runs']:>5} {fr:>24} {rest}"
+        )
+    return "\n".join(lines)
+
+
+def comparisons(summaries: list[dict[str, Any]]) -> str:
+    """Per regression arm: the judge's median against the others', and the pass risk."""
+    by: dict[tuple[float, str], dict[str, dict[str, Any]]] = {}
+    for s in summaries:
+        if "median_s" in s:
+            by.setdefault((s["traffic"], s["arm"]), {})[s["method"]] = s
+
+    def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+        if a is None or b is None:
+            return "-"
+        x, y = a["median_s"], b["median_s"]
+        if math.isinf(x) or math.isinf(y) or y <= 0:
+            return ">1h" if math.isinf(x) else "-"
+        return f"{x / y:.2f}"
+
+    head = (
+        f"{'traffic':>7} {'arm':<26} {'judge/cp':>8} {'judge/cp-b':>10} {'iid/cp':>7} "
+        f"{'flagger/j':>9} {'kayenta/j':>9} {'passed in regression [Wilson]':>30}"
+    )
+    lines = [head, "-" * len(head)]
+    for (traffic, arm), m in by.items():
+        j = m.get("judge")
+        passed = "-"
+        if j is not None and "passed_during_regression" in j:
+            lo, hi = j["passed_wilson"]
+            passed = (
+                f"{j['passed_during_regression'] * 100:5.1f}% [{lo * 100:4.1f}, {hi * 100:4.1f}]"
+            )
+        lines.append(
+            f"{traffic:>7.0f} {arm:<26} {ratio(j, m.get('oracle-cp')):>8} "
+            f"{ratio(j, m.get('oracle-cp-b')):>10} {ratio(m.get('judge-iid'), m.get('oracle-cp')):>7} "
+            f"{ratio(m.get('flagger'), j):>9} {ratio(m.get('kayenta'), j):>9} {passed:>30}"
         )
     return "\n".join(lines)
 
@@ -517,6 +799,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
+        "--only", default=None, help="only arms whose label (e.g. 'b2-4', 'A/A') contains this"
+    )
+    parser.add_argument(
+        "--family",
+        choices=("independent", "clustered", "other"),
+        action="append",
+        default=None,
+        help="only this group of arms (the original independent ones, clustered, other)",
+    )
+    parser.add_argument(
         "--traffic",
         type=float,
         action="append",
@@ -536,6 +828,10 @@ def main(argv: list[str] | None = None) -> int:
         work = [t for t in work if arm_list[t[0]].traffic in args.traffic]
     if args.no_aa:
         work = [t for t in work if arm_list[t[0]].regression]
+    if args.only:
+        work = [t for t in work if args.only in arm_list[t[0]].label]
+    if args.family:
+        work = [t for t in work if arm_list[t[0]].family in args.family]
     # the long runs first, so the pool does not wait on a straggler at the end
     work.sort(key=lambda t: (arm_list[t[0]].regression, -arm_list[t[0]].traffic))
     started = time.monotonic()
@@ -562,6 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         f"onset {args.onset} s, seed {args.seed}, {elapsed:.0f} s"
     )
     print(table(summaries))
+    print()
+    print(comparisons(summaries))
     if args.json is not None:
         examples = {
             arm_list[i].label + f" @{arm_list[i].traffic:g}": next(

@@ -62,7 +62,9 @@ def judge_of(config: Config) -> Judge:
     j = config.judge
     if j.kind == "sequential":
         return SequentialJudge(specs, alpha=j.alpha, pass_alpha=j.pass_alpha, effect=j.effect,
-                               min_requests=j.min_requests, slos=slos_of(config))  # fmt: skip
+                               min_requests=j.min_requests, slos=slos_of(config),
+                               warmup_s=j.warmup, step_warmup_s=j.step_warmup,
+                               ceiling=j.ceiling)  # fmt: skip
     return ThresholdJudge(specs, window_s=j.window, min_requests=j.min_requests)
 
 

@@ -161,6 +161,12 @@ class JudgeSection(Strict):
     effect: Literal["ratio", "difference"] = "ratio"
     # how far back before the canary starts the baseline's latency quantiles are read
     baseline_window: Annotated[float, _bounded(0.0, 7 * DAY)] = 600.0
+    # sequential: comparisons shown as WARMING UP, never acted on, for this long after the
+    # canary's first window (and `step_warmup` after each step); the SLO guards and the
+    # hard `ceiling` on the canary's own bad-event rate still fail at once
+    warmup: Annotated[float, _bounded(0.0, DAY)] = 0.0
+    step_warmup: Annotated[float, _bounded(0.0, DAY)] = 0.0
+    ceiling: float | None = Field(default=0.25, gt=0.0, lt=1.0)
 
 
 class NoDataSection(Strict):

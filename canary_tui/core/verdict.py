@@ -1,4 +1,4 @@
-"""Verdicts on a metric (PASS / FAIL / INCONCLUSIVE), each carrying the evidence behind it."""
+"""Verdicts on a metric (PASS / FAIL / INCONCLUSIVE / WARMING UP), each with its evidence."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    # a comparison shown during the canary's warm-up: never acted on (neither a FAIL that
+    # rolls back nor a PASS that advances), whatever the numbers say
+    WARMING_UP = "warming-up"
 
 
 @dataclass(frozen=True, slots=True)

@@ -469,9 +469,17 @@ class RatioSequence:
         baseline_n: float,
         elapsed_s: float,
         duration_s: float,
+        dispersion: float = 1.0,
     ) -> None:
         observe_ratio(
-            (self,), canary_bad, canary_n, baseline_bad, baseline_n, elapsed_s, duration_s
+            (self,),
+            canary_bad,
+            canary_n,
+            baseline_bad,
+            baseline_n,
+            elapsed_s,
+            duration_s,
+            dispersion,
         )
 
     def add_time(self, elapsed_s: float, duration_s: float) -> None:
@@ -486,15 +494,25 @@ def observe_ratio(
     baseline_n: float,
     elapsed_s: float,
     duration_s: float,
+    dispersion: float = 1.0,
 ) -> None:
-    """Feed one window to ratio sequences on the same grid (the likelihood is computed once)."""
+    """Feed one window to ratio sequences on the same grid (the likelihood is computed once).
+
+    `dispersion` (>= 1, fixed before the window was seen) divides the window's log-likelihood:
+    the quasi-likelihood of counts that vary that many times more than independent requests'
+    (see `dispersion`).
+    """
     for seq in sequences:
         seq.grid.add_time(elapsed_s, duration_s)
     bad = canary_bad + baseline_bad
     if not sequences or bad <= 0 or canary_n <= 0 or baseline_n <= 0:
         return  # the window says nothing about rho
+    if not dispersion >= 1.0 or not math.isfinite(dispersion):
+        raise ValueError("the dispersion factor must be a finite number of at least 1")
     grid = sequences[0].grid
     loglik = ratio_loglik(grid.log_points, grid.points, canary_bad, canary_n, bad, baseline_n)
+    if dispersion != 1.0:
+        loglik = [v / dispersion for v in loglik]
     prepared = prepare(loglik)
     for seq in sequences:
         if seq.grid.points != grid.points:
@@ -533,11 +551,17 @@ class RateSequence:
         self._log_p = [min(u, math.log(_P_MAX)) for u in self.grid.log_points]
         self._log_q = [math.log1p(-math.exp(u)) for u in self._log_p]
 
-    def observe(self, bad: float, n: float, elapsed_s: float, duration_s: float) -> None:
+    def observe(
+        self, bad: float, n: float, elapsed_s: float, duration_s: float, dispersion: float = 1.0
+    ) -> None:
+        """One window; `dispersion` (>= 1) divides its log-likelihood (quasi-likelihood)."""
         self.grid.add_time(elapsed_s, duration_s)
         if n <= 0:
             return
-        good = max(0.0, n - bad)
+        if not dispersion >= 1.0 or not math.isfinite(dispersion):
+            raise ValueError("the dispersion factor must be a finite number of at least 1")
+        good = max(0.0, n - bad) / dispersion
+        bad = bad / dispersion
         self.grid.update(
             [bad * lp + good * lq for lp, lq in zip(self._log_p, self._log_q, strict=True)]
         )

@@ -17,7 +17,16 @@ How (the mathematics is in `confseq`):
   the metrics and the SLO guards;
 - beside the comparison, per SLO: the canary's own bad-event rate bounded above the objective
   (a FAIL even when the baseline is just as bad), and the SRE workbook's multi-window burn rate;
-- no data, a broken query, or a variant without traffic is never a PASS.
+- no data, a broken query, or a variant without traffic is never a PASS;
+- bad events that come in bursts (a client retrying, a pod failing everything for a second)
+  vary more than independent requests: each window's evidence is divided by the baseline's
+  index of dispersion (quasi-likelihood, see `dispersion`), and the evidence says so;
+- a PASS must also hold for the recent past: when a recent window (the last 30 s to 5 min)
+  reads beyond the tolerance, the step is not passed on the strength of older data;
+- for `warmup_s` after the canary starts (and `step_warmup_s` after each step) comparisons
+  are shown as WARMING UP, never acted on, and their data are dropped from the tests when the
+  warm-up ends; the hard `ceiling` on the canary's own bad-event rate and the SLO guards fail
+  at once, warm-up or not.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import bisect
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from canary_tui.core.judging.base import StepContext, bad_and_total, duration_text, pct
@@ -41,6 +50,7 @@ from canary_tui.core.judging.confseq import (
     rate_lower_bound,
     rate_upper_bound,
 )
+from canary_tui.core.judging.dispersion import BURSTY_FROM, Dispersion
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.slo import SLO
 from canary_tui.core.specs import MetricKind, MetricSpec
@@ -74,6 +84,12 @@ SRE_BURN_WINDOWS = (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0,
 
 _SNAPSHOT_EVERY_S = 5.0
 _DISPLAY_LOOKBACKS_S = (600.0, 300.0, 120.0, 60.0, 30.0, 15.0, 5.0)
+_RAW_WINDOWS = 12  # the last windows, one by one, for quoting a sharp change
+_VETO_SPANS_S = (25.0, 330.0)  # recent windows (about 30 s to 5 min) that can veto a PASS
+_CEILING_SHARE = 0.05  # of each metric's alpha, for its hard ceiling
+DEFAULT_WARMUP_S = 0.0  # the config default (`judge.warmup`), see docs
+DEFAULT_CEILING = 0.25
+DEFAULT_PASS_VETO = 1.0
 
 
 class SequentialJudge:
@@ -101,6 +117,14 @@ class SequentialJudge:
       regression late in a step cannot ride on earlier good data) or "canary" (everything
       since the canary started: faster through the first, low-weight steps).
     - `grid`: the shape of the confidence sequences (grid, priors, restart scale).
+    - `dispersion`: divide each window's evidence by the baseline's index of dispersion
+      (bursty counts); False treats every request as independent (for comparison only).
+    - `warmup_s`, `step_warmup_s`: how long after the canary's first window, and after each
+      step starts, comparisons are WARMING UP (shown, never acted on, then forgotten).
+    - `ceiling`: a hard limit on the canary's own bad-event rate (a share, e.g. 0.25), proved
+      with 5% of each metric's alpha and failed at once, warm-up or not; None: no ceiling.
+    - `pass_veto`: the e-value (one look) with which a recent window reading beyond the
+      tolerance holds back a PASS.
     """
 
     def __init__(
@@ -120,6 +144,11 @@ class SequentialJudge:
         no_traffic_s: float = 30.0,
         pass_scope: str = "step",
         grid: GridSettings | None = None,
+        dispersion: bool = True,
+        warmup_s: float = 0.0,
+        step_warmup_s: float = 0.0,
+        ceiling: float | None = DEFAULT_CEILING,
+        pass_veto: float = DEFAULT_PASS_VETO,
     ) -> None:
         if not 0.0 < alpha < 1.0 or not 0.0 < pass_alpha < 1.0:
             raise ValueError("alpha and pass_alpha must lie strictly between 0 and 1")
@@ -127,6 +156,12 @@ class SequentialJudge:
             raise ValueError("the judge needs at least one metric or SLO")
         if pass_scope not in ("step", "canary"):
             raise ValueError("pass_scope must be 'step' or 'canary'")
+        if not (warmup_s >= 0 and step_warmup_s >= 0):
+            raise ValueError("warm-up durations must be zero or more seconds")
+        if ceiling is not None and not 0.0 < ceiling < 1.0:
+            raise ValueError("the ceiling must lie strictly between 0 and 1")
+        if not pass_veto >= 1.0:
+            raise ValueError("pass_veto must be at least 1")
         quantiles = dict(slow_quantiles or {})
         for spec in specs:
             if spec.baseline_quantile is not None:
@@ -147,6 +182,11 @@ class SequentialJudge:
         self.calibration_min_requests = calibration_min_requests
         self.no_traffic_s = no_traffic_s
         self.pass_scope = pass_scope
+        self.use_dispersion = dispersion
+        self.warmup_s = warmup_s
+        self.step_warmup_s = step_warmup_s
+        self.ceiling = ceiling
+        self.pass_veto = pass_veto
         tests = len(specs) + len(slos)
         self.alpha_per_test = alpha / tests
         self._comparisons = [
@@ -161,21 +201,39 @@ class SequentialJudge:
             )
             for spec in specs
         ]
-        self._guards = [_Guard(slo, alpha / tests, burn_windows, grid) for slo in slos]
+        self._guards = [
+            _Guard(slo, alpha / tests, burn_windows, grid, dispersion) for slo in slos
+        ]
         self._t0: float | None = None
+        self._step_t0: float | None = None  # in the samples' time: when this step started
         self._last: Sample | None = None
         self._seen: dict[str, float] = {}  # variant -> end of the last window it had traffic
 
     # --- the Judge protocol ---------------------------------------------------------------
     def start_step(self, index: int, now: float) -> None:
+        # the step's warm-up runs in the samples' time, from the end of the last window seen
+        self._step_t0 = self._last.end if self._last is not None else None
         for comp in self._comparisons:
             comp.start_step()
+
+    def warm_left(self, t: float) -> float:
+        """Seconds of warm-up left at sample time `t` (0: comparisons count)."""
+        left = 0.0
+        if self._t0 is not None and self.warmup_s > 0:
+            left = max(left, self._t0 + self.warmup_s - t)
+        if self.step_warmup_s > 0:
+            start = self._step_t0 if self._step_t0 is not None else self._t0
+            if start is not None:
+                left = max(left, start + self.step_warmup_s - t)
+        return max(0.0, left)
 
     def observe(self, sample: Sample) -> None:
         sample = sample.validated()
         self._last = sample
         if self._t0 is None:
             self._t0 = sample.start
+        if self._step_t0 is None:
+            self._step_t0 = sample.start
         elapsed = sample.start - self._t0
         duration = max(0.0, sample.end - sample.start)
         if not sample.ok:
@@ -189,8 +247,9 @@ class SequentialJudge:
         for variant, counts in (("baseline", sample.baseline), ("canary", sample.canary)):
             if counts.requests > 0:
                 self._seen[variant] = sample.end
+        warming = self.warm_left(sample.start) > 0
         for comp in self._comparisons:
-            comp.observe(sample, elapsed, duration)
+            comp.observe(sample, elapsed, duration, warming)
         for guard in self._guards:
             guard.observe(sample, elapsed, duration)
 
@@ -211,7 +270,8 @@ class SequentialJudge:
                 silent = last.end - seen
                 why = f"the {variant} served no requests for {silent:.0f} s"
                 return _all_no_data(names, why, "no-traffic")
-        out = [comp.verdict(ctx) for comp in self._comparisons]
+        left = self.warm_left(last.start)  # as the last window was fed: warm-up or not
+        out = [comp.verdict(ctx, left) for comp in self._comparisons]
         out += [guard.verdict() for guard in self._guards]
         return tuple(out)
 
@@ -276,12 +336,14 @@ class _Counts:
 class _Recent:
     """Running totals noted every few seconds, so a verdict can quote the rates of a recent
     window (about the last 10, 5, 2, 1 min, 30, 15 or 5 s, or since the last note) as well as
-    the whole canary's."""
+    the whole canary's; and after each of the last few windows, so that a sharp change
+    between two notes can be quoted from exactly where it began."""
 
     def __init__(self) -> None:
         self._snaps: deque[tuple[float, _Counts]] = deque(
             maxlen=int(_DISPLAY_LOOKBACKS_S[0] / _SNAPSHOT_EVERY_S) + 2
         )
+        self._raw: deque[tuple[float, _Counts]] = deque(maxlen=_RAW_WINDOWS + 1)
         self._now = 0.0
 
     def __len__(self) -> int:
@@ -289,13 +351,18 @@ class _Recent:
 
     def note(self, end: float, total: _Counts) -> None:
         self._now = end
+        self._raw.append((end, total))
         if not self._snaps or end - self._snaps[-1][0] >= _SNAPSHOT_EVERY_S:
             self._snaps.append((end, total))
 
     def windows(self, total: _Counts) -> list[tuple[_Counts, str]]:
         """The whole canary ("") and each recent window it can tell from it, longest first,
         each labelled with the span it really covers (up to the latest count)."""
-        out: list[tuple[_Counts, str]] = [(total, "")]
+        return [(w, label) for w, label, _ in self.spans(total)]
+
+    def spans(self, total: _Counts) -> list[tuple[_Counts, str, float]]:
+        """`windows`, each with the seconds it covers (inf for the whole canary)."""
+        out: list[tuple[_Counts, str, float]] = [(total, "", math.inf)]
         snaps, now = self._snaps, self._now
         used: set[float] = set()
         for lookback in (*_DISPLAY_LOOKBACKS_S, 0.0):
@@ -309,7 +376,13 @@ class _Recent:
             if t in used or snap == total:
                 continue
             used.add(t)
-            out.append((total - snap, f"last {_span_text(now - t)}"))
+            out.append((total - snap, f"last {_span_text(now - t)}", now - t))
+        for t, snap in self._raw:
+            if t in used or t >= now or snap == total:
+                continue
+            used.add(t)
+            out.append((total - snap, f"last {_span_text(now - t)}", now - t))
+        out[1:] = sorted(out[1:], key=lambda w: -w[2])  # longest first
         return out
 
 
@@ -348,8 +421,24 @@ class _Comparison:
         self.alpha_base = alpha * 0.25
         self.pass_alpha_ratio = pass_alpha * (0.5 if self.uses_abs else 1.0)
         self.pass_alpha_rate = pass_alpha * 0.25
+        if judge.ceiling is not None:
+            self.alpha_ratio *= 1.0 - _CEILING_SHARE
+        self.alpha_ceiling = alpha * _CEILING_SHARE
         self.fails = RatioSequence(spec.tolerance_ratio, grid, sides="greater")
         self.passes = self._new_pass_sequence()
+        # the index of dispersion of the baseline's bad events (the canary's only while the
+        # baseline has had none), and the factor the last window's evidence was divided by
+        self.dispersion = Dispersion()
+        self.canary_dispersion = Dispersion()
+        self.phi = 1.0
+        self.ceiling = (
+            RateSequence(judge.ceiling, grid, sides="greater")
+            if judge.ceiling is not None
+            else None
+        )
+        self.ceiling_total = _Counts()  # the canary's side only, never reset
+        self._ceiling_recent = _Recent()
+        self.warm = False
         self.threshold_s: float | None = None
         self.threshold_note = ""
         self._snapped = True
@@ -383,13 +472,34 @@ class _Comparison:
 
     def idle(self, elapsed: float, duration: float) -> None:
         self.fails.add_time(elapsed, duration)
+        if self.ceiling is not None:
+            self.ceiling.add_time(elapsed, duration)
 
-    def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
+    def factor(self) -> float:
+        """What the next window's evidence is divided by (1 with dispersion off)."""
+        if not self.judge.use_dispersion:
+            return 1.0
+        if self.dispersion.estimate is not None or not self.canary_dispersion.ready:
+            return self.dispersion.factor
+        return self.canary_dispersion.factor
+
+    def _after_warmup(self) -> None:
+        """The warm-up is over: the tests start afresh, without its data."""
+        self.fails = RatioSequence(self.spec.tolerance_ratio, self.grid_settings, sides="greater")
+        self.passes = self._new_pass_sequence()
+        self.total = _Counts()
+        self.step = _Counts()
+        self._recent = _Recent()
+
+    def observe(self, sample: Sample, elapsed: float, duration: float, warming: bool) -> None:
         if sample.baseline is None or sample.canary is None:
             raise ValueError("observe needs a sample with both variants")
+        if self.warm and not warming:
+            self._after_warmup()
+        self.warm = warming
         if self.calibrating:
             self._calibrate(sample)
-            self.fails.add_time(elapsed, duration)
+            self.idle(elapsed, duration)
             return
         if not self._snapped:
             hist = sample.baseline.latency or sample.canary.latency
@@ -401,10 +511,11 @@ class _Comparison:
             self.problem = f"{self.spec.name} cannot be counted from this source" + (
                 " (no latency histogram)" if self.spec.kind is MetricKind.LATENCY else ""
             )
-            self.fails.add_time(elapsed, duration)
+            self.idle(elapsed, duration)
             return
         self.problem = None
         w = _Counts(c[0], c[1], b[0], b[1])
+        phi = self.factor()  # fixed before this window is seen (predictable)
         observe_ratio(
             (self.fails, self.passes),
             w.canary_bad,
@@ -413,7 +524,19 @@ class _Comparison:
             w.baseline_n,
             elapsed,
             duration,
+            phi,
         )
+        if w.canary_bad + w.baseline_bad > 0:  # a window without bad events is not scaled
+            self.phi = phi
+        if self.ceiling is not None:
+            # far above the baseline's rate: the point estimate of the dispersion will do
+            point = self.dispersion.estimate if self.judge.use_dispersion else None
+            self.ceiling.observe(w.canary_bad, w.canary_n, elapsed, duration,
+                                 max(1.0, point or 1.0))  # fmt: skip
+            self.ceiling_total = self.ceiling_total + _Counts(w.canary_bad, w.canary_n)
+            self._ceiling_recent.note(sample.end, self.ceiling_total)
+        self.dispersion.add(w.baseline_bad, w.baseline_n, duration)
+        self.canary_dispersion.add(w.canary_bad, w.canary_n, duration)
         self.total = self.total + w
         self.step = self.step + w
         self._recent.note(sample.end, self.total)
@@ -460,7 +583,10 @@ class _Comparison:
         self._calibration = None
 
     # --- judging ---------------------------------------------------------------------------
-    def verdict(self, ctx: StepContext) -> Verdict:
+    def verdict(self, ctx: StepContext, warm_left: float = 0.0) -> Verdict:
+        ceiling = self._ceiling_verdict()
+        if ceiling is not None:
+            return ceiling
         spec = self.spec
         if self.problem is not None:
             return Verdict.without_data(spec.name, self.problem)
@@ -501,10 +627,76 @@ class _Comparison:
                     f" (within tolerance; {self.step.canary_n:.0f} of "
                     f"{self.judge.min_requests:.0f} canary requests this step)"
                 )
+        if status is Status.PASS:
+            veto = self._recent_veto()
+            if veto:
+                status, rule = Status.INCONCLUSIVE, "sequential: recent veto"
+                reason = f" (within tolerance this step, but {veto})"
         p_value = min(1.0, math.exp(-min(log_e, 700.0)))
         if status is Status.PASS:  # quote the interval of the data the PASS rests on
             lower = passes.lower(self.alpha_ratio)
+        if self.warm:
+            word = {Status.FAIL: "would fail", Status.PASS: "within tolerance"}.get(
+                status, "undecided"
+            )
+            reason = f" ({word}; {duration_text(max(warm_left, 1.0))} of warm-up left)"
+            verdict = self._render(status, rule, p_value, lower, upper, diff, reason)
+            return Verdict(
+                verdict.metric,
+                Status.WARMING_UP,
+                verdict.why.replace(f": {status.value.upper()} (", ": WARMING UP (", 1),
+                replace(verdict.evidence, rule=f"warm-up ({rule})"),
+            )
         return self._render(status, rule, p_value, lower, upper, diff, reason)
+
+    def _recent_veto(self) -> str:
+        """Why a recent window holds back a PASS ('' when none does): it reads beyond the
+        tolerance with an e-value of at least `pass_veto` (one look at that window)."""
+        spec, grid = self.spec, self.fails.grid
+        limit = math.log(self.judge.pass_veto)
+        u0 = math.log(spec.tolerance_ratio)
+        for window, label, span in self._recent.spans(self.total):
+            if not _VETO_SPANS_S[0] <= span <= _VETO_SPANS_S[1]:
+                continue
+            ratio = _ratio(window)
+            if ratio is None or ratio <= spec.tolerance_ratio:
+                continue
+            c, b = window.canary_rate, window.baseline_rate
+            if self.uses_abs and c is not None and b is not None and c - b <= spec.tolerance_abs:
+                continue
+            if _window_log_e_at(window, grid, u0, True, self.phi) >= limit:
+                return f"the {label} read {_x(ratio)}"
+        return ""
+
+    def _ceiling_verdict(self) -> Verdict | None:
+        """FAIL when the canary's own bad-event rate is proved above the hard ceiling."""
+        seq, limit = self.ceiling, self.judge.ceiling
+        if seq is None or limit is None:
+            return None
+        grid = seq.grid
+        log_e = grid.log_e_greater(grid.anchor_index)
+        if log_e < math.log(1.0 / self.alpha_ceiling):
+            return None
+        lower = max(grid.lower(self.alpha_ceiling).value, limit)
+        windows = [(w.canary_rate, lab) for w, lab in self._ceiling_recent.windows(
+            self.ceiling_total)]  # fmt: skip
+        shown, label = next(
+            ((r, lab) for r, lab in windows if r is not None and r >= lower),
+            max(windows, key=lambda w: -1.0 if w[0] is None else w[0]),
+        )
+        why = (
+            f"{self.spec.name}: canary {pct(shown)}{f' ({label})' if label else ''}, above the "
+            f"hard ceiling of {pct(limit)} (lower bound {pct(lower)}): FAIL"
+        )
+        evidence = Evidence(
+            rule="ceiling",
+            canary_rate=shown,
+            canary_n=self.ceiling_total.canary_n,
+            interval=(min(lower, shown if shown is not None else lower), 1.0),
+            tolerance=limit,
+            p_value=min(1.0, math.exp(-min(log_e, 700.0))),
+        )
+        return Verdict(self.spec.name, Status.FAIL, why, evidence)
 
     @property
     def _pass_counts(self) -> _Counts:
@@ -522,7 +714,8 @@ class _Comparison:
         side: this step only, also through the canary's own rate (when there are no bad events
         a ratio says nothing, but a small canary rate still bounds the difference).
         """
-        t, s = self.total, self._pass_counts
+        # bursty counts carry the information of counts `phi` times smaller (quasi-likelihood)
+        t, s = _shrunk(self.total, self.phi), _shrunk(self._pass_counts, self.phi)
         hint = self._bound_hints
         base_lo = hint["base_lo"] = rate_lower_bound(
             t.baseline_bad, t.baseline_n, self.alpha_base, hint.get("base_lo")
@@ -575,7 +768,7 @@ class _Comparison:
         if status is Status.FAIL or hi < lo:
             # The step's upper bound speaks for the whole step; after a change within it, show
             # the upper bound of the recent window the rates are quoted for instead.
-            hi, hi_open = _window_upper(window, self.pass_alpha_ratio, self.fails.grid)
+            hi, hi_open = _window_upper(window, self.pass_alpha_ratio, self.fails.grid, self.phi)
             hi = max(lo, hi)
         c_rate, b_rate = window.canary_rate, window.baseline_rate
         name = spec.name
@@ -593,6 +786,10 @@ class _Comparison:
             )
             d_hi = diff.pass_high if status is Status.PASS else _diff_from_ratio(hi, diff)
             estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
+            if estimate is not None:
+                # the quoted effect always lies within the quoted interval (display bounds
+                # from different data can miss it; widening them is the cautious side)
+                d_lo, d_hi = min(d_lo, estimate), max(d_hi, estimate)
             effect_text = f"difference {_pp(estimate)} [{_pp(d_lo)}, {_pp(d_hi)}]"
             tol_text = f"tolerance {_pp(spec.tolerance_abs)}"
             if tol > 1.0:
@@ -600,6 +797,13 @@ class _Comparison:
             interval = (d_lo, d_hi if math.isfinite(d_hi) else 1.0)
             shown_tol, effect = spec.tolerance_abs, estimate
         else:
+            if ratio is not None and math.isinf(ratio):
+                hi_open = True
+            elif ratio is not None:
+                if ratio < lo and not lo_open:  # as above: never quote a ratio outside
+                    lo, lo_beyond = ratio, False
+                if ratio > hi and not hi_open:
+                    hi = ratio
             lo_text = f"<{_x(lo)}" if lo_open else _x(lo)
             if lo_beyond or (status is Status.FAIL and _x(lo) == _x(tol * (1 + 1e-9))):
                 lo_text = f">{_x(lo)}"
@@ -613,6 +817,15 @@ class _Comparison:
         why = f"{head}, {effect_text}, {tol_text}: {status.value.upper()}{reason}"
         if self.threshold_note and status is not Status.INCONCLUSIVE:
             why += f"; {self.threshold_note}"
+        if self.phi >= BURSTY_FROM and self.total.canary_n > 0:
+            what = {MetricKind.ERRORS: "errors", MetricKind.LATENCY: "slow requests"}.get(
+                spec.kind, "bad events"
+            )
+            point = self.dispersion.estimate or self.canary_dispersion.estimate
+            if point is None or not (self.dispersion.ready or self.canary_dispersion.ready):
+                why += f"; too soon to tell if {what} come in bursts: evidence held back"
+            elif point >= BURSTY_FROM:
+                why += f"; {what} arrive in bursts: dispersion {self.phi:.1f}x, evidence scaled"
         evidence = Evidence(
             rule=rule,
             baseline_rate=b_rate,
@@ -643,7 +856,10 @@ class _Comparison:
             # the longest window holding nearly the most evidence (within e^2) whose ratio
             # agrees with the lower bound: long enough to be steady, recent enough to show it
             grid = self.fails.grid
-            scored = [(_window_log_e(w, grid, grid.anchor_index), w, lab) for w, lab in candidates]
+            scored = [
+                (_window_log_e(w, grid, grid.anchor_index, phi=self.phi), w, lab)
+                for w, lab in candidates
+            ]
             best = max(e for e, _, _ in scored)
             for e, window, label in scored:  # longest first
                 r = _ratio(window)
@@ -666,6 +882,17 @@ class _Difference:
     base_hi: float
 
 
+def _shrunk(counts: _Counts, phi: float) -> _Counts:
+    if phi == 1.0:
+        return counts
+    return _Counts(
+        counts.canary_bad / phi,
+        counts.canary_n / phi,
+        counts.baseline_bad / phi,
+        counts.baseline_n / phi,
+    )
+
+
 def _diff_from_ratio(rho: float, diff: _Difference) -> float:
     if math.isinf(rho):
         return math.inf
@@ -677,28 +904,33 @@ def _window_ll(window: _Counts, u: float) -> float:
     return c * u - (c + b) * math.log(math.exp(u) * window.canary_n + window.baseline_n)
 
 
-def _window_log_e(window: _Counts, grid: Grid, index: int, up: bool = True) -> float:
+def _window_log_e(
+    window: _Counts, grid: Grid, index: int, up: bool = True, phi: float = 1.0
+) -> float:
     """One look at one window's totals: log e-value against rho <= (or >=) nulls[index]."""
     if window.canary_bad + window.baseline_bad <= 0 or window.canary_n <= 0:
         return 0.0
     if window.baseline_n <= 0:
         return 0.0
     u0 = grid.log_nulls[index] if index < len(grid.log_nulls) else grid.log_nulls[-1]
-    return _window_log_e_at(window, grid, u0, up)
+    return _window_log_e_at(window, grid, u0, up, phi)
 
 
-def _window_log_e_at(window: _Counts, grid: Grid, u0: float, up: bool) -> float:
+def _window_log_e_at(window: _Counts, grid: Grid, u0: float, up: bool, phi: float = 1.0) -> float:
+    """One look at one window: the mixture's log e-value, the likelihood tempered by `phi`."""
     base = _window_ll(window, u0)
     sign = 1.0 if up else -1.0
     terms = [
-        lw + _window_ll(window, u0 + sign * k * grid.step) - base
+        lw + (_window_ll(window, u0 + sign * k * grid.step) - base) / phi
         for k, lw in zip(grid.offsets, grid.log_weights, strict=True)
     ]
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
-def _window_upper(window: _Counts, alpha: float, grid: Grid) -> tuple[float, bool]:
+def _window_upper(
+    window: _Counts, alpha: float, grid: Grid, phi: float = 1.0
+) -> tuple[float, bool]:
     """Upper bound on rho from one window's totals, and whether it lies beyond the grid.
 
     Display only (a single look at a window chosen after the fact).
@@ -710,11 +942,11 @@ def _window_upper(window: _Counts, alpha: float, grid: Grid) -> tuple[float, boo
         return top, True
     limit = math.log(1.0 / alpha)
     lo_u, hi_u = grid.log_nulls[0], grid.log_nulls[-1]
-    if _window_log_e_at(window, grid, hi_u, up=False) < limit:
+    if _window_log_e_at(window, grid, hi_u, False, phi) < limit:
         return top, True
     for _ in range(30):  # the e-value against rho >= e^u rises with u
         mid = 0.5 * (lo_u + hi_u)
-        if _window_log_e_at(window, grid, mid, up=False) >= limit:
+        if _window_log_e_at(window, grid, mid, False, phi) >= limit:
             hi_u = mid
         else:
             lo_u = mid
@@ -801,8 +1033,12 @@ class _Guard:
         alpha: float,
         burn_windows: tuple[BurnWindow, ...],
         grid: GridSettings | None,
+        dispersion: bool = True,
     ) -> None:
         self.slo = slo
+        self.use_dispersion = dispersion
+        self.dispersion = Dispersion()  # of the baseline's bad events, as for a comparison
+        self.phi = 1.0
         self.name = f"{slo.name} SLO"
         self.alpha = alpha
         self.budget = slo.budget
@@ -832,7 +1068,18 @@ class _Guard:
             return
         self.problem = None
         n = sample.canary.requests
-        self.seq.observe(bad, n, elapsed, duration)
+        phi = 1.0
+        if self.use_dispersion:
+            # an absolute limit, fired at once: the point estimate until the factor is ready,
+            # independent while the baseline has shown no bad event at all
+            point = self.dispersion.estimate
+            phi = self.dispersion.factor if self.dispersion.ready else max(1.0, point or 1.0)
+            base = sample.baseline
+            base_bad = self.slo.bad(base) if base is not None else None
+            if base is not None and base_bad is not None:
+                self.dispersion.add(base_bad, base.requests, duration)
+        self.phi = phi
+        self.seq.observe(bad, n, elapsed, duration, phi)
         self.total = self.total + _Counts(bad, n)
         self._recent.note(sample.end, self.total)
         for _, long, short in self.burns:
@@ -893,7 +1140,8 @@ class _Guard:
             burn_short = short.bad / short.total / self.budget
             if burn_long < window.factor or burn_short < window.factor:
                 continue
-            if chernoff_lower_bound(long.bad, long.total, self.alpha) <= self.budget:
+            phi = self.phi
+            if chernoff_lower_bound(long.bad / phi, long.total / phi, self.alpha) <= self.budget:
                 continue  # too few requests to tell a burn from noise
             return (
                 f"budget burning {burn_long:.1f}x over {_span(long)} and "

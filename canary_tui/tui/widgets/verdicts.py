@@ -16,8 +16,14 @@ STATUS_STYLE = {
     Status.PASS: "bold $success",
     Status.FAIL: "bold reverse $error",
     Status.INCONCLUSIVE: "$warning",
+    Status.WARMING_UP: "$accent",
 }
-STATUS_WORD = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "WAIT"}
+STATUS_WORD = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.INCONCLUSIVE: "WAIT",
+    Status.WARMING_UP: "WARM",
+}
 
 
 def effect_text(e: Evidence) -> str:

@@ -1,0 +1,252 @@
+"""Bursty counts: the dispersion estimate, the scaled evidence, and the judge on clustered data.
+
+Reference values are computed here independently (numpy's direct sums, scipy's chi-square),
+not by calling the code under test twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from canary_tui.core.judging.base import StepContext
+from canary_tui.core.judging.confseq import (
+    GridSettings,
+    MixtureGrid,
+    RatioSequence,
+    ratio_loglik,
+)
+from canary_tui.core.judging.dispersion import Dispersion, chi2_lower_quantile
+from canary_tui.core.judging.sequential import SequentialJudge
+from canary_tui.core.metrics import Histogram, Sample, VariantCounts
+from canary_tui.core.specs import MetricKind, MetricSpec
+from canary_tui.core.verdict import Status
+
+BOUNDS = (0.1, 0.25, 0.5, math.inf)
+
+
+def pearson(bad: np.ndarray, n: np.ndarray) -> float:
+    """Pearson's X^2 / dof for counts `bad` out of `n`, straight from its definition."""
+    keep = n > 0
+    bad, n = bad[keep], n[keep]
+    p = bad.sum() / n.sum()
+    expected = n * p
+    return float(((bad - expected) ** 2 / expected).sum() / (len(bad) - 1))
+
+
+def batched(a: np.ndarray, size: int) -> np.ndarray:
+    whole = len(a) // size * size
+    return a[:whole].reshape(-1, size).sum(axis=1)
+
+
+def test_the_estimate_is_pearsons_statistic_at_every_scale() -> None:
+    rng = np.random.default_rng(1)
+    n = rng.poisson(400, 600)
+    bad = rng.poisson(n * 0.01 / 3) * 3  # bursts of exactly three
+    d = Dispersion(scales_s=(0.0, 10.0, 60.0))
+    for b, m in zip(bad, n, strict=True):
+        d.add(float(b), float(m), 1.0)
+    assert d.estimate == pytest.approx(pearson(bad, n), rel=1e-9)
+    for index, size in ((1, 10), (2, 60)):
+        x2, dof = d.at_scale(index)
+        assert dof == len(n) // size - 1
+        assert x2 / dof == pytest.approx(pearson(batched(bad, size), batched(n, size)), rel=1e-9)
+
+
+def test_windows_shorter_than_a_scale_are_batched_by_duration() -> None:
+    d = Dispersion(scales_s=(0.0, 10.0))
+    for _ in range(30):  # 5 s windows: two per 10 s batch
+        d.add(2.0, 100.0, 5.0)
+    assert d.at_scale(0)[1] == 29 and d.at_scale(1)[1] == 14
+
+
+@pytest.mark.parametrize(("sizes", "weights"), [((3,), (1.0,)), ((2, 3, 4), (1, 1, 1)),
+                                                ((1, 10), (0.7, 0.3))])  # fmt: skip
+def test_compound_poisson_counts_read_as_mean_square_over_mean_burst(
+    sizes: tuple[int, ...], weights: tuple[float, ...]
+) -> None:
+    """For bursts of size b, Var/mean of the counts is E[b^2] / E[b] (Cox and Lewis)."""
+    rng = np.random.default_rng(2)
+    w = np.array(weights, dtype=float) / sum(weights)
+    b = np.array(sizes, dtype=float)
+    truth = float((w * b * b).sum() / (w * b).sum())
+    ticks = 20000
+    n = rng.poisson(1000, ticks)
+    k = rng.poisson(n * 0.005 / float((w * b).sum()))
+    bad = np.array([rng.choice(b, size=j, p=w).sum() for j in k])
+    d = Dispersion()
+    for x, m in zip(bad, n, strict=True):
+        d.add(float(x), float(m), 1.0)
+    assert d.estimate == pytest.approx(truth, rel=0.06)
+    # the factor: the estimate, or a longer scale's when that reads clearly more
+    assert d.estimate is not None and d.estimate <= d.factor <= truth * 1.1
+
+
+@pytest.mark.parametrize("dof", [1, 3, 10, 40, 300, 3000])
+def test_the_chi_square_quantile_matches_scipy(dof: int) -> None:
+    z = 1.0
+    exact = stats.chi2.ppf(stats.norm.cdf(-z), dof)
+    approx = chi2_lower_quantile(dof, z)
+    if dof < 3:  # Wilson-Hilferty is poor here, but on the cautious side (a larger factor)
+        assert 0.5 * exact <= approx <= exact
+    else:
+        assert approx == pytest.approx(exact, rel=0.03 if dof < 10 else 0.005)
+
+
+def test_the_factor_is_the_upper_bound_and_never_below_one() -> None:
+    rng = np.random.default_rng(3)
+    d = Dispersion(scales_s=(0.0,), z=1.0)
+    assert d.factor == d.ceiling  # nothing seen: as cautious as it gets
+    n = rng.poisson(1000, 200)
+    bad = rng.binomial(n, 0.005)
+    for x, m in zip(bad, n, strict=True):
+        d.add(float(x), float(m), 1.0)
+    x2, dof = d.at_scale(0)
+    expected = x2 / stats.chi2.ppf(stats.norm.cdf(-1.0), dof)
+    assert d.factor == pytest.approx(max(1.0, expected), rel=0.005)
+    under = Dispersion()
+    for _ in range(50):  # identical counts: no spread at all
+        under.add(5.0, 1000.0, 1.0)
+    assert under.estimate == pytest.approx(0.0, abs=1e-9) and under.factor == 1.0
+
+
+def test_bursts_spread_over_several_windows_show_at_the_longer_scales() -> None:
+    """A pod failing for 5 s: window by window the counts look nearly independent, in 10 s
+    batches they do not, and the factor follows the longer scale."""
+    rng = np.random.default_rng(4)
+    ticks = 3600
+    n = rng.poisson(1000, ticks)
+    starts = rng.poisson(0.02, ticks)  # one spell of 25 errors every 50 s, over 5 s
+    bad = rng.binomial(n, 0.002).astype(float)
+    for t in np.nonzero(starts)[0]:
+        for u in range(t, min(ticks, t + 5)):
+            bad[u] += 5.0 * starts[t]
+    d = Dispersion()
+    for x, m in zip(bad, n, strict=True):
+        d.add(float(x), float(m), 1.0)
+    short = d.estimate
+    x2, dof = d.at_scale(1)
+    assert short is not None and x2 / dof > 2 * short
+    assert d.factor > 1.5 * short
+
+
+def test_scaled_evidence_is_the_likelihood_divided_by_the_dispersion() -> None:
+    """The mixture e-value computed by hand from the tempered log-likelihood."""
+    settings = GridSettings(half_width=3)
+    seq = RatioSequence(1.0, settings, sides="greater", restarts=False)
+    windows = [(6.0, 50.0, 20.0, 950.0), (0.0, 52.0, 9.0, 948.0), (9.0, 49.0, 12.0, 951.0)]
+    phi = 3.0
+    for c, nc, b, nb in windows:
+        seq.observe(c, nc, b, nb, 0.0, 1.0, dispersion=phi)
+    grid = seq.grid
+    assert isinstance(grid, MixtureGrid)
+
+    def ll(u: float) -> float:
+        return sum(c * u - (c + b) * math.log(math.exp(u) * nc + nb) for c, nc, b, nb in windows)
+
+    centre = grid.anchor_index
+    u0 = grid.log_nulls[centre]
+    terms = [
+        math.log(w) + (ll(u0 + k * grid.step) - ll(u0)) / phi
+        for k, w in zip(grid.offsets, grid.weights, strict=True)
+    ]
+    expected = math.log(sum(math.exp(t) for t in terms))
+    assert grid.log_e_greater(centre) == pytest.approx(expected, rel=1e-9)
+
+
+def test_bursts_of_one_size_scaled_by_it_are_exactly_the_bursts_evidence() -> None:
+    """Bursts of exactly b: the events' log-likelihood divided by b is the bursts'."""
+    rhos = [0.5, 1.0, 2.0, 4.0]
+    logs = [math.log(r) for r in rhos]
+    events = ratio_loglik(logs, rhos, 12.0, 50.0, 12.0 + 36.0, 950.0)
+    bursts = ratio_loglik(logs, rhos, 3.0, 50.0, 3.0 + 9.0, 950.0)
+    assert [e / 4.0 for e in events] == pytest.approx(bursts, rel=1e-12)
+
+
+def test_a_dispersion_below_one_is_refused() -> None:
+    seq = RatioSequence(1.0)
+    with pytest.raises(ValueError, match="dispersion"):
+        seq.observe(1.0, 10.0, 1.0, 100.0, 0.0, 1.0, dispersion=0.5)
+
+
+# --- the judge on bursty streams --------------------------------------------------------------
+
+
+def hist(n: int, slow: int) -> Histogram:
+    return Histogram(BOUNDS, (0.0, float(n - slow), float(n), float(n)))
+
+
+def bursty_stream(
+    seed: int,
+    ticks: int,
+    *,
+    rate: float = 1000.0,
+    share: float = 0.05,
+    base: float = 0.01,
+    canary: float = 0.01,
+    sizes: tuple[int, int] = (2, 4),
+) -> Iterator[Sample]:
+    """Errors and slow requests both in bursts of `sizes` (uniform), same rates (A/A)."""
+    rng = np.random.default_rng(seed)
+    mean = 0.5 * (sizes[0] + sizes[1])
+
+    def count(n: int, p: float) -> int:
+        k = int(rng.poisson(n * p / mean))
+        return min(n, int(rng.integers(sizes[0], sizes[1] + 1, size=k).sum()))
+
+    for t in range(ticks):
+        total = int(rng.poisson(rate))
+        n_c = int(rng.binomial(total, share))
+        n_b = total - n_c
+        baseline = VariantCounts(n_b, float(count(n_b, base)), hist(n_b, count(n_b, 0.05)))
+        canary_counts = VariantCounts(n_c, float(count(n_c, canary)), hist(n_c, count(n_c, 0.05)))
+        yield Sample(float(t), float(t + 1), baseline, canary_counts)
+
+
+SPECS = (
+    MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=1.0),
+    MetricSpec("latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=1.0),
+)
+
+
+def _rolled_back(judge: SequentialJudge, samples: Iterator[Sample]) -> bool:
+    for s in samples:
+        judge.observe(s)
+        if any(v.status is Status.FAIL for v in judge.verdicts(StepContext(0, s.end, 60, s.end))):
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_healthy_canaries_with_bursty_errors_stay_within_the_false_rollback_budget() -> None:
+    """The clustered variant of the seeded A/A test: errors and slow requests in bursts of
+    2-4, looked at every window. With the dispersion handled the rollbacks stay within alpha;
+    the same judge treating every request as independent rolls back far more of them."""
+    runs, alpha = 30, 0.2
+    scaled = naive = 0
+    for seed in range(runs):
+        scaled += _rolled_back(SequentialJudge(SPECS, alpha=alpha, burn_windows=()),
+                               bursty_stream(2000 + seed, 300))  # fmt: skip
+        naive += _rolled_back(SequentialJudge(SPECS, alpha=alpha, burn_windows=(),
+                                              dispersion=False),
+                              bursty_stream(2000 + seed, 300))  # fmt: skip
+    assert scaled / runs <= alpha, scaled
+    assert naive / runs > 2 * alpha, naive
+
+
+def test_the_evidence_says_when_errors_come_in_bursts() -> None:
+    judge = SequentialJudge(SPECS[:1], burn_windows=())
+    verdict = None
+    for s in bursty_stream(7, 400, canary=0.05, sizes=(5, 10)):
+        judge.observe(s)
+        verdict = judge.verdicts(StepContext(0, s.end, 60, s.end))[0]
+        if verdict.status is Status.FAIL:
+            break
+    assert verdict is not None and verdict.status is Status.FAIL, verdict
+    assert "errors arrive in bursts: dispersion " in verdict.why, verdict.why
+    phi = float(verdict.why.split("dispersion ")[1].split("x")[0])
+    assert 5.0 < phi < 12.0  # E[b^2]/E[b] = 8.0 for 5..10
