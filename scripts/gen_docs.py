@@ -75,6 +75,13 @@ DESCRIPTIONS: dict[str, str] = {
     "tolerance.",
     "judge.effect": "What the evidence quotes: `ratio` (canary / baseline) or `difference` "
     "(canary - baseline, in percentage points); the decision is the same.",
+    "judge.warmup": "Sequential: for this long after the canary's first window, comparisons "
+    "are shown as WARMING UP and never acted on (JIT, cold caches); the SLO guards and the "
+    "`ceiling` still fail at once. 0 (the default) turns warm-up off; 60-180 s suits services "
+    "that warm up ([judge robustness](../concepts/judge-robustness.md)).",
+    "judge.step_warmup": "Sequential: the same warm-up again after each step.",
+    "judge.ceiling": "Sequential: the canary's own bad-event rate that fails at once, warm-up or "
+    "not (a catastrophic canary); empty to have none.",
     "judge.baseline_window": "How far back before the canary the baseline's latency quantile "
     "(`baseline_quantile`) is read.",
     "loop": "The automated loop.",
