@@ -3,11 +3,9 @@ capture-pane. Skipped only where tmux is missing (CI installs it)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from canary_tui.records.audit import read_records, verify
-from tests.support.processes import child_setup
+from tests.support.processes import child_setup, stop_daemons
 
 pytestmark = [
     pytest.mark.e2e,
@@ -187,16 +185,8 @@ def _demo(tmux: Tmux, tmp_path: Path, size: tuple[int, int], *args: str, env: st
 
 def _stop_daemon(tmp_path: Path) -> None:
     """The session daemon outlives its terminal on purpose: end the one this test started
-    (its pid is in its lock file, its command line names this test's audit log)."""
-    for lock in (tmp_path / "run").glob("*.lock"):
-        try:
-            pid = int(lock.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if str(tmp_path).encode() in cmdline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    (found by its lock in this test's runtime dir)."""
+    stop_daemons(tmp_path / "run")
 
 
 def _boxed(screen: str) -> str:

@@ -58,6 +58,10 @@ def test_the_wait_follows_the_square_root_law() -> None:
     near = need_of(_verdict(Status.INCONCLUSIVE, hi=1.6, effect=1.0), in_step=60)
     assert near.seconds == pytest.approx(60 * (0.6 / 0.5) ** 2 - 60)
     assert near.eta == "about 25 s more at this traffic"
+    # far from the tolerance the law is no guide (the demo's step 1 under the burst-aware
+    # judge: estimated at 83 min, passed 3.9 min later): no number rather than a wrong one
+    far = need_of(_verdict(Status.INCONCLUSIVE, hi=4.86, effect=1.17), in_step=40)
+    assert far.seconds is None and far.eta == "no estimate yet"
 
 
 def test_a_canary_beyond_tolerance_cannot_be_promised_a_time() -> None:
@@ -103,7 +107,10 @@ async def test_the_plan_bar_says_what_the_demo_waits_for(tmp_path: Path) -> None
         bar = app.screen.query_one(PlanBar)
         assert bar.waiting is not None and bar.size.height == 2
         line = str(bar.render()).splitlines()[1]
-        assert line.startswith("hold over: waiting for proof that errors") and "more" in line
+        # Both comparisons still wait at 80 columns: the short form names the first and counts
+        # the rest; 10 s past the hold the square-root law is too far out to quote a time.
+        assert line.startswith("hold over") and "errors within 1.5x" in line, line
+        assert "no estimate yet" in line or "more" in line, line
         await pilot.resize_terminal(50, 16)  # the compact view says it too, in short
         await settle(pilot)
         compact = app.screen.query_one(CompactSummary)

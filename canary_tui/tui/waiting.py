@@ -128,7 +128,17 @@ def need_of(verdict: Verdict, in_step: float, canary_rps: float | None = None) -
         now = f"{r * 100:+.2g} pp" if diff else f"{r:.2f}x"
         return need(f"it is at {now} now: it passes only if that improves", math.inf)
     more = max(0.0, in_step * ((hi - r) / (tol - r)) ** 2 - in_step)
+    if more > SQUARE_ROOT_LAW_LIMIT_S:
+        # Far from its tolerance, the interval narrows faster than the square-root law says
+        # (the judge's early caution lifts); a number this far out would mislead.
+        return need("no estimate yet", None)
     return need(_about(more), more)
+
+
+#: Beyond this the square-root extrapolation is not worth showing: with the judge's burst
+#: handling, step 1 of the demo (seed 0) was estimated at over an hour 10 s past its hold and
+#: passed 3.9 min later.
+SQUARE_ROOT_LAW_LIMIT_S = 600.0
 
 
 def _about(seconds: float) -> str:
