@@ -144,7 +144,6 @@ class Engine:
         self._adopted = False
         self._source_failing = False
         self._resumed = False
-        self._started = False
         self._unsupported_shadow = router.shadow_unsupported()
         limits = router_limits(router, self._unsupported_shadow)
         self.info = replace(info, unavailable=limits)
@@ -192,7 +191,6 @@ class Engine:
             else:
                 when = "before the loop started"
             self._calibrate(baseline, when)
-            self._started = True
             self.warning = self._current_warning()
             self._publish(new_point=None)
         if self.state.kill is not None:
