@@ -90,13 +90,15 @@ def run_dashboard(built: Built, *, theme: str, ascii_only: bool, keymap: dict[st
         persist_theme=True,
         keymap=keymap,
     )
+    health = ("running", "")
     try:
         app.run()
     finally:
+        health = runner.health()  # as the dashboard left it (a recovered error is no failure)
         runner.stop()
         built.engine.stop("dashboard closed: loop stopped")
         close_built(built)
-    if runner.error is not None and not runner.running:
+    if health[0] == "stopped" and runner.error is not None:
         fail(f"the loop stopped on an error: {runner.error}")
 
 
