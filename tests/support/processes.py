@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import json
 import os
 import pty
 import select
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from canary_tui.session.lock import CanaryLock
 
 
 def free_ports(count: int) -> list[int]:
@@ -131,10 +132,13 @@ def stop_daemons(runtime_dir: Path, grace: float = 10.0) -> list[int]:
     live canary-tui process is signalled (a pid may have been reused). Returns the pids stopped."""
     stopped = []
     for lock in sorted(runtime_dir.glob("*.lock")) if runtime_dir.is_dir() else []:
+        holder = CanaryLock(lock.stem, "test", lock).holder()  # None: nobody holds it
+        if holder is None:
+            continue
+        pid = holder.pid
         try:
-            pid = _lock_pid(lock.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError, IndexError, KeyError, TypeError):
+        except OSError:
             continue
         if b"canary_tui" not in cmdline and b"canary-tui" not in cmdline:
             continue
@@ -145,14 +149,6 @@ def stop_daemons(runtime_dir: Path, grace: float = 10.0) -> list[int]:
                 break
         stopped.append(pid)
     return stopped
-
-
-def _lock_pid(text: str) -> int:
-    """The holder's pid from a lock file: a JSON object with "pid", or a bare pid (older)."""
-    text = text.strip()
-    if text.startswith("{"):
-        return int(json.loads(text)["pid"])
-    return int(text.split()[0])
 
 
 def _gone(pid: int, timeout: float) -> bool:
