@@ -202,9 +202,9 @@ class Engine:
         settled. Only reconciliation is recorded here; adoption follows."""
         now = self.loop_now()
         fresh = CanaryState.initial(0, now, armed=self.state.armed)
-        if recovery is not None and recovery.rolled_back:
-            fresh = replace(fresh, hold="the last canary here was rolled back: step forward "
-                            "to start a new one")  # fmt: skip
+        if recovery is not None and recovery.ended is not None:
+            fresh = replace(fresh, hold=f"the last canary here was {recovery.ended}: step "
+                            "forward to start a new one")  # fmt: skip
         if recovery is None or recovery.state is None:
             return fresh
         state = replace(recovery.state, step_started_at=now, started_at=now, last_change=None)
@@ -508,7 +508,9 @@ class Engine:
             return
         if s.terminal:
             expected = (0, False) if s.phase is Phase.ROLLED_BACK else (100, False)
-            if live != expected and live != self._reported_terminal_drift:
+            if live == expected:
+                self._reported_terminal_drift = None  # back as it ended: nothing to show
+            elif live != self._reported_terminal_drift:
                 self._reported_terminal_drift = live
                 self._record_external(
                     routing, f"the router now reports {routing.weight}%"

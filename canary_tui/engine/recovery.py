@@ -29,9 +29,10 @@ class Recovery:
     intent_after: CanaryState | None = None  # the state that intent planned
     kill_action: Action | None = None  # the action behind the state's kill latch
     clean_stop: bool = False
-    #: The last canary ended rolled back: a new one starts only when a person steps forward
-    #: (no rule may undo a rollback, not even across restarts).
-    rolled_back: bool = False
+    #: How the last canary ended ("rolled back", "promoted"), if it did: a new one starts only
+    #: when a person steps forward (no rule may start a canary over what was decided, or
+    #: over a change made outside since, not even across restarts).
+    ended: str | None = None
 
 
 def recover(path: Path) -> Recovery:
@@ -68,9 +69,9 @@ def recover_from(records: Iterable[Mapping[str, Any]]) -> Recovery:
     if state.kill is not None and state.kill.action_id in kill_intents:
         kill_action = action_of(kill_intents[state.kill.action_id])
     if state.terminal and state.kill is None and intent is None and clean:
-        # The last canary ended and its loop stopped cleanly: a new one may begin, but after
-        # a rollback only when a person steps forward.
-        return Recovery(None, clean_stop=clean, rolled_back=state.phase is Phase.ROLLED_BACK)
+        # The last canary ended and its loop stopped cleanly: a new one may begin, when a
+        # person steps forward.
+        return Recovery(None, clean_stop=clean, ended=state.phase.label)
     return Recovery(
         state,
         open_intent=intent,

@@ -174,6 +174,9 @@ def test_a_change_after_the_rollback_is_shown_not_hidden(make_loop: MakeLoop) ->
     warning = loop.engine.warning or ""
     assert "20%" in warning and "changed outside the loop" in warning
     assert loop.router.weight == 20, "the loop must not undo it by itself"
+    loop.router.external(0)  # someone puts it back: the warning goes, it was never stale
+    loop.tick(1)
+    assert loop.engine.warning is None
 
 
 # --- adopt, never impose ----------------------------------------------------------------------
