@@ -3,7 +3,8 @@
 One job: for one metric, feed each window's counts into the confidence sequences for the rate
 ratio canary/baseline (`fails` for FAIL, `passes` for PASS), learn its slow-request threshold
 from the baseline when it has none, keep the hard ceiling on the canary's own rate and the
-recent windows that can veto a PASS, and decide the metric's verdict.
+recent windows that can veto a PASS, and decide the metric's verdict (`evidence` writes its
+words).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from dataclasses import replace
 from typing import Protocol
 
-from canary_tui.core.judging.base import StepContext, bad_and_total, duration_text, pct
+from canary_tui.core.judging.base import StepContext, bad_and_total, pct
 from canary_tui.core.judging.confseq import (
     Bound,
     GridSettings,
@@ -22,16 +23,23 @@ from canary_tui.core.judging.confseq import (
     rate_lower_bound,
     rate_upper_bound,
 )
-from canary_tui.core.judging.dispersion import BURSTY_FROM, Dispersion
-from canary_tui.core.judging.evidence import Effect, _diff_from_ratio, _Difference, _pp, _x
+from canary_tui.core.judging.dispersion import Dispersion
+from canary_tui.core.judging.evidence import (
+    Decision,
+    Effect,
+    Subject,
+    _Difference,
+    _x,
+    render,
+    warm_up_reason,
+    warming_up,
+)
 from canary_tui.core.judging.windows import (
     _Counts,
     _ratio,
     _Recent,
     _shrunk,
-    _window_log_e,
     _window_log_e_at,
-    _window_upper,
 )
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.specs import MetricKind, MetricSpec
@@ -63,7 +71,7 @@ class JudgeSettings(Protocol):
 
 
 class _Comparison:
-    """One metric: the ratio's confidence sequences, counts, and the words for its verdict.
+    """One metric: the ratio's confidence sequences, counts and decision (worded by `evidence`).
 
     Two sequences on the same likelihood: `fails` (restarted every window, Shiryaev-Roberts)
     gives the lower bound that decides FAIL, so a regression late in a canary is caught as fast
@@ -259,17 +267,30 @@ class _Comparison:
         ceiling = self._ceiling_verdict()
         if ceiling is not None:
             return ceiling
-        spec = self.spec
         if self.problem is not None:
-            return Verdict.without_data(spec.name, self.problem)
+            return Verdict.without_data(self.spec.name, self.problem)
         if self.calibrating:
-            have = self._calibration.total if self._calibration is not None else 0.0
-            why = (
-                f"{spec.name}: learning the baseline's p{(self.quantile or 0) * 100:g} "
-                f"({have:.0f} of {self.judge.calibration_min_requests:.0f} requests, "
-                f"{self.judge.calibration_s:.0f} s): INCONCLUSIVE"
-            )
-            return Verdict(spec.name, Status.INCONCLUSIVE, why, Evidence(rule="calibrating"))
+            return self._calibrating_verdict()
+        decision = self._decide(ctx)
+        if self.warm:
+            reason = warm_up_reason(decision.status, warm_left)
+            return warming_up(render(self._subject(), replace(decision, reason=reason)))
+        return render(self._subject(), decision)
+
+    def _calibrating_verdict(self) -> Verdict:
+        have = self._calibration.total if self._calibration is not None else 0.0
+        why = (
+            f"{self.spec.name}: learning the baseline's p{(self.quantile or 0) * 100:g} "
+            f"({have:.0f} of {self.judge.calibration_min_requests:.0f} requests, "
+            f"{self.judge.calibration_s:.0f} s): INCONCLUSIVE"
+        )
+        return Verdict(self.spec.name, Status.INCONCLUSIVE, why, Evidence(rule="calibrating"))
+
+    def _decide(self, ctx: StepContext) -> Decision:
+        """FAIL when the ratio (and the difference, with an absolute tolerance) is proved
+        beyond the tolerance; PASS when proved within it after the hold, with enough requests
+        and no recent window against it; INCONCLUSIVE otherwise."""
+        spec = self.spec
         fails, passes = self.fails.grid, self.passes.grid
         lower = fails.lower(self.alpha_ratio)
         upper = passes.upper(self.pass_alpha_ratio)
@@ -283,43 +304,53 @@ class _Comparison:
                 raise ValueError("a difference interval is needed with tolerance_abs")
             fail = fail and diff.fail_low > spec.tolerance_abs
             within = within or diff.pass_high <= spec.tolerance_abs
-        hold_left = ctx.hold_s - ctx.time_in_step
-        enough = self.step.canary_n >= self.judge.min_requests
-        reason = ""
         if fail:
-            status, rule, log_e = Status.FAIL, "sequential: beyond tolerance", log_fail
-        elif within and hold_left <= 0 and enough:
-            status, rule, log_e = Status.PASS, "sequential: within tolerance", log_pass
+            status, rule, log_e, reason = Status.FAIL, "sequential: beyond tolerance", log_fail, ""
         else:
-            status, rule, log_e = Status.INCONCLUSIVE, "sequential: undecided", log_fail
-            if within and hold_left > 0:
-                reason = f" (within tolerance; held {ctx.time_in_step:.0f} of {ctx.hold_s:.0f} s)"
-            elif within:
-                reason = (
-                    f" (within tolerance; {self.step.canary_n:.0f} of "
-                    f"{self.judge.min_requests:.0f} canary requests this step)"
-                )
-        if status is Status.PASS:
-            veto = self._recent_veto()
-            if veto:
-                status, rule = Status.INCONCLUSIVE, "sequential: recent veto"
-                reason = f" (within tolerance this step, but {veto})"
+            status, rule, log_e, reason = self._unfailed(ctx, within, log_fail, log_pass)
         p_value = min(1.0, math.exp(-min(log_e, 700.0)))
         if status is Status.PASS:  # quote the interval of the data the PASS rests on
             lower = passes.lower(self.alpha_ratio)
-        if self.warm:
-            word = {Status.FAIL: "would fail", Status.PASS: "within tolerance"}.get(
-                status, "undecided"
+        return Decision(status, rule, p_value, lower, upper, diff, reason)
+
+    def _unfailed(
+        self, ctx: StepContext, within: bool, log_fail: float, log_pass: float
+    ) -> tuple[Status, str, float, str]:
+        """PASS or INCONCLUSIVE when not failed: status, rule, log e-value, reason."""
+        hold_left = ctx.hold_s - ctx.time_in_step
+        enough = self.step.canary_n >= self.judge.min_requests
+        if within and hold_left <= 0 and enough:
+            veto = self._recent_veto()
+            if veto:
+                reason = f" (within tolerance this step, but {veto})"
+                return Status.INCONCLUSIVE, "sequential: recent veto", log_pass, reason
+            return Status.PASS, "sequential: within tolerance", log_pass, ""
+        reason = ""
+        if within and hold_left > 0:
+            reason = f" (within tolerance; held {ctx.time_in_step:.0f} of {ctx.hold_s:.0f} s)"
+        elif within:
+            reason = (
+                f" (within tolerance; {self.step.canary_n:.0f} of "
+                f"{self.judge.min_requests:.0f} canary requests this step)"
             )
-            reason = f" ({word}; {duration_text(max(warm_left, 1.0))} of warm-up left)"
-            verdict = self._render(status, rule, p_value, lower, upper, diff, reason)
-            return Verdict(
-                verdict.metric,
-                Status.WARMING_UP,
-                verdict.why.replace(f": {status.value.upper()} (", ": WARMING UP (", 1),
-                replace(verdict.evidence, rule=f"warm-up ({rule})"),
-            )
-        return self._render(status, rule, p_value, lower, upper, diff, reason)
+        return Status.INCONCLUSIVE, "sequential: undecided", log_fail, reason
+
+    def _subject(self) -> Subject:
+        """What the evidence may quote of this metric and its data."""
+        step_scope = self.judge.pass_scope == "step"
+        return Subject(
+            spec=self.spec,
+            threshold_s=self.threshold_s,
+            threshold_note=self.threshold_note,
+            effect=self.judge.effect,
+            phi=self.phi,
+            dispersions=(self.dispersion, self.canary_dispersion),
+            grid=self.fails.grid,
+            upper_alpha=self.pass_alpha_ratio,
+            total=self.total,
+            recent=self._recent,
+            passed_on=(self.step, "this step") if step_scope else (self.total, ""),
+        )
 
     def _recent_veto(self) -> str:
         """Why a recent window holds back a PASS ('' when none does): it reads beyond the
@@ -415,134 +446,6 @@ class _Comparison:
         )
         pass_high = min(via_ratio, canary_hi - step_lo)
         return _Difference(fail_low, pass_high, shown_low, base_lo, base_hi)
-
-    def _render(
-        self,
-        status: Status,
-        rule: str,
-        p_value: float,
-        lower: Bound,
-        upper: Bound,
-        diff: _Difference | None,
-        reason: str,
-    ) -> Verdict:
-        spec = self.spec
-        tol = spec.tolerance_ratio
-        lo = max(lower.value, tol * (1 + 1e-9)) if status is Status.FAIL else lower.value
-        lo_open = lower.open_end and lower.index == 0 and status is not Status.FAIL
-        lo_beyond = lower.open_end and lower.index > 0  # every value on the grid rejected
-        window, label = self._display_window(status, lo, upper)
-        hi, hi_open = upper.value, upper.open_end and upper.index >= 0
-        if hi < lo and status is not Status.FAIL:
-            # display interpolation can cross when both bounds fall between the same two grid
-            # values; the conservative bounds cannot (unless the ratio moved during the step)
-            lo, hi = min(lower.conservative, lo), max(upper.conservative, hi)
-        if status is Status.FAIL or hi < lo:
-            # The step's upper bound speaks for the whole step; after a change within it, show
-            # the upper bound of the recent window the rates are quoted for instead.
-            hi, hi_open = _window_upper(window, self.pass_alpha_ratio, self.fails.grid, self.phi)
-            hi = max(lo, hi)
-        c_rate, b_rate = window.canary_rate, window.baseline_rate
-        name = spec.name
-        if spec.kind is MetricKind.LATENCY and self.threshold_s is not None:
-            name = f"{spec.name} >{self.threshold_s * 1000:g} ms"
-        head = f"{name}: canary {pct(c_rate)} vs baseline {pct(b_rate)}"
-        if label:
-            head += f" ({label})"
-        ratio = _ratio(window)
-        if self.effect_is_diff and diff is not None:
-            d_lo = (
-                max(diff.shown_low, spec.tolerance_abs)
-                if status is Status.FAIL
-                else (diff.shown_low)
-            )
-            d_hi = diff.pass_high if status is Status.PASS else _diff_from_ratio(hi, diff)
-            estimate = None if c_rate is None or b_rate is None else c_rate - b_rate
-            if estimate is not None:
-                # the quoted effect always lies within the quoted interval (display bounds
-                # from different data can miss it; widening them is the cautious side)
-                d_lo, d_hi = min(d_lo, estimate), max(d_hi, estimate)
-            effect_text = f"difference {_pp(estimate)} [{_pp(d_lo)}, {_pp(d_hi)}]"
-            tol_text = f"tolerance {_pp(spec.tolerance_abs)}"
-            if tol > 1.0:
-                tol_text += f" or {tol:.3g}x"
-            interval = (d_lo, d_hi if math.isfinite(d_hi) else 1.0)
-            shown_tol, effect = spec.tolerance_abs, estimate
-        else:
-            if ratio is not None and math.isinf(ratio):
-                hi_open = True
-            elif ratio is not None:
-                if ratio < lo and not lo_open:  # as above: never quote a ratio outside
-                    lo, lo_beyond = ratio, False
-                if ratio > hi and not hi_open:
-                    hi = ratio
-            lo_text = f"<{_x(lo)}" if lo_open else _x(lo)
-            if lo_beyond or (status is Status.FAIL and _x(lo) == _x(tol * (1 + 1e-9))):
-                lo_text = f">{_x(lo)}"
-            hi_text = f">{_x(hi)}" if hi_open else _x(hi)
-            effect_text = f"ratio {_x(ratio)} [{lo_text}, {hi_text}]"
-            tol_text = f"tolerance {tol:.3g}x"
-            if self.uses_abs:
-                tol_text += f" or {_pp(spec.tolerance_abs)}"
-            interval = (0.0 if lo_open else lo, math.inf if hi_open else hi)
-            shown_tol, effect = tol, ratio
-        why = f"{head}, {effect_text}, {tol_text}: {status.value.upper()}{reason}"
-        if self.threshold_note and status is not Status.INCONCLUSIVE:
-            why += f"; {self.threshold_note}"
-        if self.phi >= BURSTY_FROM and self.total.canary_n > 0:
-            what = {MetricKind.ERRORS: "errors", MetricKind.LATENCY: "slow requests"}.get(
-                spec.kind, "bad events"
-            )
-            point = self.dispersion.estimate or self.canary_dispersion.estimate
-            if point is None or not (self.dispersion.ready or self.canary_dispersion.ready):
-                why += f"; too soon to tell if {what} come in bursts: evidence held back"
-            elif point >= BURSTY_FROM:
-                why += f"; {what} arrive in bursts: dispersion {self.phi:.1f}x, evidence scaled"
-        evidence = Evidence(
-            rule=rule,
-            baseline_rate=b_rate,
-            canary_rate=c_rate,
-            baseline_n=window.baseline_n,
-            canary_n=window.canary_n,
-            effect=effect if effect is None or math.isfinite(effect) else None,
-            interval=interval,
-            tolerance=shown_tol,
-            p_value=p_value,
-            effect_kind="difference" if self.effect_is_diff else "ratio",
-        )
-        return Verdict(spec.name, status, why, evidence)
-
-    def _display_window(self, status: Status, lo: float, upper: Bound) -> tuple[_Counts, str]:
-        """The window whose rates the verdict quotes.
-
-        PASS quotes this step (what passed it). FAIL quotes, of the whole canary and the last
-        10, 5, 2, 1 min, 30, 15 and 5 s, the longest that holds nearly the most evidence against
-        the tolerance. INCONCLUSIVE quotes the longest whose ratio lies between the bounds.
-        """
-        if status is Status.PASS:
-            if self.judge.pass_scope == "step":
-                return self.step, "this step"
-            return self.total, ""
-        candidates = self._recent.windows(self.total)
-        if status is Status.FAIL:
-            # the longest window holding nearly the most evidence (within e^2) whose ratio
-            # agrees with the lower bound: long enough to be steady, recent enough to show it
-            grid = self.fails.grid
-            scored = [
-                (_window_log_e(w, grid, grid.anchor_index, phi=self.phi), w, lab)
-                for w, lab in candidates
-            ]
-            best = max(e for e, _, _ in scored)
-            for e, window, label in scored:  # longest first
-                r = _ratio(window)
-                if e >= best - 2.0 and r is not None and r >= lo:
-                    return window, label
-            return max(scored, key=lambda c: c[0])[1:]
-        for window, label in candidates:
-            r = _ratio(window)
-            if r is None or lo <= r <= upper.value or (upper.open_end and r >= lo):
-                return window, label
-        return candidates[-1]
 
 
 def _snap(threshold_s: float, bounds: tuple[float, ...]) -> float:
