@@ -182,10 +182,7 @@ class _Comparison:
             self.idle(elapsed, duration)
             return
         if not self._snapped:
-            hist = sample.baseline.latency or sample.canary.latency
-            if hist is not None and self.threshold_s is not None:
-                self.threshold_s = _snap(self.threshold_s, hist.bounds)
-                self._snapped = True
+            self._snap_threshold(sample.baseline, sample.canary)
         b, c = self._count(sample.baseline), self._count(sample.canary)
         if b is None or c is None:
             self.problem = f"{self.spec.name} cannot be counted from this source" + (
@@ -208,18 +205,31 @@ class _Comparison:
         )
         if w.canary_bad + w.baseline_bad > 0:  # a window without bad events is not scaled
             self.phi = phi
-        if self.ceiling is not None:
-            # far above the baseline's rate: the point estimate of the dispersion will do
-            point = self.dispersion.estimate if self.judge.use_dispersion else None
-            self.ceiling.observe(w.canary_bad, w.canary_n, elapsed, duration,
-                                 max(1.0, point or 1.0))  # fmt: skip
-            self.ceiling_total = self.ceiling_total + _Counts(w.canary_bad, w.canary_n)
-            self._ceiling_recent.note(sample.end, self.ceiling_total)
+        self._observe_ceiling(w, sample.end, elapsed, duration)  # before the dispersion learns w
         self.dispersion.add(w.baseline_bad, w.baseline_n, duration)
         self.canary_dispersion.add(w.canary_bad, w.canary_n, duration)
         self.total = self.total + w
         self.step = self.step + w
         self._recent.note(sample.end, self.total)
+
+    def _snap_threshold(self, baseline: VariantCounts, canary: VariantCounts) -> None:
+        """Move a latency threshold set by hand up to the next bucket bound, once the buckets
+        are known."""
+        hist = baseline.latency or canary.latency
+        if hist is not None and self.threshold_s is not None:
+            self.threshold_s = _snap(self.threshold_s, hist.bounds)
+            self._snapped = True
+
+    def _observe_ceiling(self, w: _Counts, end: float, elapsed: float, duration: float) -> None:
+        """Feed the canary's side of a window to the hard ceiling, if there is one."""
+        if self.ceiling is None:
+            return
+        # far above the baseline's rate: the point estimate of the dispersion will do
+        point = self.dispersion.estimate if self.judge.use_dispersion else None
+        self.ceiling.observe(w.canary_bad, w.canary_n, elapsed, duration,
+                             max(1.0, point or 1.0))  # fmt: skip
+        self.ceiling_total = self.ceiling_total + _Counts(w.canary_bad, w.canary_n)
+        self._ceiling_recent.note(end, self.ceiling_total)
 
     def _count(self, counts: VariantCounts) -> tuple[float, float] | None:
         if self.spec.kind is MetricKind.LATENCY:

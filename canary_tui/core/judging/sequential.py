@@ -113,24 +113,8 @@ class SequentialJudge:
             raise ValueError("alpha and pass_alpha must lie strictly between 0 and 1")
         if not specs and not slos:
             raise ValueError("the judge needs at least one metric or SLO")
-        if pass_scope not in ("step", "canary"):
-            raise ValueError("pass_scope must be 'step' or 'canary'")
-        if not (warmup_s >= 0 and step_warmup_s >= 0):
-            raise ValueError("warm-up durations must be zero or more seconds")
-        if ceiling is not None and not 0.0 < ceiling < 1.0:
-            raise ValueError("the ceiling must lie strictly between 0 and 1")
-        if not pass_veto >= 1.0:
-            raise ValueError("pass_veto must be at least 1")
-        quantiles = dict(slow_quantiles or {})
-        for spec in specs:
-            if spec.baseline_quantile is not None:
-                quantiles.setdefault(spec.name, spec.baseline_quantile)
-        names = {s.name for s in specs}
-        for name, q in quantiles.items():
-            if name not in names:
-                raise ValueError(f"slow_quantiles names an unknown metric {name!r}")
-            if not 0.5 <= q < 1.0:
-                raise ValueError(f"metric {name!r}: the baseline quantile must lie in [0.5, 1)")
+        _check_settings(pass_scope, warmup_s, step_warmup_s, ceiling, pass_veto)
+        quantiles = _slow_quantiles(specs, slow_quantiles)
         self.specs = specs
         self.slos = slos
         self.alpha = alpha
@@ -252,6 +236,37 @@ class SequentialJudge:
             for c in self._comparisons
             if c.spec.kind is MetricKind.LATENCY
         }
+
+
+def _check_settings(
+    pass_scope: str, warmup_s: float, step_warmup_s: float, ceiling: float | None, pass_veto: float
+) -> None:
+    if pass_scope not in ("step", "canary"):
+        raise ValueError("pass_scope must be 'step' or 'canary'")
+    if not (warmup_s >= 0 and step_warmup_s >= 0):
+        raise ValueError("warm-up durations must be zero or more seconds")
+    if ceiling is not None and not 0.0 < ceiling < 1.0:
+        raise ValueError("the ceiling must lie strictly between 0 and 1")
+    if not pass_veto >= 1.0:
+        raise ValueError("pass_veto must be at least 1")
+
+
+def _slow_quantiles(
+    specs: tuple[MetricSpec, ...], slow_quantiles: Mapping[str, float] | None
+) -> dict[str, float]:
+    """Metric name -> the baseline quantile its slow-request threshold is read from: the
+    judge's `slow_quantiles`, else each metric's own `baseline_quantile` (checked)."""
+    quantiles = dict(slow_quantiles or {})
+    for spec in specs:
+        if spec.baseline_quantile is not None:
+            quantiles.setdefault(spec.name, spec.baseline_quantile)
+    names = {s.name for s in specs}
+    for name, q in quantiles.items():
+        if name not in names:
+            raise ValueError(f"slow_quantiles names an unknown metric {name!r}")
+        if not 0.5 <= q < 1.0:
+            raise ValueError(f"metric {name!r}: the baseline quantile must lie in [0.5, 1)")
+    return quantiles
 
 
 def _all_no_data(names: list[str], reason: str, rule: str) -> tuple[Verdict, ...]:
