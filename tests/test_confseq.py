@@ -25,6 +25,7 @@ from canary_tui.core.judging.confseq import (
     chernoff_lower_bound,
     multiplier_weights,
     observe_ratio,
+    p_value_of,
     rate_log_e,
     rate_lower_bound,
     rate_upper_bound,
@@ -358,3 +359,100 @@ def test_a_a_runs_under_continuous_monitoring_stay_within_alpha() -> None:
     # The check has teeth: the same data under a repeated fixed-horizon test blows the budget.
     naive = monitored_false_alarm_rate(100, ticks=200, alpha=alpha, seed=7, naive=True)
     assert naive > 3 * alpha
+
+
+def brute_force_log_e_in_logs(
+    windows: list[tuple[float, float, float, float]],
+    rho0: float,
+    side: int,
+    grid_settings: GridSettings,
+    starts: list[float],
+) -> float:
+    """`brute_force_log_e` summed in logs, so that it holds for e-values of e^100000 too."""
+    w = multiplier_weights(grid_settings.offsets, grid_settings.step, grid_settings.prior_sd)
+    x = np.array([win[0] for win in windows])
+    m = np.array([win[0] + win[2] for win in windows])
+    n_c = np.array([win[1] for win in windows])
+    n_b = np.array([win[3] for win in windows])
+
+    def logpmf(rho: float) -> np.ndarray:
+        return np.where(m > 0, stats.binom.logpmf(x, m, rho * n_c / (rho * n_c + n_b)), 0.0)
+
+    null = logpmf(rho0)
+    terms = []
+    for k, wk in zip(grid_settings.offsets, w, strict=True):
+        log_lr = logpmf(rho0 * math.exp(side * k * grid_settings.step)) - null
+        suffix = np.cumsum(log_lr[::-1])[::-1]
+        terms += [math.log(pi * wk) + suffix[tau] for tau, pi in enumerate(starts) if pi]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+_window = st.tuples(
+    st.sampled_from([0.0, 1.0, 3.0, 50.0, 6000.0, 40000.0]),  # the canary's bad events
+    st.sampled_from([100.0, 50000.0, 100000.0]),
+    st.sampled_from([0.0, 2.0, 500.0, 30000.0]),  # the baseline's
+    st.sampled_from([100.0, 100000.0, 2000000.0]),
+).filter(lambda w: w[0] <= w[1] and w[2] <= w[3])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_window, min_size=1, max_size=30))
+def test_shiryaev_roberts_grid_never_goes_blind_after_windows_thousands_of_nats_apart(
+    windows: list[tuple[float, float, float, float]],
+) -> None:
+    """A window with thousands of bad events far from a null (a canary going from 0 to 6%
+    slow at 100k requests/s) must not underflow that null's statistics to 0: the test would
+    go blind for good and a failing canary would stop failing (found by a reviewer).
+
+    What holds for any stream, against the sum over every start time computed in logs: the
+    e-value is never above it (terms lost to underflow only make the test more cautious), and
+    never below what the newest test alone contributes, so fresh evidence always counts. (A
+    term dropped at 1e-300 of the kept ones can matter again only after the data swing by
+    thousands of nats the other way.)"""
+    cfg = GridSettings(
+        null_every=2, half_width=4, offsets=(1, 3, 4), restart_scale_s=30.0, first_weight=0.3
+    )
+    seq = RatioSequence(1.2, cfg)
+    for t, (x, n_c, y, n_b) in enumerate(windows):
+        seq.observe(x, n_c, y, n_b, float(t), 1.0)
+    grid = seq.grid
+    starts = [restart_weight(float(t), 1.0, 30.0, 0.7) for t in range(len(windows))]
+    starts[0] += 0.3
+    newest = [0.0] * (len(windows) - 1) + [starts[-1]]
+    for i in range(len(grid.nulls)):
+        for side in (1, -1):
+            ref = brute_force_log_e_in_logs(windows, grid.nulls[i], side, cfg, starts)
+            floor = brute_force_log_e_in_logs(windows, grid.nulls[i], side, cfg, newest)
+            ours = grid.log_e_greater(i) if side == 1 else grid.log_e_less(i)
+            assert math.isfinite(ours)
+            assert ours <= ref + 1e-6 * max(1.0, abs(ref))
+            assert ours >= floor - 1e-6 * max(1.0, abs(floor))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_window.filter(lambda w: w[0] + w[2] <= 100.0), min_size=1, max_size=30))
+def test_shiryaev_roberts_grid_is_exact_when_no_window_swings_far(
+    windows: list[tuple[float, float, float, float]],
+) -> None:
+    cfg = GridSettings(
+        null_every=2, half_width=4, offsets=(1, 3, 4), restart_scale_s=30.0, first_weight=0.3
+    )
+    seq = RatioSequence(1.2, cfg)
+    for t, (x, n_c, y, n_b) in enumerate(windows):
+        seq.observe(x, n_c, y, n_b, float(t), 1.0)
+    starts = [restart_weight(float(t), 1.0, 30.0, 0.7) for t in range(len(windows))]
+    starts[0] += 0.3
+    for i in range(len(seq.grid.nulls)):
+        for side in (1, -1):
+            ref = brute_force_log_e_in_logs(windows, seq.grid.nulls[i], side, cfg, starts)
+            ours = seq.grid.log_e_greater(i) if side == 1 else seq.grid.log_e_less(i)
+            assert ours == pytest.approx(ref, rel=1e-7, abs=1e-6)
+
+
+def test_p_values_of_any_e_value_lie_in_0_1_and_never_overflow() -> None:
+    assert p_value_of(-1e6) == 1.0  # e^(+1e6) would overflow
+    assert p_value_of(-math.inf) == 1.0
+    assert p_value_of(0.0) == 1.0
+    assert p_value_of(math.log(20.0)) == pytest.approx(0.05)
+    assert 0.0 < p_value_of(1e6) < 1e-300

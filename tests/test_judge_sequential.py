@@ -519,3 +519,42 @@ def test_an_open_upper_end_is_infinite_in_the_evidence_and_null_in_json() -> Non
     data = json.loads(json.dumps(errors.evidence.to_dict(), allow_nan=False))
     assert data["interval"][1] is None
     assert type(errors.evidence).from_dict(data) == errors.evidence
+
+
+def _huge_stream_verdicts(
+    slow_canary: float, start: int, windows: int, slow_baseline: float = 0.0
+) -> list[Verdict]:
+    """100k requests/s per variant, `slow_baseline` of the baseline's slow; the canary
+    `slow_canary` slow from window `start` (as the baseline before)."""
+    bounds = (0.1, 0.25, 0.5, math.inf)
+    spec = MetricSpec("latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=1.2)
+    judge = SequentialJudge((spec,), min_requests=10, dispersion=False, ceiling=None)
+    judge.start_step(0, 0.0)
+    out = []
+    for t in range(windows):
+        n = 100_000.0
+        slow = (slow_canary if t >= start else slow_baseline) * n
+        fast = n - slow_baseline * n
+        base = Histogram(bounds, (0.0, fast, n, n))
+        canary = Histogram(bounds, (0.0, n - slow, n, n))
+        judge.observe(
+            Sample(float(t), t + 1.0, VariantCounts(n, 0.0, base), VariantCounts(n, 0.0, canary))
+        )
+        out.append(judge.verdicts(StepContext(0, t + 1.0, 30.0, t + 1.0))[0])
+    return out
+
+
+def test_a_canary_that_fails_after_a_huge_window_keeps_failing() -> None:
+    """The reviewer's case: from 0 to 6% slow at 100k requests/s; the first window's
+    evidence was thousands of nats and underflowed the test to -inf, which then never failed
+    again ('ratio inf [<0.12x, >11.8x] ... INCONCLUSIVE' for ever)."""
+    verdicts = _huge_stream_verdicts(0.06, 73, 150)
+    assert [v.status for v in verdicts[73:]] == [Status.FAIL] * 77
+
+
+def test_huge_healthy_traffic_gives_verdicts_with_p_values_in_range() -> None:
+    """e-values of e^-1000 (the p-value's exp(-log_e) overflowed with an OverflowError)."""
+    for verdict in _huge_stream_verdicts(0.05, 0, 40, slow_baseline=0.05):
+        assert verdict.status is not Status.FAIL
+        p = verdict.evidence.p_value
+        assert p is None or 0.0 <= p <= 1.0

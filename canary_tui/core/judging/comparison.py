@@ -20,6 +20,7 @@ from canary_tui.core.judging.confseq import (
     RateSequence,
     RatioSequence,
     observe_ratio,
+    p_value_of,
     rate_lower_bound,
     rate_upper_bound,
 )
@@ -318,7 +319,7 @@ class _Comparison:
             status, rule, log_e, reason = Status.FAIL, "sequential: beyond tolerance", log_fail, ""
         else:
             status, rule, log_e, reason = self._unfailed(ctx, within, log_fail, log_pass)
-        p_value = min(1.0, math.exp(-min(log_e, 700.0)))
+        p_value = p_value_of(log_e)
         if status is Status.PASS:  # quote the interval of the data the PASS rests on
             lower = passes.lower(self.alpha_ratio)
         return Decision(status, rule, p_value, lower, upper, diff, reason)
@@ -407,7 +408,7 @@ class _Comparison:
             canary_n=self.ceiling_total.canary_n,
             interval=(min(lower, shown if shown is not None else lower), 1.0),
             tolerance=limit,
-            p_value=min(1.0, math.exp(-min(log_e, 700.0))),
+            p_value=p_value_of(log_e),
         )
         return Verdict(self.spec.name, Status.FAIL, why, evidence)
 

@@ -58,6 +58,10 @@ DEFAULT_FIRST_WEIGHT = 0.5
 
 _TINY = 1e-100  # statistics this small are scaled back up (exactly, through the log scale)
 _RENORMALISE_EVERY = 16
+#: A window whose log-likelihood spans less than this many nats over the grid cannot push a
+#: statistic of at least _TINY below the smallest float (e^-400 * 1e-100 > 1e-300).
+_SAFE_SPREAD = 400.0
+_NEAR_UNDERFLOW = 1e-200
 _P_MAX = 1.0 - 1e-12
 
 
@@ -116,6 +120,16 @@ class GridSettings:
 
 
 Prepared = tuple[float, list[float]]
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def p_value_of(log_e: float) -> float:
+    """The p-value an e-value implies (1 / e, at most 1), for any log e-value, even -inf."""
+    return math.exp(-min(max(log_e, 0.0), 700.0))
 
 
 def prepare(loglik: Sequence[float]) -> Prepared:
@@ -360,11 +374,12 @@ class ShiryaevRobertsGrid(Grid):
         self._weight_sum = sum(self.weights)
         n_null = len(self.nulls)
         # The weighted statistic of the alternative nulls[i] * e^(k step) against nulls[i] is
-        # exp(_scale[i]) * _up[k-1][i]; _down the same for e^(-k step). The per-null log scale
-        # carries the growth, so nothing overflows.
+        # exp(_scale[1][i]) * _up[k-1][i]; _down the same for e^(-k step) with _scale[-1]. The
+        # per-null, per-side log scale carries the growth, so nothing overflows, and one side
+        # growing never pushes the other's new tests below the smallest float.
         self._up = [[0.0] * n_null for _ in range(self.alternatives)]
         self._down = [[0.0] * n_null for _ in range(self.alternatives)]
-        self._scale = [0.0] * n_null
+        self._scale = {1: [0.0] * n_null, -1: [0.0] * n_null}
         self._pending = cfg.first_weight  # start weight not yet folded in (no news since)
         self._cache: dict[int, list[float]] = {}
         self._active: list[tuple[list[list[float]], int]] = []
@@ -389,13 +404,16 @@ class ShiryaevRobertsGrid(Grid):
         self._cache.clear()
         self._memo.clear()
         pending, self._pending = self._pending, 0.0
-        fresh = [pending * exp(-s) for s in self._scale] if pending > 0 else None
         # the null's 1 / L(null) goes into its scale; factors[j] = L(points[j]) / L(top) <= 1
         first, last = self.centres[0], self.centres[-1] + 1
-        self._scale = [
-            s + top - v for s, v in zip(self._scale, loglik[first:last:every], strict=True)
-        ]
+        null_ll = loglik[first:last:every]
+        rescue = top - min(loglik) > _SAFE_SPREAD  # some factors may underflow to 0
         for rows, sign in self._active:
+            if pending > 0:
+                self._rebase(rows, self._scale[sign])
+            old_scale, old_rows = self._scale[sign], list(rows)
+            fresh = [pending * exp(-s) for s in old_scale] if pending > 0 else None
+            self._scale[sign] = [s + top - v for s, v in zip(old_scale, null_ll, strict=True)]
             for j, k in enumerate(self.offsets):
                 start = first + sign * k
                 old, fac = rows[j], factors[start : start + (n_null - 1) * every + 1 : every]
@@ -404,19 +422,71 @@ class ShiryaevRobertsGrid(Grid):
                 else:
                     w = self.weights[j]
                     rows[j] = [(r + w * m) * f for r, m, f in zip(old, fresh, fac, strict=True)]
+            if rescue:
+                self._rescue(rows, sign, old_rows, old_scale, loglik, top, pending)
         self.updates += 1
         if self.updates % _RENORMALISE_EVERY == 0:
             self._renormalise()
 
+    @staticmethod
+    def _rebase(rows: list[list[float]], scale: list[float]) -> None:
+        """Fold far-negative scales into their rows, so that a new test's weight relative to
+        the scale (pending * e^-scale) cannot overflow; what this drops is below e^-700 of
+        the new test's weight."""
+        for i, s in enumerate(scale):
+            if s < -_SAFE_SPREAD:
+                factor = math.exp(s)  # may be 0: the old statistics are negligible
+                for row in rows:
+                    row[i] *= factor
+                scale[i] = 0.0
+
+    def _rescue(
+        self,
+        rows: list[list[float]],
+        sign: int,
+        old_rows: list[list[float]],
+        old_scale: list[float],
+        loglik: Sequence[float],
+        top: float,
+        pending: float,
+    ) -> None:
+        """Redo, in logs, the nulls whose statistics on one side (nearly) underflowed.
+
+        The factors are relative to the window's best grid point, so a window with thousands
+        of bad events far from a null makes every factor of that null's alternatives 0 in
+        floating point, although the statistic itself may be huge (or later windows may make
+        it so): the test would go blind for good. Here the null's statistics are recomputed
+        exactly from the values before the window and rescaled so that the largest is 1.
+        """
+        every, first = self.null_every, self.centres[0]
+        for i in range(len(self.nulls)):
+            if max(row[i] for row in rows) >= _NEAR_UNDERFLOW:
+                continue  # anything lost to underflow is below 1e-100 of what is kept
+            logs: list[tuple[int, float]] = []
+            for j, k in enumerate(self.offsets):
+                terms = [math.log(old_rows[j][i])] if old_rows[j][i] > 0.0 else []
+                if pending > 0.0:
+                    terms.append(math.log(self.weights[j] * pending) - old_scale[i])
+                if terms:
+                    alt = loglik[first + i * every + sign * k]
+                    logs.append((j, _logsumexp(terms) + alt - top))
+            if not logs:
+                continue  # nothing had started: nothing to rescue
+            peak = max(value for _, value in logs)
+            for j, value in logs:
+                rows[j][i] = math.exp(value - peak)
+            self._scale[sign][i] += peak
+
     def _renormalise(self) -> None:
         """Move tiny statistics back into range before they underflow (exact: no loss)."""
-        for i in range(len(self.nulls)):
-            big = max(max(row[i] for row in self._up), max(row[i] for row in self._down))
-            if 0.0 < big < _TINY:
-                for rows in (self._up, self._down):
+        for rows, sign in self._active:
+            scale = self._scale[sign]
+            for i in range(len(self.nulls)):
+                big = max(row[i] for row in rows)
+                if 0.0 < big < _TINY:
                     for row in rows:
                         row[i] *= 1.0 / _TINY
-                self._scale[i] += math.log(_TINY)
+                    scale[i] += math.log(_TINY)
 
     def _log_e(self, index: int, side: int) -> float:
         rows = self._up if side == 1 else self._down
@@ -428,7 +498,7 @@ class ShiryaevRobertsGrid(Grid):
         waiting = self._pending * self._weight_sum
         if started <= 0.0:
             return math.log(waiting) if waiting > 0 else -math.inf
-        out = self._scale[index] + math.log(started)
+        out = self._scale[side][index] + math.log(started)
         if waiting > 0:
             lw = math.log(waiting)
             out = max(out, lw) + math.log1p(math.exp(-abs(out - lw)))

@@ -12,7 +12,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from canary_tui.core.judging.base import duration_text, pct
-from canary_tui.core.judging.confseq import GridSettings, RateSequence, chernoff_lower_bound
+from canary_tui.core.judging.confseq import (
+    GridSettings,
+    RateSequence,
+    chernoff_lower_bound,
+    p_value_of,
+)
 from canary_tui.core.judging.dispersion import Dispersion
 from canary_tui.core.judging.windows import _Counts, _Recent
 from canary_tui.core.metrics import Sample
@@ -145,7 +150,7 @@ class _Guard:
         what = "errors" if self.slo.kind.value == "availability" else "slow requests"
         allowed = f"the {pct(self.budget)} the {self.slo.objective * 100:g}% objective allows"
         burning = self._burning()
-        p_value = min(1.0, math.exp(-min(log_e, 700.0)))
+        p_value = p_value_of(log_e)
         evidence = Evidence(
             rule="slo-bound" if bound_fail else ("burn-rate" if burning else "slo"),
             canary_rate=rate,
