@@ -109,9 +109,32 @@ def test_the_factor_is_the_upper_bound_and_never_below_one() -> None:
     expected = x2 / stats.chi2.ppf(stats.norm.cdf(-1.0), dof)
     assert d.factor == pytest.approx(max(1.0, expected), rel=0.005)
     under = Dispersion()
-    for _ in range(50):  # identical counts: no spread at all
+    for _ in range(59):  # identical counts: no spread at all
         under.add(5.0, 1000.0, 1.0)
+    assert not under.ready and under.factor == under.ceiling  # 5 of 6 batches of 10 s
+    under.add(5.0, 1000.0, 1.0)
     assert under.estimate == pytest.approx(0.0, abs=1e-9) and under.factor == 1.0
+
+
+def test_the_ten_second_scale_counts_whenever_it_reads_more_than_the_shortest() -> None:
+    """The long-run index is what the test needs: the 10 s scale is not gated (measured:
+    gated and shrunk, the factor stayed at about half the true index for minutes when bursts
+    of 2-4 spread over 5 s); the 60 s scale still needs two standard deviations."""
+    d = Dispersion()
+    # 10 s batches alternate between 0 and 20 bad events of 10000; within a batch the
+    # events are spread evenly, one second at a time, so every window looks the same
+    for t in range(120):
+        d.add(2.0 if (t // 10) % 2 else 0.0, 1000.0, 1.0)
+    short, dof0 = d.at_scale(0)
+    longer, dof1 = d.at_scale(1)
+    assert dof1 == 11
+    expected = max(short / dof0, longer / dof1)
+    assert longer / dof1 > short / dof0
+    assert d.factor == pytest.approx(expected)
+    gated = Dispersion(gates=(2.0, 2.0), shrinks=(10.0, 10.0))
+    for t in range(120):
+        gated.add(2.0 if (t // 10) % 2 else 0.0, 1000.0, 1.0)
+    assert gated.factor < d.factor  # what the gate used to cost
 
 
 def test_bursts_spread_over_several_windows_show_at_the_longer_scales() -> None:

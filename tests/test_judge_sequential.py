@@ -558,3 +558,31 @@ def test_huge_healthy_traffic_gives_verdicts_with_p_values_in_range() -> None:
         assert verdict.status is not Status.FAIL
         p = verdict.evidence.p_value
         assert p is None or 0.0 <= p <= 1.0
+
+
+def _ceiling_run(canary_errors: list[float], seconds: int) -> int | None:
+    """The second (1 s windows, 950 + 50 requests/s, baseline at 0.5%) at which the errors
+    metric fails, with the default hard ceiling (25%) and a warm-up longer than the run."""
+    spec = MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=1.5)
+    judge = SequentialJudge((spec,), warmup_s=3600.0)
+    judge.start_step(0, 0.0)
+    rng = np.random.default_rng(11)
+    for t in range(seconds):
+        bad_c = canary_errors[t] if t < len(canary_errors) else float(rng.binomial(50, 0.005))
+        judge.observe(Sample(float(t), t + 1.0, VariantCounts(950.0, float(rng.binomial(950, 0.005))),
+                             VariantCounts(50.0, bad_c)))  # fmt: skip
+        verdict = judge.verdicts(StepContext(0, t + 1.0, 60.0, t + 1.0))[0]
+        if verdict.status is Status.FAIL:
+            assert "hard ceiling" in verdict.why, verdict.why
+            return t + 1
+    return None
+
+
+def test_one_burst_in_the_canarys_first_second_does_not_trip_the_ceiling() -> None:
+    """Two bursts, 30 errors among the canary's first 50 requests (60%: bursts of 10-20 in the
+    benchmark rolled back 3 of 80 healthy canaries in their first 4 s this way)."""
+    assert _ceiling_run([30.0, 0.0, 14.0], 120) is None
+
+
+def test_a_canary_failing_half_its_requests_meets_the_ceiling_within_10_s() -> None:
+    assert (_ceiling_run([25.0] * 60, 60) or 99) <= 10

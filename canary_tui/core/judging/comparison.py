@@ -225,6 +225,12 @@ class _Comparison:
         """Feed the canary's side of a window to the hard ceiling, if there is one."""
         if self.ceiling is None:
             return
+        if elapsed + duration < CEILING_SETTLE_S:
+            # one burst can be most of the canary's first seconds (a burst of 20 slow requests
+            # among its first 50): the ceiling starts once the canary has a few seconds behind
+            # it, still in time to roll a catastrophic canary back within 10 s
+            self.ceiling.add_time(elapsed, duration)
+            return
         # far above the baseline's rate: the point estimate of the dispersion will do
         point = self.dispersion.estimate if self.judge.use_dispersion else None
         self.ceiling.observe(w.canary_bad, w.canary_n, elapsed, duration,
@@ -457,6 +463,10 @@ class _Comparison:
         )
         pass_high = min(via_ratio, canary_hi - step_lo)
         return _Difference(fail_low, pass_high, shown_low, base_lo, base_hi)
+
+
+#: The canary's first seconds the hard ceiling does not count (see `_observe_ceiling`).
+CEILING_SETTLE_S = 5.0
 
 
 def _snap(threshold_s: float, bounds: tuple[float, ...]) -> float:
