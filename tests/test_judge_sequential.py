@@ -522,12 +522,15 @@ def test_an_open_upper_end_is_infinite_in_the_evidence_and_null_in_json() -> Non
 
 
 def _huge_stream_verdicts(
-    slow_canary: float, start: int, windows: int, slow_baseline: float = 0.0
+    slow_canary: float, start: int, windows: int, slow_baseline: float = 0.0, tol_abs: float = 0.0
 ) -> list[Verdict]:
     """100k requests/s per variant, `slow_baseline` of the baseline's slow; the canary
     `slow_canary` slow from window `start` (as the baseline before)."""
     bounds = (0.1, 0.25, 0.5, math.inf)
-    spec = MetricSpec("latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=1.2)
+    spec = MetricSpec(
+        "latency", MetricKind.LATENCY, threshold_ms=250.0, tolerance_ratio=1.2,
+        tolerance_abs=tol_abs,
+    )  # fmt: skip
     judge = SequentialJudge((spec,), min_requests=10, dispersion=False, ceiling=None)
     judge.start_step(0, 0.0)
     out = []
@@ -550,6 +553,18 @@ def test_a_canary_that_fails_after_a_huge_window_keeps_failing() -> None:
     again ('ratio inf [<0.12x, >11.8x] ... INCONCLUSIVE' for ever)."""
     verdicts = _huge_stream_verdicts(0.06, 73, 150)
     assert [v.status for v in verdicts[73:]] == [Status.FAIL] * 77
+
+
+def test_a_canary_beyond_an_absolute_tolerance_fails_against_a_baseline_without_bad_events() -> (
+    None
+):
+    """With no slow request in the baseline its rate's lower bound is 0, so the difference
+    bound through the ratio was 0 for ever: the canary's own rate bounds it instead."""
+    verdicts = _huge_stream_verdicts(0.06, 73, 150, tol_abs=0.002)
+    assert verdicts[-1].status is Status.FAIL
+    first = next(t for t, v in enumerate(verdicts) if v.status is Status.FAIL)
+    assert 74 <= first <= 80  # the whole canary's slow share passes 0.2 pp at window 75
+    assert all(v.status is Status.FAIL for v in verdicts[first:])
 
 
 def test_huge_healthy_traffic_gives_verdicts_with_p_values_in_range() -> None:
