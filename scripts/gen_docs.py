@@ -63,7 +63,13 @@ DESCRIPTIONS: dict[str, str] = {
     "slos[].kind": "`availability` (errors) or `latency` (requests slower than `threshold_ms`).",
     "slos[].objective": "The share of good requests promised, e.g. 0.99.",
     "slos[].threshold_ms": "Latency SLOs: a request slower than this is bad.",
-    "judge": "How verdicts are reached.",
+    "judge": "How verdicts are reached. The sequential judge needs no setting for bursty "
+    "traffic: it measures how clustered each metric's bad events are in the baseline (the "
+    "index of dispersion, over 1 s, 10 s and 60 s) and scales its evidence by it, so errors "
+    "that come in bursts do not count as independent ones; the evidence says so "
+    "(`errors arrive in bursts: dispersion 3.2x, evidence scaled`). For its first minute, "
+    "before the dispersion is measured, comparisons carry next to no evidence "
+    "([judge robustness](../concepts/judge-robustness.md)).",
     "judge.kind": "`sequential` (anytime-valid confidence sequences) or `threshold` (windowed "
     "rates with a tolerance and a noise check).",
     "judge.window": "Threshold judge: the sliding window.",
@@ -81,7 +87,8 @@ DESCRIPTIONS: dict[str, str] = {
     "that warm up ([judge robustness](../concepts/judge-robustness.md)).",
     "judge.step_warmup": "Sequential: the same warm-up again after each step.",
     "judge.ceiling": "Sequential: the canary's own bad-event rate that fails at once, warm-up or "
-    "not (a catastrophic canary); empty to have none.",
+    "not (a catastrophic canary), counted from the canary's fifth second (one burst can be most "
+    "of its first requests); empty to have none.",
     "judge.baseline_window": "How far back before the canary the baseline's latency quantile "
     "(`baseline_quantile`) is read.",
     "loop": "The automated loop.",
