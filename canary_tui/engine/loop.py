@@ -1,10 +1,11 @@
 """One canary's loop: its parts wired together, its lifecycle (start, tick, stop) and the
 Engine's public face.
 
-`tick()` retries a pending kill when due, reads the router and the metric source
-(`observe`), updates the judge, issues the rules' actions on the one path (`actions`) and
-publishes a frame (`publish`). `submit()` applies an action from anyone (a key, a rule, a
-pipeline). The parts share one `Shared` state and its locks: `shared` says how they are held.
+`tick()` retries a pending kill when due, reads the router (`observe`) and the metric
+source (`metrics`), updates the judge, issues the rules' actions on the one path
+(`actions`) and publishes a frame (`publish`). `submit()` applies an action from anyone (a
+key, a rule, a pipeline). The parts share one `Shared` state and its locks: `shared` says
+how they are held.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from canary_tui.core.slo import SLO, Gauge
 from canary_tui.core.state import CanaryState
 from canary_tui.core.verdict import Status, Verdict
 from canary_tui.engine.actions import Actions, new_action_id
+from canary_tui.engine.metrics import Metrics
 from canary_tui.engine.observe import Observer
 from canary_tui.engine.publish import Publisher, Subscriber
 from canary_tui.engine.records import AuditTrail
@@ -48,17 +50,17 @@ log = logging.getLogger("canary_tui.engine")
 T = TypeVar("T")
 
 
-class _Shared(Generic[T]):
+class _FromShared(Generic[T]):
     """An Engine attribute that is the shared state's attribute of the same name."""
 
     def __set_name__(self, owner: type[Engine], name: str) -> None:
         self.name = name
 
     @overload
-    def __get__(self, engine: None, owner: type[Engine]) -> _Shared[T]: ...
+    def __get__(self, engine: None, owner: type[Engine]) -> _FromShared[T]: ...
     @overload
     def __get__(self, engine: Engine, owner: type[Engine]) -> T: ...
-    def __get__(self, engine: Engine | None, owner: type[Engine]) -> T | _Shared[T]:
+    def __get__(self, engine: Engine | None, owner: type[Engine]) -> T | _FromShared[T]:
         if engine is None:
             return self
         value: T = getattr(engine._shared, self.name)
@@ -71,32 +73,33 @@ class _Shared(Generic[T]):
 class Engine:
     """One canary's loop. Thread-safe: ticks and submits may come from any thread."""
 
-    # The adapters and settings (replaceable before start) and what the loop knows.
-    info: _Shared[CanaryInfo] = _Shared()
-    plan: _Shared[RampPlan] = _Shared()
-    judge: _Shared[Judge] = _Shared()
-    source: _Shared[MetricSource] = _Shared()
-    router: _Shared[TrafficRouter] = _Shared()
-    audit: _Shared[AuditLog] = _Shared()
-    clock: _Shared[Clock] = _Shared()
-    slos: _Shared[tuple[SLO, ...]] = _Shared()
-    settings: _Shared[EngineSettings] = _Shared()
-    crash_hook: _Shared[CrashHook | None] = _Shared()
-    state: _Shared[CanaryState] = _Shared()
-    routing: _Shared[RoutingState | None] = _Shared()
-    routing_at: _Shared[float | None] = _Shared()
-    router_error: _Shared[str | None] = _Shared()
-    router_error_since: _Shared[float | None] = _Shared()
-    metrics_at: _Shared[float | None] = _Shared()
-    verdicts: _Shared[tuple[Verdict, ...]] = _Shared()
-    gauges: _Shared[tuple[Gauge, ...]] = _Shared()
-    no_data: _Shared[str | None] = _Shared()
-    no_data_since: _Shared[float | None] = _Shared()
-    warning: _Shared[str | None] = _Shared()
-    presence: _Shared[tuple[str, ...]] = _Shared()
-    loop_health: _Shared[tuple[str, str]] = _Shared()
-    attended: _Shared[bool] = _Shared()
-    unattended: _Shared[str] = _Shared()
+    # The adapters and settings (replaceable before start) and what the loop knows: the
+    # shared state's, read and written through the Engine as before the parts were split.
+    info: _FromShared[CanaryInfo] = _FromShared()
+    plan: _FromShared[RampPlan] = _FromShared()
+    judge: _FromShared[Judge] = _FromShared()
+    source: _FromShared[MetricSource] = _FromShared()
+    router: _FromShared[TrafficRouter] = _FromShared()
+    audit: _FromShared[AuditLog] = _FromShared()
+    clock: _FromShared[Clock] = _FromShared()
+    slos: _FromShared[tuple[SLO, ...]] = _FromShared()
+    settings: _FromShared[EngineSettings] = _FromShared()
+    crash_hook: _FromShared[CrashHook | None] = _FromShared()
+    state: _FromShared[CanaryState] = _FromShared()
+    routing: _FromShared[RoutingState | None] = _FromShared()
+    routing_at: _FromShared[float | None] = _FromShared()
+    router_error: _FromShared[str | None] = _FromShared()
+    router_error_since: _FromShared[float | None] = _FromShared()
+    metrics_at: _FromShared[float | None] = _FromShared()
+    verdicts: _FromShared[tuple[Verdict, ...]] = _FromShared()
+    gauges: _FromShared[tuple[Gauge, ...]] = _FromShared()
+    no_data: _FromShared[str | None] = _FromShared()
+    no_data_since: _FromShared[float | None] = _FromShared()
+    warning: _FromShared[str | None] = _FromShared()
+    presence: _FromShared[tuple[str, ...]] = _FromShared()
+    loop_health: _FromShared[tuple[str, str]] = _FromShared()
+    attended: _FromShared[bool] = _FromShared()
+    unattended: _FromShared[str] = _FromShared()
 
     def __init__(
         self,
@@ -121,13 +124,14 @@ class Engine:
         self._publisher = Publisher(sh)
         self._trail = AuditTrail(sh, self._publisher)
         self._actions = Actions(sh, self._trail, self._publisher)
+        self._metrics = Metrics(sh, self._publisher, self._trail)
         self._observer = Observer(sh, self._publisher, self._trail, self._actions)
         sh.unsupported_shadow = router.shadow_unsupported()
         sh.info = replace(info, unavailable=router_limits(router, sh.unsupported_shadow))
 
+    # The publisher's activity window and subscribers, for tests that reach in.
     @property
     def _activity(self) -> deque[ActivityEntry]:
-        """The recent activity lines a newly attached client receives."""
         return self._publisher.activity
 
     @_activity.setter
@@ -155,7 +159,7 @@ class Engine:
         sh, observer = self._shared, self._observer
         gen = sh.write_gen
         routing, error = observer.read_router()
-        baseline = observer.read_baseline()
+        baseline = self._metrics.read_baseline()
         with sh.lock:
             observer.observe_error(routing, error)
             if routing is not None:
@@ -169,7 +173,7 @@ class Engine:
             self._trail.plain(
                 "session", "start", f"loop {what} for {sh.info.name}: {self._where()}"
             )
-            observer.calibrate(baseline, self._before_what())
+            self._metrics.calibrate(baseline, self._before_what())
             self._publisher.refresh()
         if sh.state.kill is not None:
             self._actions.attempt_kill()
@@ -256,20 +260,23 @@ class Engine:
     def tick(self) -> Frame:
         if self._actions.kill_due():
             self._actions.attempt_kill()
-        sample = self._observer.read_tick()
+        gen = self._shared.write_gen
+        routing, error = self._observer.read_router()
+        sample = self._metrics.fetch()
+        self._observer.take(routing, error, gen)
         with self._shared.lock:
             actions = self._judge(sample)
         for action in actions:
             self.submit(action, publish=False)
         with self._shared.lock:
-            return self._publisher.refresh(self._observer.graph_point(sample), sample)
+            return self._publisher.refresh(self._metrics.graph_point(sample), sample)
 
     def _judge(self, sample: Sample) -> list[Action]:
         """Take the tick's sample, update the verdicts, and say what the rules do now."""
         sh = self._shared
         now = sh.loop_now()
         sh.judge.observe(sample)
-        self._observer.account(sample, now)
+        self._metrics.account(sample, now)
         ctx = StepContext(
             sh.state.step_index,
             sh.state.time_in_step(now),
