@@ -2,7 +2,7 @@
 why the plan holds, and the version every change bumps.
 
 Times in a state (`step_started_at`, `started_at`, `LastChange.at`) are the loop's time: a
-monotonic clock that starts at the wall clock when the loop starts (see `engine.loop`), so a
+monotonic clock that starts at the wall clock when the loop starts (see `engine.shared`), so a
 wall-clock step can neither end a hold early nor stretch it.
 """
 

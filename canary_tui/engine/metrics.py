@@ -1,0 +1,166 @@
+"""What the loop reads of the metrics: the window since the last tick (on the monotonic
+clock), the baseline before the canary (to calibrate the judge), and what is kept of them: the
+no-data watch, the SLO gauges and the graphs' points."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import replace
+
+from canary_tui.core.frames import SeriesPoint
+from canary_tui.core.judging.base import LearnsBaseline, duration_text
+from canary_tui.core.metrics import EMPTY, Sample, VariantCounts
+from canary_tui.core.slo import gauge
+from canary_tui.engine.publish import Publisher
+from canary_tui.engine.records import AuditTrail
+from canary_tui.engine.shared import Shared
+
+log = logging.getLogger("canary_tui.engine")
+
+CLOCK_STEP_TOLERANCE_S = 2.0
+
+
+class Metrics:
+    """Fetches run with no lock held; what they say is taken in under the shared lock."""
+
+    def __init__(self, shared: Shared, publisher: Publisher, trail: AuditTrail) -> None:
+        self.shared, self.publisher, self.trail = shared, publisher, trail
+        clock = shared.clock
+        self._last_fetch = (clock.now(), clock.monotonic())
+        self._source_failing = False
+        self._total_canary: VariantCounts = EMPTY
+        self._recent: deque[tuple[float, VariantCounts]] = deque()
+        self._smooth: deque[Sample] = deque()
+
+    # --- reads (no lock held) ----------------------------------------------------------------
+    def read_baseline(self) -> Sample | None:
+        judge = self.shared.judge
+        if not isinstance(judge, LearnsBaseline) or not judge.needs_baseline:
+            return None
+        end = self.shared.clock.now()
+        return self._read(end - self.shared.settings.baseline_window_s, end)
+
+    def fetch(self) -> Sample:
+        """The window since the last tick's. Its length follows the monotonic clock, so a
+        wall-clock step neither empties nor doubles it."""
+        sh = self.shared
+        wall, mono = sh.clock.now(), sh.clock.monotonic()
+        with sh.lock:
+            last_wall, last_mono = self._last_fetch
+            elapsed = max(0.0, mono - last_mono)
+            start = last_wall
+            drift = (wall - last_wall) - elapsed
+            if abs(drift) > CLOCK_STEP_TOLERANCE_S:
+                self.publisher.warn(f"the wall clock stepped by {drift:+.0f} s; the loop's "
+                                    "schedule follows the monotonic clock, the query window "
+                                    "moves with the wall")  # fmt: skip
+                start = wall - elapsed
+            self._last_fetch = (wall, mono)
+        return self._read(start, wall)
+
+    def _read(self, start: float, end: float) -> Sample:
+        """The source's counts for [start, end), checked; its failures become no-data."""
+        try:
+            sample = self.shared.source.fetch(start, end)
+        except Exception as exc:  # an adapter bug must not stop the loop
+            if not self._source_failing:  # the traceback once per outage, not every tick
+                log.exception("the metric source failed")
+            self._source_failing = True
+            return Sample.no_data(start, end, f"metric source failed: {exc}").validated()
+        self._source_failing = False
+        return sample.validated()
+
+    # --- what is kept (under the lock) --------------------------------------------------------
+    def calibrate(self, sample: Sample | None, when: str) -> None:
+        """Fix the judge's slow-request thresholds (the baseline's p95/p99) from the baseline's
+        latency over the window before now, and audit them; with too little to read, say so:
+        the judge then learns them from the canary's first minute."""
+        judge = self.shared.judge
+        if sample is None or not isinstance(judge, LearnsBaseline):
+            return
+        span = duration_text(self.shared.settings.baseline_window_s)
+        latency = sample.baseline.latency if sample.ok and sample.baseline is not None else None
+        if latency is None or latency.total < judge.calibration_min_requests:
+            if not sample.ok:
+                why = sample.problem or "no data"
+            elif latency is None:
+                why = "the source has no latency histogram"
+            else:
+                why = f"only {latency.total:.0f} baseline requests"
+            self.publisher.note(
+                "info", "judge",
+                f"slow-request thresholds: nothing to read over the {span} {when} ({why}); "
+                "learning the baseline's quantiles from the canary's first minute instead",
+            )  # fmt: skip
+            return
+        judge.calibrate(latency, f"over the {span} {when}")
+        fixed = ", ".join(
+            f"{name}: slow above {ms:g} ms"
+            for name, ms in judge.thresholds_ms().items()
+            if ms is not None
+        )
+        self.trail.plain(
+            "judge", "thresholds",
+            f"slow-request thresholds from the baseline's latency over the {span} {when} "
+            f"({latency.total:.0f} requests): {fixed}",
+        )  # fmt: skip
+
+    def account(self, sample: Sample, now: float) -> None:
+        """Take a tick's sample into the no-data watch and the SLO gauges."""
+        sh = self.shared
+        if sample.ok and sample.canary is not None:
+            self._counted(sample.canary, now)
+        else:
+            if sh.no_data_since is None:
+                sh.no_data_since = now
+                self.publisher.note("alert", "loop", f"metrics went silent: {sample.problem}")
+            sh.no_data = sample.problem
+        while self._recent and self._recent[0][0] < now - sh.settings.burn_window_s:
+            self._recent.popleft()
+        recent = EMPTY
+        for _, counts in self._recent:
+            try:
+                recent = recent + counts
+            except ValueError:
+                recent = counts
+        sh.gauges = tuple(gauge(slo, self._total_canary, recent) for slo in sh.slos)
+
+    def _counted(self, canary: VariantCounts, now: float) -> None:
+        sh = self.shared
+        sh.metrics_at = now
+        if sh.no_data_since is not None:
+            self.publisher.note(
+                "info", "loop", f"metrics are back after {now - sh.no_data_since:.0f} s"
+            )
+        sh.no_data, sh.no_data_since = None, None
+        try:
+            self._total_canary = self._total_canary + canary
+        except ValueError as exc:  # e.g. the source changed its histogram buckets
+            self.publisher.warn(f"SLO totals restarted: {exc}")
+            self._total_canary = canary
+            self._recent.clear()
+        self._recent.append((now, canary))
+
+    def graph_point(self, sample: Sample) -> SeriesPoint:
+        """A point for the graphs: counts summed over the trailing `smooth_s` window, so a
+        canary at 5% reads as a rate rather than as noise. No data stays a visible gap."""
+        if not sample.ok:
+            return SeriesPoint.from_sample(sample)
+        smooth_s = self.shared.settings.smooth_s
+        self._smooth.append(sample)
+        while self._smooth and self._smooth[0].start < sample.end - smooth_s - 1e-9:
+            self._smooth.popleft()
+        try:
+            baseline = canary = EMPTY
+            for s in self._smooth:
+                if s.baseline is None or s.canary is None:
+                    continue
+                baseline, canary = baseline + s.baseline, canary + s.canary
+        except ValueError:  # histogram layout changed: start the window again
+            self._smooth.clear()
+            self._smooth.append(sample)
+            return SeriesPoint.from_sample(sample)
+        start = self._smooth[0].start
+        return replace(SeriesPoint.from_sample(Sample(start, sample.end, baseline, canary)),
+                       t=sample.end)  # fmt: skip
