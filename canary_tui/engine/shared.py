@@ -109,9 +109,12 @@ class Shared:
 
     def routing_fresh(self, now: float) -> bool:
         """Whether the loop knows the router's state well enough for a rule to add traffic:
-        read within two ticks, and no unconfirmed difference outstanding."""
+        read within two ticks, the latest read succeeded (a read that failed may have hidden an
+        outside change: the trust machine found a rule starting a canary over a mirror turned
+        off while the router could not be read), and no unconfirmed difference outstanding."""
         return (
             self.adopted
+            and self.router_error is None
             and self.suspect is None
             and self.routing is not None
             and self.routing_at is not None

@@ -230,6 +230,21 @@ def test_no_rule_adds_traffic_while_the_router_cannot_be_read(make_loop: MakeLoo
     assert loop.router.weight == 5  # adopted, then started by the rule
 
 
+def test_no_rule_adds_traffic_on_the_read_before_one_that_failed(make_loop: MakeLoop) -> None:
+    """Found by the trust machine: a canary at 0% with mirroring; one router read fails and
+    meanwhile someone turns mirroring off; the rule started the canary on the last good read
+    (one tick old, so 'fresh'), over a change it had not seen."""
+    loop = make_loop(weight=0, mirror=True, start=False)
+    loop.engine.start()
+    loop.router.fail_reads = 1
+    loop.router.external(0, False)
+    loop.tick(1, Status.INCONCLUSIVE)
+    assert loop.router.writes == [], "a rule wrote without reading the router"
+    loop.tick(3, Status.INCONCLUSIVE)  # reads again: the change is recorded, the plan held
+    assert loop.router.writes == []
+    assert any(r.get("type") == "external" for r in loop.records())
+
+
 # --- loud failure -----------------------------------------------------------------------------
 def test_stale_router_figures_are_marked_with_their_age(make_loop: MakeLoop) -> None:
     loop = make_loop(weight=10)

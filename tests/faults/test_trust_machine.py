@@ -59,6 +59,7 @@ class TrustMachine(RuleBasedStateMachine):
         self.engine: Engine | None = None
         self.checked = 0  # router writes already checked
         self.outside_marker: int | None = None  # writes index when someone changed the route
+        self.before_outside: tuple[int, bool] | None = None  # the route before that change
         self.ended_at: int | None = None  # writes index when the canary was rolled back
 
     # --- building and restarting the loop --------------------------------------------------
@@ -177,8 +178,14 @@ class TrustMachine(RuleBasedStateMachine):
         EXERCISED["outside change"] += 1
         if (weight, mirror) == (self.router.weight, self.router.mirror):
             return
+        if self.outside_marker is None or len(self.router.writes) > self.outside_marker:
+            self.before_outside = (self.router.weight, self.router.mirror)
         self.router.external(weight, mirror)
         self.outside_marker = len(self.router.writes)
+        if (weight, mirror) == self.before_outside:
+            # changed and changed back before the loop wrote again (A-B-A): nothing outside
+            # is left for a rule to undo
+            self.outside_marker = None
 
     @rule(point=st.sampled_from(POINTS), verb=st.sampled_from([None, None, Verb.KILL, Verb.KILL,
                                                                 Verb.STEP_FORWARD, Verb.START,
@@ -270,6 +277,9 @@ TrustMachine.TestCase.settings = settings(
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    # the same examples every run, so that a landing cannot hinge on luck; explore new ones
+    # with CANARY_TRUST_RANDOM=1 (and more with CANARY_TRUST_EXAMPLES) when changing the loop
+    derandomize=not __import__("os").environ.get("CANARY_TRUST_RANDOM"),
 )
 
 
