@@ -85,8 +85,10 @@ class Observer:
             return
         if s.terminal:
             self._after_end(routing, s)
-        elif not self.follow_controller(routing) and self._confirmed(routing, s):
-            self._changed_outside(routing, s)
+        elif not self.follow_controller(routing):
+            s = sh.state  # as the controller's phase left it
+            if self._confirmed(routing, s):
+                self._changed_outside(routing, s)
 
     def _after_end(self, routing: RoutingState, s: CanaryState) -> None:
         """The canary ended: a router not as it left it is recorded once, never undone."""

@@ -10,6 +10,7 @@ import pytest
 
 from canary_tui.core.actions import Verb
 from canary_tui.core.policy import NoDataAction, Policy
+from canary_tui.core.ports import RoutingState
 from canary_tui.core.state import Phase
 from canary_tui.core.verdict import Status
 from canary_tui.engine.runner import EngineRunner
@@ -90,7 +91,9 @@ def test_the_latch_survives_a_restart(make_loop: MakeLoop) -> None:
     loop.router.fail_writes = 0
     loop.tick(30, Status.PASS)
     assert engine.state.phase is Phase.ROLLED_BACK and loop.router.weight == 0
-    result = [r for r in loop.records() if r.get("verb") == "kill" and r.get("outcome") == "applied"]
+    result = [
+        r for r in loop.records() if r.get("verb") == "kill" and r.get("outcome") == "applied"
+    ]
     assert result and result[-1]["actor"]["name"] == "alice"
 
 
@@ -353,6 +356,33 @@ def test_a_kill_lands_while_a_tick_hangs_on_the_router_and_the_source(make_loop:
         ticking.join(30)
     assert not ticking.is_alive()
     assert loop.engine.state.phase is Phase.ROLLED_BACK and loop.router.weight == 0
+
+
+def test_a_controllers_pause_with_a_new_weight_in_one_read_keeps_both(make_loop: MakeLoop) -> None:
+    """Found by the reviewer of the engine split: a read that confirmed a new weight and also
+    brought a pause rebuilt the state from before the pause (PROGRESSING again)."""
+    from tests.faults.parts import ControllerRouter
+
+    class PausesAfterARead(ControllerRouter):
+        then: Callable[[], None] | None = None
+
+        def read(self) -> RoutingState:
+            out = super().read()
+            if self.then is not None:
+                self.then, then = None, self.then
+                then()
+            return out
+
+    loop = make_loop(weight=20, start=False)
+    router = PausesAfterARead(loop.path, 20)
+    router.phase = "progressing"
+    loop.router = router
+    loop.restart()
+    router.external(40)  # the first read sees 40%, the confirming read also the pause
+    router.then = lambda: setattr(router, "phase", "paused")
+    loop.tick(1, Status.INCONCLUSIVE)
+    assert loop.engine.state.weight == 40
+    assert loop.engine.state.phase is Phase.PAUSED
 
 
 def test_a_controllers_pause_promotion_and_abort_are_followed(make_loop: MakeLoop) -> None:
