@@ -8,7 +8,7 @@ never steps when someone or NTP sets the system clock.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
@@ -19,6 +19,18 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class Scaled(Protocol):
+    """A clock that runs `speed` times faster than real time (the demo's --speed)."""
+
+    speed: float
+
+
+def speed_of(clock: Clock) -> float:
+    """How many times faster than real time `clock` runs (1 unless it says otherwise)."""
+    return float(clock.speed) if isinstance(clock, Scaled) else 1.0
 
 
 class VirtualClock:

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 
+from canary_tui.core.clock import speed_of
 from canary_tui.engine.loop import Engine
 from canary_tui.engine.recovery import Recovery
 
@@ -54,7 +55,7 @@ class EngineRunner:
 
     def _run(self) -> None:
         clock, tick_s = self.engine.clock, self.engine.settings.tick_s
-        speed = float(getattr(clock, "speed", 1.0))
+        speed = speed_of(clock)
         next_tick = clock.monotonic() + tick_s
         try:
             while not self._stop.is_set():
