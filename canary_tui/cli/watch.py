@@ -14,7 +14,7 @@ from canary_tui.cli.common import (
 )
 from canary_tui.cli.group import cli
 from canary_tui.cli.live import run
-from canary_tui.config.loader import ConfigError
+from canary_tui.config.loader import ConfigError, adapter_error
 
 
 @cli.command(
@@ -88,8 +88,9 @@ from canary_tui.config.loader import ConfigError
     default=None,
     help="Take plan, metrics, SLOs, judge, loop and source settings from this file.",
 )
-@click.option("--headless", is_flag=True,
-              help="No dashboard: JSON lines and an exit code (for pipelines).")
+@click.option(
+    "--headless", is_flag=True, help="No dashboard: JSON lines and an exit code (for pipelines)."
+)
 @click.option("--in-process", is_flag=True, help="Run the loop in this terminal, no daemon.")
 @click.option("--dry-run", is_flag=True, help="Print the config it would run, and exit.")
 @look_options
@@ -181,7 +182,7 @@ def watch(
         for line in query_lines(config):
             click.echo(f"canary-tui: {line}", err=True)
     except AdapterConfigError as exc:
-        fail(str(exc))
+        fail(str(adapter_error(config, exc)))
     if dry_run:
         click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
         return
@@ -200,5 +201,3 @@ def watch(
         ascii_only=ascii_only,
         in_process=in_process,
     )
-
-
