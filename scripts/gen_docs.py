@@ -22,8 +22,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+
+
+def _repo_first() -> None:
+    """This checkout's code before any installed copy of it (mkdocs restores sys.path after
+    loading a hook, so `on_files` calls this again)."""
+    if sys.path[:1] != [str(REPO)]:
+        sys.path.insert(0, str(REPO))
+
+
+_repo_first()
 
 from pydantic import BaseModel  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
@@ -485,6 +493,7 @@ def on_files(files: Any, config: Any) -> Any:
     """mkdocs hook: add the generated pages to the site."""
     from mkdocs.structure.files import File
 
+    _repo_first()
     for uri, make in PAGES.items():
         files.append(File.generated(config, uri, content=make()))
     return files
