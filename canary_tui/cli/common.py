@@ -260,3 +260,5 @@ def simulator_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+

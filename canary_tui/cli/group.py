@@ -40,3 +40,5 @@ def cli() -> None:
       CANARY_TUI_OUTPUT        raw: send Textual's output unchanged (default:
                                only the style changes)
     """
+
+

@@ -453,10 +453,8 @@ class Engine:
             start = last_wall
             drift = (wall - last_wall) - elapsed
             if abs(drift) > CLOCK_STEP_TOLERANCE_S:
-                self._warn(
-                    f"the wall clock stepped by {drift:+.0f} s; the loop's schedule "
-                    "follows the monotonic clock, the query window moves with the wall"
-                )
+                self._warn(f"the wall clock stepped by {drift:+.0f} s; the loop's schedule "
+                           "follows the monotonic clock, the query window moves with the wall")
                 start = wall - elapsed
             self._last_fetch = (wall, mono)
         return self._read(start, wall)
@@ -542,9 +540,8 @@ class Engine:
         if owns_steps(self.router):
             text = f"the router's controller moved: {', '.join(parts)}"
         else:
-            hold = (
-                f"changed outside the loop ({', '.join(parts)}): the plan holds until a person acts"
-            )
+            hold = (f"changed outside the loop ({', '.join(parts)}): the plan holds until a "
+                    "person acts")
             text = hold
         self.state = replace(s, step_index=index, weight=routing.weight, shadow=routing.mirror,
                              hold=hold or s.hold).evolve(
@@ -725,11 +722,8 @@ class Engine:
                 before = self.state
                 # A kill may have latched while the router call ran: keep its latch.
                 kill = before.kill if decision.before.kill is None else decision.after.kill
-                self.state = replace(
-                    decision.after,
-                    kill=kill,
-                    version=max(decision.after.version, before.version + 1),
-                )
+                self.state = replace(decision.after, kill=kill,
+                                     version=max(decision.after.version, before.version + 1))
                 if routing is not None:
                     self.routing, self.routing_at = routing, self.loop_now()
                 if before.step_index != self.state.step_index:
@@ -818,11 +812,8 @@ class Engine:
                                          self.state.version, latch.action_id)  # fmt: skip
                 if error is None and routing is not None and routing.weight == 0:
                     return self._confirm_kill(routing, by_read=False, publish=publish)
-                why = (
-                    str(error)
-                    if error is not None
-                    else (f"the router still reports {routing.weight if routing else '?'}%")
-                )
+                why = str(error) if error is not None else (
+                    f"the router still reports {routing.weight if routing else '?'}%")
                 delay = min(KILL_BACKOFF_MAX_S, KILL_BACKOFF_FIRST_S * 2 ** (attempt - 1))
                 self._kill_next_at = self.clock.monotonic() + delay
                 self._kill_error = why

@@ -90,9 +90,7 @@ def test_the_latch_survives_a_restart(make_loop: MakeLoop) -> None:
     loop.router.fail_writes = 0
     loop.tick(30, Status.PASS)
     assert engine.state.phase is Phase.ROLLED_BACK and loop.router.weight == 0
-    result = [
-        r for r in loop.records() if r.get("verb") == "kill" and r.get("outcome") == "applied"
-    ]
+    result = [r for r in loop.records() if r.get("verb") == "kill" and r.get("outcome") == "applied"]
     assert result and result[-1]["actor"]["name"] == "alice"
 
 

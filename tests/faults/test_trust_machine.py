@@ -180,12 +180,9 @@ class TrustMachine(RuleBasedStateMachine):
         self.router.external(weight, mirror)
         self.outside_marker = len(self.router.writes)
 
-    @rule(
-        point=st.sampled_from(POINTS),
-        verb=st.sampled_from(
-            [None, None, Verb.KILL, Verb.KILL, Verb.STEP_FORWARD, Verb.START, Verb.PROMOTE]
-        ),
-    )
+    @rule(point=st.sampled_from(POINTS), verb=st.sampled_from([None, None, Verb.KILL, Verb.KILL,
+                                                                Verb.STEP_FORWARD, Verb.START,
+                                                                Verb.PROMOTE]))
     def arm_crash(self, point: str, verb: Verb | None) -> None:  # fmt: skip
         EXERCISED[f"crash armed {point}"] += 1
         self.e.crash_hook = crash_at(point, verb)

@@ -201,7 +201,9 @@ class SequentialJudge:
             )
             for spec in specs
         ]
-        self._guards = [_Guard(slo, alpha / tests, burn_windows, grid, dispersion) for slo in slos]
+        self._guards = [
+            _Guard(slo, alpha / tests, burn_windows, grid, dispersion) for slo in slos
+        ]
         self._t0: float | None = None
         self._step_t0: float | None = None  # in the samples' time: when this step started
         self._last: Sample | None = None
