@@ -9,17 +9,18 @@ histogram buckets. Time comes from an injectable clock, so tests run in virtual 
 from __future__ import annotations
 
 import bisect
-import itertools
 import json
 import math
 import os
 import threading
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BeforeValidator, Field
 
+from adapters.settings_types import AdapterConfigError, AdapterSettings, shown, within
 from canary_tui.core.clock import Clock
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 from canary_tui.core.ports import RouterError, RoutingState
@@ -94,100 +95,89 @@ class _Totals:
         return VariantCounts(self.requests, self.errors, Histogram(bounds, cumulative))
 
 
-class SimulatorSettingError(ValueError):
-    """A simulator setting that cannot be used: `setting` names it, `message` says why."""
+def _number(low: float, high: float, *, above: bool = False) -> BeforeValidator:
+    """A finite number from `low` (exclusive when `above`) to `high`."""
 
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(f"{setting}: {message}" if setting else message)
-        self.setting, self.message = setting, message
+    def check(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {shown(value)}")
+        number = float(value)
+        if not math.isfinite(number) or number > high or number < low or (above and number == low):
+            least = f"more than {low:g}" if above else f"at least {low:g}"
+            raise ValueError(f"must be {least} and at most {high:g}, got {value!r}")
+        return number
 
-
-def _number(name: str, value: object, low: float, high: float, *, above: bool = False) -> float:
-    """`value` as a finite number from `low` (exclusive when `above`) to `high`."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SimulatorSettingError(name, f"must be a number, got {_shown(value)}")
-    number = float(value)
-    if not math.isfinite(number) or number > high or number < low or (above and number == low):
-        least = f"more than {low:g}" if above else f"at least {low:g}"
-        raise SimulatorSettingError(name, f"must be {least} and at most {high:g}, got {value!r}")
-    return number
+    return within(check, low, high, above=above)
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _whole(low: int, high: int, shown_high: str) -> BeforeValidator:
+    """A whole number (not a bool, not 1.5) from `low` to `high`."""
+
+    def check(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number, got {shown(value)}")
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {shown_high}, got {value}")
+        return value
+
+    return within(check, low, high)
+
+
+def _scenario(value: object) -> str:
+    if not isinstance(value, str) or value not in SCENARIOS:
+        raise ValueError(f"unknown scenario {shown(value)} (known: {', '.join(sorted(SCENARIOS))})")
+    return value
+
+
+def _path(value: object) -> str | None:
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise ValueError(f"must be a file path, got {shown(value)}")
+    return value
 
 
 DAY_S = 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class SimulatorSettings:
-    scenario: str = "healthy"
-    seed: int = 0
-    rate: float = 200.0  # total requests per second, both variants
-    onset_s: float = 60.0  # seconds after start when the scenario's regression begins
-    baseline_error_rate: float = 0.005
-    median_ms: float = 100.0
-    sigma: float = 0.5
-    replicas: int = 10
-    buckets: tuple[float, ...] = DEFAULT_BUCKETS
-    state_file: str | None = None  # keep the routing state here: a "cluster" that outlives us
-    history_s: float = 600.0  # baseline-only traffic already served before the session starts
+class SimulatorSettings(AdapterSettings):
+    """The simulator's settings (`kind: simulator`, as a source, a router, or both)."""
 
-    def __post_init__(self) -> None:
-        """Every setting checked for type and range; a SimulatorSettingError names the bad one."""
-        if not isinstance(self.scenario, str) or self.scenario not in SCENARIOS:
-            known = ", ".join(sorted(SCENARIOS))
-            raise SimulatorSettingError(
-                "scenario", f"unknown scenario {_shown(self.scenario)} (known: {known})"
-            )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise SimulatorSettingError("seed", f"must be a whole number, got {_shown(self.seed)}")
-        if not 0 <= self.seed < 2**64:
-            raise SimulatorSettingError("seed", f"must be from 0 to 2^64-1, got {self.seed}")
-        _number("rate", self.rate, 0.0, 1e6, above=True)  # requests/s
-        _number("onset_s", self.onset_s, 0.0, 30 * DAY_S)
-        _number("baseline_error_rate", self.baseline_error_rate, 0.0, 1.0)
-        _number("median_ms", self.median_ms, 0.0, 600_000.0, above=True)
-        _number("sigma", self.sigma, 0.0, 5.0, above=True)
-        _number("history_s", self.history_s, 0.0, DAY_S)
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int):
-            raise SimulatorSettingError(
-                "replicas", f"must be a whole number, got {_shown(self.replicas)}"
-            )
-        if not 1 <= self.replicas <= 10_000:
-            raise SimulatorSettingError("replicas", f"must be from 1 to 10000, got {self.replicas}")
-        if self.state_file is not None and not (
-            isinstance(self.state_file, str) and self.state_file.strip()
-        ):
-            raise SimulatorSettingError(
-                "state_file", f"must be a file path, got {_shown(self.state_file)}"
-            )
-        b = self.buckets
-        if not (
-            isinstance(b, tuple)
-            and len(b) >= 2
-            and all(isinstance(x, int | float) and x > 0 for x in b)
-            and all(x < y for x, y in itertools.pairwise(b))
-            and b[-1] == math.inf
-        ):
-            raise SimulatorSettingError(
-                "buckets", "must be increasing positive bounds in seconds, ending with inf"
-            )
-
-
-def simulator_settings(settings: Mapping[str, object]) -> SimulatorSettings:
-    """The simulator's settings from a config's `source:` (or `router:`) section, or a
-    SimulatorSettingError naming the first unknown or bad setting."""
-    known = {f.name for f in fields(SimulatorSettings)} - {"buckets"}
-    for name in settings:
-        if name not in known:
-            raise SimulatorSettingError(
-                str(name),
-                f"unknown simulator setting (known: {', '.join(sorted(known))})",
-            )
-    return SimulatorSettings(**settings)  # type: ignore[arg-type]
+    kind: Literal["simulator"] = "simulator"
+    scenario: Annotated[str, BeforeValidator(_scenario)] = Field(
+        default="healthy",
+        description="How the canary behaves once the regression starts: "
+        + ", ".join(f"`{name}` ({s.description})" for name, s in SCENARIOS.items())
+        + ".",
+    )
+    seed: Annotated[int, _whole(0, 2**64 - 1, "2^64-1")] = Field(
+        default=0, description="Seeds the random traffic: the same seed gives the same session."
+    )
+    rate: Annotated[float, _number(0.0, 1e6, above=True)] = Field(
+        default=200.0, description="Requests per second, both variants together."
+    )
+    onset_s: Annotated[float, _number(0.0, 30 * DAY_S)] = Field(
+        default=60.0, description="Seconds after the start when the scenario's regression begins."
+    )
+    baseline_error_rate: Annotated[float, _number(0.0, 1.0)] = Field(
+        default=0.005, description="The baseline's share of failed requests (a fraction)."
+    )
+    median_ms: Annotated[float, _number(0.0, 600_000.0, above=True)] = Field(
+        default=100.0, description="The baseline's median latency, in milliseconds (lognormal)."
+    )
+    sigma: Annotated[float, _number(0.0, 5.0, above=True)] = Field(
+        default=0.5, description="The spread of the lognormal latency."
+    )
+    replicas: Annotated[int, _whole(1, 10_000, "10000")] = Field(
+        default=10, description="Replicas of each variant, as the router reports them."
+    )
+    state_file: Annotated[str | None, BeforeValidator(_path)] = Field(
+        default=None,
+        description="Keep the routing state (weight, mirror, paused) in this file, like a "
+        "cluster that outlives the session. None: in memory only.",
+    )
+    history_s: Annotated[float, _number(0.0, DAY_S)] = Field(
+        default=600.0,
+        description="Seconds of baseline-only traffic already served before the start.",
+    )
 
 
 class SimulatedService:
@@ -198,6 +188,7 @@ class SimulatedService:
     def __init__(self, clock: Clock, settings: SimulatorSettings | None = None) -> None:
         self.clock = clock
         self.settings = settings or SimulatorSettings()
+        self.buckets = DEFAULT_BUCKETS
         self.scenario = SCENARIOS[self.settings.scenario]
         self._rng = np.random.default_rng(self.settings.seed)
         self._lock = threading.RLock()
@@ -207,7 +198,7 @@ class SimulatedService:
         self.mirror = False
         self.mirror_percent = 100
         self.paused = False
-        nb = len(self.settings.buckets)
+        nb = len(self.buckets)
         self.totals = {
             "baseline": _Totals(buckets=[0.0] * nb),
             "canary": _Totals(buckets=[0.0] * nb),
@@ -240,8 +231,7 @@ class SimulatedService:
 
         tail_mu = mu + math.log(tail_factor) if tail_factor > 0 else mu
         cum = [
-            (1 - tail_fraction) * cdf(b, mu) + tail_fraction * cdf(b, tail_mu)
-            for b in self.settings.buckets
+            (1 - tail_fraction) * cdf(b, mu) + tail_fraction * cdf(b, tail_mu) for b in self.buckets
         ]
         probs = np.diff(np.array([0.0, *cum]))
         probs = np.clip(probs, 0.0, None)
@@ -313,8 +303,8 @@ class SimulatedService:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
-        b = self.totals["baseline"].counts(self.settings.buckets)
-        c = self.totals["canary"].counts(self.settings.buckets)
+        b = self.totals["baseline"].counts(self.buckets)
+        c = self.totals["canary"].counts(self.buckets)
         if self._checkpoints and self._checkpoints[-1][0] == self._t:
             self._checkpoints.pop()
         self._checkpoints.append((self._t, b, c))
@@ -352,7 +342,7 @@ class SimulatedService:
                 self.paused = bool(saved["paused"])
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 why = exc.strerror if isinstance(exc, OSError) else "not a saved routing state"
-                raise SimulatorSettingError("state_file", f"cannot use {path}: {why}") from None
+                raise AdapterConfigError(f"cannot use {path}: {why}", "state_file") from None
 
     def save_routing(self) -> None:
         """Persist the routing state atomically, as a cluster would keep it."""

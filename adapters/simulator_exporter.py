@@ -67,7 +67,7 @@ class SimulatorCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
         snap = self.snapshot()
-        bounds = self.service.settings.buckets
+        bounds = self.service.buckets
         requests = CounterMetricFamily(
             "http_requests",
             "Requests served by the simulated service, by version and status code.",

@@ -22,8 +22,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+
+
+def _repo_first() -> None:
+    """This checkout's code before any installed copy of it (mkdocs restores sys.path after
+    loading a hook, so `on_files` calls this again)."""
+    if sys.path[:1] != [str(REPO)]:
+        sys.path.insert(0, str(REPO))
+
+
+_repo_first()
 
 from pydantic import BaseModel  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
@@ -121,10 +129,11 @@ DESCRIPTIONS: dict[str, str] = {
     "source": "Where metrics come from: `kind` picks the metric source, the other keys are its "
     "settings (see [the simulator](../sources/simulator.md) and "
     "[Prometheus](../sources/prometheus.md)).",
-    "source.kind": "`simulator` or `prometheus`.",
+    "source.kind": "Which metric source: `simulator` (the default) or `prometheus`.",
     "router": "Where traffic is shifted: `kind` picks the router, the other keys are its "
     "settings (see [traffic routers](../routers/index.md)).",
-    "router.kind": "`simulator`, `argo-rollouts`, `istio`, `gateway-api` or `deployments`.",
+    "router.kind": "Which traffic router: `simulator` (the default), `argo-rollouts`, `istio`, "
+    "`gateway-api` or `deployments`.",
 }
 
 
@@ -160,6 +169,8 @@ def _field_type(field: FieldInfo) -> str:
     names = {getattr(getattr(m, "func", None), "__name__", "") for m in field.metadata}
     if "_duration" in names:
         return "duration"
+    if "_seconds" in names:
+        return "seconds (a number)"
     if "_quantile" in names:
         return "quantile"
     return _type_name(field.annotation)
@@ -176,6 +187,9 @@ def _constraints(field: FieldInfo) -> str:
              "max_length": "length <=", "pattern": "matches"}  # fmt: skip
     out = []
     for meta in field.metadata:
+        bounds = getattr(getattr(meta, "func", None), "bounds", None)
+        if bounds:
+            out.append(bounds)
         for attr, word in words.items():
             value = getattr(meta, attr, None)
             if value is not None:
@@ -201,7 +215,7 @@ def _default(field: FieldInfo) -> str:
         return "none"
     if isinstance(value, bool):
         return "`true`" if value else "`false`"
-    if isinstance(value, list | dict) and not value:
+    if isinstance(value, list | dict | str) and not value:
         return "empty"
     return f"`{_value(value)}`"
 
@@ -215,6 +229,32 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             return inner, True
     return None, False
+
+
+def _adapter_kinds(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models of a `source:`/`router:` union on `kind`, by kind (empty: not such a union)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return {}
+    union = annotation
+    out: dict[str, type[BaseModel]] = {}
+    for member in typing.get_args(union):
+        if typing.get_origin(member) is not typing.Annotated:
+            return {}
+        model, *meta = typing.get_args(member)
+        tags = [m.tag for m in meta if hasattr(m, "tag")]
+        if not (tags and isinstance(model, type) and issubclass(model, BaseModel)):
+            return {}
+        out[tags[0]] = model
+    return out
+
+
+def _adapter_sections(config: type[BaseModel]) -> Iterator[tuple[str, str, type[BaseModel]]]:
+    """(section, kind, settings model) for every adapter the config's unions name."""
+    for name, field in config.model_fields.items():
+        for kind, model in _adapter_kinds(field.annotation).items():
+            yield name, kind, model
 
 
 def _walk(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, type[BaseModel]]]:
@@ -277,12 +317,51 @@ def configuration_page() -> str:
             if nested is not None:
                 anchor = full.replace(".", "").replace("[", "").replace("]", "")
                 meaning += f" ([below](#{anchor}))"
+            kinds = _adapter_kinds(field.annotation)
+            if kinds:
+                links = ", ".join(f"[`{k}`](#{full}-kind-{k})" for k in kinds)
+                meaning += f" Settings by kind: {links}."
             kind, default = _field_type(field), _default(field)
+            if kinds:
+                kind = "section, by `kind`"
+                default = f"`kind: {getattr(field.default, 'kind', '')}`"
             if kind == "duration" and default.startswith("`"):
                 default = default[:-1] + " s`"
             out.append(f"| `{name}` | {kind} | {default} | {_constraints(field)} | {meaning} |")
-        if model.model_config.get("extra") == "allow":
-            out += ["", "Any other key is a setting of the adapter `kind` names, checked by it."]
+        out.append("")
+    documented: dict[type[BaseModel], str] = {}
+    for section, kind, model in _adapter_sections(Config):
+        seen.add(f"{section}.kind")
+        anchor = f"{section}-kind-{kind}"
+        if model in documented:
+            out += [
+                f"## `{section}` kind: `{kind}` {{#{anchor}}}",
+                "",
+                f"The same settings as [above](#{documented[model]}): one simulated service"
+                " serves both; without settings of its own here, it takes the source's.",
+                "",
+            ]
+            continue
+        documented[model] = anchor
+        out += [
+            f"## `{section}` kind: `{kind}` {{#{anchor}}}",
+            "",
+            f"`{section}: {{kind: {kind}, ...}}`: the settings of the {model.noun()}"  # type: ignore[attr-defined]
+            f" (`{model.__module__}`). Any other key is an error that lists these.",
+            "",
+            "| field | type | default | constraints | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for name, field in model.model_fields.items():
+            if name == "kind":
+                continue
+            full = f"{section}({kind}).{name}"
+            seen.add(full)
+            meaning = _description(full, field, missing)
+            ftype, default = _field_type(field), _default(field)
+            if ftype == "duration" and default.startswith("`"):
+                default = default[:-1] + " s`"
+            out.append(f"| `{name}` | {ftype} | {default} | {_constraints(field)} | {meaning} |")
         out.append("")
     stale = sorted(set(DESCRIPTIONS) - seen)
     if missing or stale:
@@ -421,6 +500,7 @@ def on_files(files: Any, config: Any) -> Any:
     """mkdocs hook: add the generated pages to the site."""
     from mkdocs.structure.files import File
 
+    _repo_first()
     for uri, make in PAGES.items():
         files.append(File.generated(config, uri, content=make()))
     return files

@@ -243,16 +243,16 @@ def test_adapter_durations_are_finite_bounded_and_located(
     assert expected in error_of(tmp_path, f"canary: {{name: x}}\n{section}\n")
 
 
-def test_adapter_durations_within_bounds_are_left_to_the_adapter(tmp_path: Path) -> None:
+def test_adapter_durations_within_bounds_are_read_as_seconds(tmp_path: Path) -> None:
     cfg = load_config(
         write(
             tmp_path,
             "canary: {name: x}\nsource: {kind: prometheus, url: 'http://p:9090', timeout: 500ms}\n"
-            "router: {kind: istio, timeout_s: 2.5, retry_budget_s: 3}\n",
+            "router: {kind: istio, name: vs, timeout_s: 2.5, retry_budget_s: 3}\n",
         )
     )
-    assert cfg.source.settings()["timeout"] == "500ms"
-    assert cfg.router.settings() == {"timeout_s": 2.5, "retry_budget_s": 3}
+    assert cfg.source.settings()["timeout"] == 0.5
+    assert cfg.router.settings() == {"name": "vs", "timeout_s": 2.5, "retry_budget_s": 3.0}
 
 
 def test_a_damaged_simulator_state_file_is_a_config_error(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def test_range_is_at_least_min_range_in_whole_seconds() -> None:
         ({"preset": "consul"}, "preset: unknown preset 'consul' (known: generic, istio"),
         ({"preset": "linkerd", "variant_by": "version"}, "variant_by: the linkerd preset"),
         ({"timeout": "soon"}, "timeout: 'soon' is not a duration"),
-        ({"timeout": 0}, "timeout: must be a positive duration"),
+        ({"timeout": 0}, "timeout: must be more than 0s and at most 5m, got 0s"),
         ({"scrape_interval": 15, "min_range": 20}, "min_range: 20 s is less than 2 x"),
         ({"bearer_token": "abc123"}, "bearer_token: secrets are never read from the config"),
         ({"password": "abc123"}, "password: secrets are never read"),
@@ -164,7 +164,7 @@ def test_range_is_at_least_min_range_in_whole_seconds() -> None:
         ({"custom": ["q"]}, "custom: must map metric names"),
         ({"selector": 'job="{{ job }}"'}, "selector: unknown placeholder {{ job }}"),
         ({"tls_verify": "no"}, "tls_verify: must be true or false"),
-        ({"tls": True}, "unknown setting(s): tls (known:"),
+        ({"tls": True}, "source.tls: unknown prometheus source setting (known: bearer_token_env,"),
     ],
 )
 def test_settings_errors_name_the_setting(raw: dict[str, Any], message: str) -> None:
@@ -537,7 +537,7 @@ def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
         assert got.requests == pytest.approx(requests, abs=tolerance(requests, t1 - t0))
         assert got.errors == pytest.approx(errors, abs=tolerance(errors, t1 - t0))
         assert got.custom["server_errors"] == pytest.approx(got.errors, abs=2.0)
-        assert got.latency.bounds == lab.service.settings.buckets
+        assert got.latency.bounds == lab.service.buckets
         cumulative = 0.0
         for i, count in enumerate(got.latency.counts):
             cumulative += after[variant][2][i] - before[variant][2][i]
@@ -574,9 +574,7 @@ def test_counter_reset_is_no_data(lab: Lab) -> None:
     assert src.fetch(t0 - 3, t0).ok
     with lab.resetting._lock:  # the canary's process restarts: its counters start over
         lab.resetting._advance_to(time.time())
-        lab.resetting.totals["canary"] = _Totals(
-            buckets=[0.0] * len(lab.resetting.settings.buckets)
-        )
+        lab.resetting.totals["canary"] = _Totals(buckets=[0.0] * len(lab.resetting.buckets))
     time.sleep(3 * SCRAPE_S)
     t1 = time.time()
     sample = src.fetch(t1 - 4, t1)

@@ -20,55 +20,64 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from adapters.kubernetes.base import KubeRouter
+    from adapters.kubernetes.connection import KubeApi
     from adapters.registry import AdapterContext
+    from adapters.settings_types import AdapterSettings
     from canary_tui.core.ports import TrafficRouter
 
 KINDS = ("argo-rollouts", "istio", "gateway-api", "deployments")
 
 
-def build_router(kind: str, settings: Mapping[str, Any], ctx: AdapterContext) -> KubeRouter:
-    """Build the `kind` router from its settings; the connection is shared via ctx.shared.
+def build_router(
+    kind: str, settings: Mapping[str, Any] | AdapterSettings, ctx: AdapterContext
+) -> KubeRouter:
+    """Build the `kind` router from its settings (validated by its model in settings.py, when
+    they are not that model already); the connection is shared via ctx.shared.
 
     Reads only local files (kubeconfig); bad settings and connection problems raise
     AdapterConfigError naming the setting or the file.
     """
     from adapters.kubernetes import argo, deployments, gateway, istio
     from adapters.kubernetes.connection import KubeConfigError, shared_api
-    from adapters.registry import AdapterConfigError
+    from adapters.kubernetes.settings import (
+        ROUTER_SETTINGS,
+        ArgoRolloutsSettings,
+        DeploymentsSettings,
+        GatewayApiSettings,
+        IstioSettings,
+    )
+    from adapters.settings_types import AdapterConfigError
 
-    modules = {
-        "argo-rollouts": argo.build,
-        "istio": istio.build,
-        "gateway-api": gateway.build,
-        "deployments": deployments.build,
-    }
-    if kind not in modules:
+    if kind not in ROUTER_SETTINGS:
         raise AdapterConfigError(f"unknown Kubernetes router {kind!r} (known: {', '.join(KINDS)})")
+    checked = ROUTER_SETTINGS[kind].parse(settings, "router")
+    builders: dict[type[AdapterSettings], Callable[[Any, KubeApi], KubeRouter]] = {
+        ArgoRolloutsSettings: argo.build,
+        IstioSettings: istio.build,
+        GatewayApiSettings: gateway.build,
+        DeploymentsSettings: deployments.build,
+    }
     try:
-        timeout = float(settings.get("timeout_s", 5.0))
-    except (TypeError, ValueError) as exc:
-        raise AdapterConfigError(f"router.timeout_s: {exc}") from exc
-    if timeout <= 0:
-        raise AdapterConfigError("router.timeout_s must be positive")
-    try:
-        api = shared_api(settings, ctx.shared)
+        api = shared_api(checked.connection(), ctx.shared)
     except KubeConfigError as exc:
         raise AdapterConfigError(f"router ({kind}): {exc}") from exc
-    router = modules[kind](settings, api)
+    router = builders[type(checked)](checked, api)
     ctx.shared.setdefault("kube-routers", []).append(router)
     return router
 
 
-def _builder(kind: str) -> Callable[[Mapping[str, Any], AdapterContext], TrafficRouter]:
-    def build(settings: Mapping[str, Any], ctx: AdapterContext) -> TrafficRouter:
+def _builder(
+    kind: str,
+) -> Callable[[Mapping[str, Any] | AdapterSettings, AdapterContext], TrafficRouter]:
+    def build(settings: Mapping[str, Any] | AdapterSettings, ctx: AdapterContext) -> TrafficRouter:
         return build_router(kind, settings, ctx)
 
     build.__name__ = f"build_{kind.replace('-', '_')}_router"
     return build
 
 
-ROUTER_BUILDERS: dict[str, Callable[[Mapping[str, Any], AdapterContext], TrafficRouter]] = {
-    kind: _builder(kind) for kind in KINDS
-}
+ROUTER_BUILDERS: dict[
+    str, Callable[[Mapping[str, Any] | AdapterSettings, AdapterContext], TrafficRouter]
+] = {kind: _builder(kind) for kind in KINDS}
 
 __all__ = ["KINDS", "ROUTER_BUILDERS", "build_router"]

@@ -43,7 +43,6 @@ from adapters.kubernetes.base import (
     RouterOptions,
     SingleObjectRouter,
     Write,
-    check_settings,
     dig,
     with_rv,
 )
@@ -57,10 +56,10 @@ from adapters.kubernetes.connection import (
 )
 from adapters.kubernetes.errors import KubeError
 from adapters.kubernetes.istio import RouteView, Selector, find_route, mirror_target
+from adapters.kubernetes.settings import ArgoRolloutsSettings
 from canary_tui.core.ports import RouterError, RoutingState, Unsupported
 
 KIND = "argo-rollouts"
-SETTINGS = ("mirror_route", "istio_api_version")
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION = "rollout.argoproj.io/revision"
 
@@ -687,19 +686,14 @@ class ArgoRolloutsRouter(SingleObjectRouter):
         return self._converge("shadow" if on else "shadow off", compute)
 
 
-def build(settings: Mapping[str, Any], api: KubeApi) -> ArgoRolloutsRouter:
-    from adapters.kubernetes.istio import parse_api_version
-
-    check_settings(KIND, settings, SETTINGS, ("name",))
+def build(settings: ArgoRolloutsSettings, api: KubeApi) -> ArgoRolloutsRouter:
     return ArgoRolloutsRouter(
         api,
-        RouterOptions.from_settings(settings, api),
-        name=str(settings["name"]),
-        mirror_route=str(settings.get("mirror_route") or ""),
-        istio_version=parse_api_version(
-            settings.get("istio_api_version"), "networking.istio.io", "v1beta1"
-        ),
-        step_percent="mirror_percent" not in settings,
+        settings.options(api),
+        name=settings.name,
+        mirror_route=settings.mirror_route,
+        istio_version=settings.istio_api_version or "v1beta1",
+        step_percent="mirror_percent" not in settings.model_fields_set,
     )
 
 

@@ -20,14 +20,12 @@ from collections.abc import Callable, Mapping
 from adapters.kubernetes.connection import JSON, KubeApi, ObjectRef
 
 __all__ = [
-    "COMMON_KEYS",
     "JSON",
     "KubeRouter",
     "ObjectCache",
     "ObjectWatcher",
     "RouterOptions",
     "Write",
-    "check_settings",
     "config_error",
     "dig",
     "resource_version",
@@ -37,7 +35,7 @@ from adapters.kubernetes.errors import KubeError, NotFound, RetryPolicy, retry
 from adapters.kubernetes.events import EventRecorder
 from adapters.kubernetes.informer import ObjectCache, ObjectWatcher
 from adapters.kubernetes.objects import Write, dig, resource_version, with_rv
-from adapters.kubernetes.settings import COMMON_KEYS, RouterOptions, check_settings, config_error
+from adapters.kubernetes.settings import RouterOptions, config_error
 from canary_tui.core.ports import RouterError, RoutingState
 
 Listener = Callable[[RoutingState], None]

@@ -108,24 +108,6 @@ class ConnectionSettings:
     in_cluster: bool | None = None  # None: in-cluster only when no kubeconfig is found
     timeout_s: float = 5.0
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> ConnectionSettings:
-        in_cluster = settings.get("in_cluster")
-        return cls(
-            kubeconfig=_opt_str(settings.get("kubeconfig")),
-            context=_opt_str(settings.get("context")),
-            namespace=_opt_str(settings.get("namespace")),
-            in_cluster=None if in_cluster in (None, "auto") else bool(in_cluster),
-            timeout_s=float(settings.get("timeout_s", 5.0)),
-        )
-
-
-CONNECTION_KEYS = frozenset({"kubeconfig", "context", "namespace", "in_cluster", "timeout_s"})
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
-
 
 def _kubeconfig_paths(explicit: str | None) -> list[Path]:
     if explicit:
@@ -465,9 +447,8 @@ def _raise_for(response: Any) -> None:
     )
 
 
-def shared_api(settings: Mapping[str, Any], shared: dict[str, Any]) -> KubeApi:
+def shared_api(conn: ConnectionSettings, shared: dict[str, Any]) -> KubeApi:
     """One KubeApi per (kubeconfig, context, namespace, in_cluster) in the adapter context."""
-    conn = ConnectionSettings.from_settings(settings)
     key = f"kube-api:{conn.kubeconfig}:{conn.context}:{conn.namespace}:{conn.in_cluster}"
     api = shared.get(key)
     if not isinstance(api, KubeApi):

@@ -13,7 +13,6 @@ desired replicas while none are ready. Shadow is impossible without a proxy: ref
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from adapters.kubernetes.base import (
     JSON,
@@ -22,16 +21,14 @@ from adapters.kubernetes.base import (
     Mirror,
     RouterOptions,
     Write,
-    check_settings,
-    config_error,
     dig,
     with_rv,
 )
 from adapters.kubernetes.connection import DEPLOYMENT, KubeApi, ObjectRef
+from adapters.kubernetes.settings import DeploymentsSettings
 from canary_tui.core.ports import RouterError, RoutingState, Unsupported
 
 KIND = "deployments"
-SETTINGS = ("stable", "canary", "replicas")
 NO_SHADOW = (
     "plain Deployments have no proxy that could copy requests; shadow needs the istio or "
     "gateway-api router, or argo-rollouts with an Istio managed mirror route"
@@ -139,15 +136,11 @@ class DeploymentsRouter(KubeRouter):
         return NO_SHADOW
 
 
-def build(settings: Mapping[str, Any], api: KubeApi) -> DeploymentsRouter:
-    check_settings(KIND, settings, SETTINGS, ("stable", "canary"))
-    replicas = settings.get("replicas")
-    if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
-        raise config_error(f"router.replicas must be a positive integer, got {replicas!r}")
+def build(settings: DeploymentsSettings, api: KubeApi) -> DeploymentsRouter:
     return DeploymentsRouter(
         api,
-        RouterOptions.from_settings(settings, api),
-        stable=str(settings["stable"]),
-        canary=str(settings["canary"]),
-        replicas=replicas,
+        settings.options(api),
+        stable=settings.stable,
+        canary=settings.canary,
+        replicas=settings.replicas,
     )

@@ -24,18 +24,16 @@ from adapters.kubernetes.base import (
     RouterOptions,
     SingleObjectRouter,
     Write,
-    check_settings,
     dig,
     with_rv,
 )
 from adapters.kubernetes.connection import CRD, KubeApi, ObjectRef, gateway_httproute
 from adapters.kubernetes.errors import KubeError
-from adapters.kubernetes.istio import parse_api_version
+from adapters.kubernetes.settings import GatewayApiSettings
 from canary_tui.core.ports import RouterError, RoutingState
 
 KIND = "gateway-api"
 GROUP = "gateway.networking.k8s.io"
-SETTINGS = ("rule", "stable_backend", "canary_backend", "api_version")
 MIRROR = "RequestMirror"
 PERCENT_PATH = ("spec", "rules", "[]", "filters", "[]", "requestMirror", "percent")
 
@@ -259,14 +257,13 @@ class GatewayRouter(SingleObjectRouter):
         return None
 
 
-def build(settings: Mapping[str, Any], api: KubeApi) -> GatewayRouter:
-    check_settings(KIND, settings, SETTINGS, ("name",))
+def build(settings: GatewayApiSettings, api: KubeApi) -> GatewayRouter:
     return GatewayRouter(
         api,
-        RouterOptions.from_settings(settings, api),
-        name=str(settings["name"]),
-        rule=str(settings.get("rule", "")),
-        stable_backend=str(settings.get("stable_backend") or ""),
-        canary_backend=str(settings.get("canary_backend") or ""),
-        version=parse_api_version(settings.get("api_version"), GROUP, "v1"),
+        settings.options(api),
+        name=settings.name,
+        rule=settings.rule,
+        stable_backend=settings.stable_backend,
+        canary_backend=settings.canary_backend,
+        version=settings.api_version or "v1",
     )

@@ -25,16 +25,14 @@ from adapters.kubernetes.base import (
     RouterOptions,
     SingleObjectRouter,
     Write,
-    check_settings,
-    config_error,
     dig,
     with_rv,
 )
 from adapters.kubernetes.connection import KubeApi, ObjectRef, istio_virtualservice
+from adapters.kubernetes.settings import IstioSettings
 from canary_tui.core.ports import RouterError, RoutingState
 
 KIND = "istio"
-SETTINGS = ("route", "stable_subset", "canary_subset", "stable_host", "canary_host", "api_version")
 
 
 def short_host(host: str) -> str:
@@ -168,16 +166,6 @@ def reshape(
     return out
 
 
-def parse_api_version(value: object, group: str, default: str) -> str:
-    text = str(value or default)
-    if "/" in text:
-        got_group, _, version = text.partition("/")
-        if got_group != group:
-            raise config_error(f"router.api_version must be in {group}, got {text!r}")
-        return version
-    return text
-
-
 class IstioRouter(SingleObjectRouter):
     """TrafficRouter over one Istio VirtualService route."""
 
@@ -235,19 +223,17 @@ class IstioRouter(SingleObjectRouter):
         return None
 
 
-def build(settings: Mapping[str, Any], api: KubeApi) -> IstioRouter:
-    check_settings(KIND, settings, SETTINGS, ("name",))
-    options = RouterOptions.from_settings(settings, api)
+def build(settings: IstioSettings, api: KubeApi) -> IstioRouter:
     return IstioRouter(
         api,
-        options,
-        name=str(settings["name"]),
-        route=str(settings.get("route") or ""),
+        settings.options(api),
+        name=settings.name,
+        route=settings.route,
         selector=Selector(
-            stable_subset=str(settings.get("stable_subset") or ""),
-            canary_subset=str(settings.get("canary_subset") or ""),
-            stable_host=str(settings.get("stable_host") or ""),
-            canary_host=str(settings.get("canary_host") or ""),
+            stable_subset=settings.stable_subset,
+            canary_subset=settings.canary_subset,
+            stable_host=settings.stable_host,
+            canary_host=settings.canary_host,
         ),
-        version=parse_api_version(settings.get("api_version"), "networking.istio.io", "v1beta1"),
+        version=settings.api_version or "v1beta1",
     )

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adapters.registry import AdapterConfigError
+from adapters.settings_types import AdapterConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +116,6 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METRIC_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def promql_string(value: str) -> str:
@@ -130,15 +128,17 @@ def promql_regex_alternatives(*values: str) -> str:
     return promql_string("|".join(_RE2_SPECIAL.sub(r"\\\1", v) for v in values))
 
 
-def render_template(template: str, values: Mapping[str, str], where: str) -> str:
-    """Replace ``{{ name }}`` placeholders; an unknown one is an AdapterConfigError."""
+def render_template(template: str, values: Mapping[str, str], *loc: str) -> str:
+    """Replace ``{{ name }}`` placeholders; an unknown one is an AdapterConfigError naming the
+    setting at `loc` (`selector`, `custom`, name)."""
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in values:
             raise AdapterConfigError(
-                f"prometheus source: {where}: unknown placeholder {{{{ {name} }}}} "
-                f"(known: {', '.join(sorted(values))})"
+                f"unknown placeholder {{{{ {name} }}}} (known: {', '.join(sorted(values))})",
+                *loc,
+                section="source",
             )
         return values[name]
 

@@ -48,7 +48,7 @@ def placeholder_values(settings: PrometheusSettings, range_s: int) -> dict[str, 
         "window": f"{range_s}s",
     }
     selector = render_template(settings.selector, values | {"selector": ""}, "selector")
-    base = render_template(settings.axis.matchers, values, f"preset {settings.preset}")
+    base = render_template(settings.axis.matchers, values, "preset")
     values["selector"] = selector
     values["matchers"] = ", ".join(m for m in (base, selector, variant_matcher) if m)
     return values
@@ -68,7 +68,7 @@ def render_queries(settings: PrometheusSettings, range_s: int) -> Queries:
         latency=f"sum by ({label}, le) (increase({buckets}))",
         resets=f"sum by ({label}) (resets({req}))",
         custom={
-            name: render_template(template, v, f"custom.{name}")
+            name: render_template(template, v, "custom", name)
             for name, template in settings.custom.items()
         },
         range_s=range_s,

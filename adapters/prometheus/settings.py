@@ -1,48 +1,23 @@
-"""The `source:` section for `kind: prometheus`, validated: every error names its setting,
-and no value of a secret-looking key is ever echoed."""
+"""The `source:` section for `kind: prometheus`, as a pydantic model: every error names its
+setting, and no value of a secret-looking key is ever echoed."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from adapters.prometheus.presets import (
-    _DURATION,
-    _LABEL_NAME,
-    _METRIC_KEY,
-    _UNITS,
-    PRESETS,
-    VariantAxis,
+from pydantic import BeforeValidator, Field, model_validator
+
+from adapters.prometheus.presets import _LABEL_NAME, _METRIC_KEY, PRESETS, VariantAxis
+from adapters.settings_types import (
+    AdapterConfigError,
+    AdapterSettings,
+    FieldProblem,
+    bounded,
+    refuse_secrets,
 )
-from adapters.registry import AdapterConfigError
-
-
-def _err(setting: str, message: str) -> AdapterConfigError:
-    return AdapterConfigError(f"prometheus source: {setting}: {message}")
-
-
-def _duration(setting: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise _err(setting, "a duration is a number of seconds or a string like '2s', '500ms'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise _err(setting, f"{value!r} is not a duration (use e.g. 2, '2s', '500ms', '1m')")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise _err(setting, f"must be a positive duration, got {value!r}")
-    return seconds
-
-
-def _text(setting: str, value: Any, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str) or (not empty_ok and not value.strip()):
-        raise _err(setting, f"must be a{'' if empty_ok else ' non-empty'} string")
-    return value
 
 
 def _safe_url(url: str) -> str:
@@ -55,126 +30,193 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def _canary_field(canary: Any, name: str) -> str | None:
-    if canary is None:
-        return None
-    value = canary.get(name) if isinstance(canary, Mapping) else getattr(canary, name, None)
-    return str(value) if value else None
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
 
 
-_SECRET_KEYS = {"bearer_token", "token", "password", "basic_auth_password"}
-_DURATIONS = ("scrape_interval", "min_range", "timeout")
-#: Plain text settings; the first four default to the config's canary section.
-_TEXTS = (
-    "variant_by", "variant_label", "namespace", "service", "stable_workload", "canary_workload",
-    "stable_version", "canary_version", "stable_value", "canary_value", "ca_file",
-    "bearer_token_file", "bearer_token_env", "username", "password_file", "password_env",
-)  # fmt: skip
-
-
-def _known_keys_only(raw: Mapping[str, Any], known: set[str]) -> None:
-    """No secret in the file, and no setting this source does not know."""
-    secret = sorted(set(raw) & _SECRET_KEYS)
-    if secret:
-        raise _err(
-            secret[0],
-            "secrets are never read from the config file; use bearer_token_file or "
-            "bearer_token_env (or username with password_file or password_env)",
-        )
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise AdapterConfigError(
-            f"prometheus source: unknown setting(s): {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
-        )
-
-
-def _url(raw: Mapping[str, Any]) -> str:
+def _url(value: Any) -> str:
     """An http(s) URL with a host and no credentials, query or fragment."""
-    if "url" not in raw:
-        raise _err("url", "is required (e.g. http://prometheus.monitoring:9090)")
-    url = _text("url", raw["url"]).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _err("url", f"{_safe_url(url)!r} is not an http:// or https:// URL")
+    url = _text(value).strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{_safe_url(url)!r} is not an http:// or https:// URL")
     if parts.username or parts.password:
-        raise _err("url", "must not carry credentials; use username with password_file")
+        raise ValueError("must not carry credentials; use username with password_file")
     if parts.query or parts.fragment:
-        raise _err("url", "must not have a query string or fragment")
+        raise ValueError("must not have a query string or fragment")
     return url
 
 
-def _preset(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The preset, and a variant axis and label it knows."""
-    preset = raw.get("preset", "generic")
-    if preset not in PRESETS:
-        raise _err("preset", f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    axes = PRESETS[preset].axes
-    if "variant_by" in raw and raw["variant_by"] not in axes:
-        raise _err(
-            "variant_by",
-            f"the {preset} preset tells variants apart by {' or '.join(axes)}, "
-            f"not {raw['variant_by']!r}",
-        )
-    if "variant_label" in raw and not _LABEL_NAME.match(str(raw["variant_label"])):
-        raise _err("variant_label", f"{raw['variant_label']!r} is not a label name")
-    return {"preset": preset}
+def _preset(value: Any) -> str:
+    if not isinstance(value, str) or value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r} (known: {', '.join(PRESETS)})")
+    return value
 
 
-def _texts(raw: Mapping[str, Any], canary: Any) -> dict[str, Any]:
-    """The text settings, with defaults from the canary section; and the selector."""
-    defaults = {
-        "namespace": _canary_field(canary, "namespace"),
-        "service": _canary_field(canary, "service") or _canary_field(canary, "name"),
-        "stable_version": _canary_field(canary, "stable_version"),
-        "canary_version": _canary_field(canary, "canary_version"),
-    }
-    out: dict[str, Any] = {name: v for name, v in defaults.items() if v}
-    out |= {name: _text(name, raw[name]) for name in _TEXTS if name in raw}
-    if "selector" in raw:
-        out["selector"] = _text("selector", raw["selector"], empty_ok=True).strip().strip(",")
-    return out
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not _LABEL_NAME.match(value):
+        raise ValueError(f"{value!r} is not a label name")
+    return value
 
 
-def _custom(custom: Any) -> dict[str, str]:
-    """Custom metrics: names to PromQL templates (rendered, and so checked, by `_check`)."""
-    if not isinstance(custom, Mapping):
-        raise _err("custom", "must map metric names to PromQL templates")
-    for name, template in custom.items():
+def _selector(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value.strip().strip(",")
+
+
+def _custom(value: Any) -> dict[str, str]:
+    """Custom metrics: names to PromQL templates (rendered, and so checked, by the model)."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must map metric names to PromQL templates")
+    for name, template in value.items():
         if not isinstance(name, str) or not _METRIC_KEY.match(name):
-            raise _err("custom", f"{name!r} is not a metric name (letters, digits, ._-)")
-        _text(f"custom.{name}", template)
-    return dict(custom)
+            raise ValueError(f"{name!r} is not a metric name (letters, digits, ._-)")
+        if not isinstance(template, str) or not template.strip():
+            raise FieldProblem("must be a non-empty string", name)
+    return dict(value)
 
 
-@dataclass(frozen=True, slots=True)
-class PrometheusSettings:
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _canary_field(canary: Any, name: str) -> str | None:
+    value = canary.get(name) if isinstance(canary, Mapping) else getattr(canary, name, None)
+    return value if isinstance(value, str) and value else None
+
+
+class PrometheusSettings(AdapterSettings):
     """The `source:` section for `kind: prometheus`. Holds no secret: only where to read one."""
 
-    url: str
-    preset: str = "generic"
-    variant_by: str = ""  # "" = the preset's default axis
-    variant_label: str = ""  # "" = the axis' label
-    namespace: str = "default"
-    service: str = ""
-    stable_workload: str = ""  # "" = service
-    canary_workload: str = ""  # "" = service + "-canary"
-    stable_version: str = "stable"
-    canary_version: str = "canary"
-    stable_value: str = ""  # "" = the stable version or workload, by the axis
-    canary_value: str = ""
-    selector: str = ""  # extra label matchers (a template), e.g. 'job="checkout"'
-    custom: Mapping[str, str] = field(default_factory=dict)
-    scrape_interval: float = 15.0
-    min_range: float = 0.0  # 0 = 4 x scrape_interval
-    timeout: float = 3.0
-    tls_verify: bool = True
-    ca_file: str = ""
-    bearer_token_file: str = ""
-    bearer_token_env: str = ""
-    username: str = ""
-    password_file: str = ""
-    password_env: str = ""
+    kind: Literal["prometheus"] = "prometheus"
+    SECRET_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"bearer_token", "token", "password", "basic_auth_password"}
+    )
+    SECRET_ADVICE: ClassVar[str] = (
+        "secrets are never read from the config file; use bearer_token_file or "
+        "bearer_token_env (or username with password_file or password_env)"
+    )
+
+    url: Annotated[str, BeforeValidator(_url)] = Field(
+        description="Prometheus' base URL (http or https, e.g. "
+        "`http://prometheus.monitoring:9090`), without credentials, query or fragment."
+    )
+    preset: Annotated[str, BeforeValidator(_preset)] = Field(
+        default="generic",
+        description="Which metrics and labels to query: "
+        + ", ".join(f"`{name}`" for name in PRESETS)
+        + " (see [Prometheus](../sources/prometheus.md)).",
+    )
+    variant_by: str = Field(
+        default="",
+        description="How the preset tells the variants apart (its default axis when empty).",
+    )
+    variant_label: Annotated[str, BeforeValidator(_label)] = Field(
+        default="",
+        description="The label that tells the variants apart (the axis' label when empty).",
+    )
+    namespace: Text = Field(
+        default="default", description="`{{ namespace }}` in queries (default: `canary.namespace`)."
+    )
+    service: Text = Field(
+        default="",
+        description="`{{ service }}` in queries (default: `canary.service`, else `canary.name`).",
+    )
+    stable_workload: Text = Field(
+        default="", description="The stable workload's name (default: the service)."
+    )
+    canary_workload: Text = Field(
+        default="", description="The canary workload's name (default: the service + `-canary`)."
+    )
+    stable_version: Text = Field(
+        default="stable", description="The stable version (default: `canary.stable_version`)."
+    )
+    canary_version: Text = Field(
+        default="canary", description="The canary version (default: `canary.canary_version`)."
+    )
+    stable_value: Text = Field(
+        default="",
+        description="The variant label's stable value (default: by the axis, the stable version "
+        "or workload).",
+    )
+    canary_value: Text = Field(default="", description="The variant label's canary value.")
+    selector: Annotated[str, BeforeValidator(_selector)] = Field(
+        default="", description='Extra label matchers (a template), e.g. `job="checkout"`.'
+    )
+    custom: Annotated[dict[str, str], BeforeValidator(_custom)] = Field(
+        default_factory=dict,
+        description="Custom counts: metric name to a PromQL template, for `metrics[].numerator`"
+        " and `denominator`.",
+    )
+    scrape_interval: Annotated[float, bounded(0.0, 3600.0, above=True)] = Field(
+        default=15.0, description="Prometheus' scrape interval for these series."
+    )
+    min_range: Annotated[float, bounded(0.0, 86400.0)] = Field(
+        default=0.0,
+        description="The least range of `increase()` (0: 4 x `scrape_interval`; at least 2 x).",
+    )
+    timeout: Annotated[float, bounded(0.0, 300.0, above=True)] = Field(
+        default=3.0, description="One tick's queries."
+    )
+    tls_verify: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=True, description="Verify the server's TLS certificate."
+    )
+    ca_file: Text = Field(default="", description="A CA bundle to verify the server with.")
+    bearer_token_file: Text = Field(default="", description="Read a bearer token from this file.")
+    bearer_token_env: Text = Field(
+        default="", description="Read a bearer token from this environment variable."
+    )
+    username: Text = Field(default="", description="Basic auth: the user name.")
+    password_file: Text = Field(
+        default="", description="Basic auth: read the password from this file."
+    )
+    password_env: Text = Field(
+        default="", description="Basic auth: read the password from this environment variable."
+    )
+
+    @classmethod
+    def noun(cls) -> str:
+        return "prometheus source"
+
+    @classmethod
+    def canary_defaults(cls, canary: Mapping[str, Any]) -> dict[str, Any]:
+        """namespace, service and the versions default to the config's canary section."""
+        defaults = {
+            "namespace": _canary_field(canary, "namespace"),
+            "service": _canary_field(canary, "service") or _canary_field(canary, "name"),
+            "stable_version": _canary_field(canary, "stable_version"),
+            "canary_version": _canary_field(canary, "canary_version"),
+        }
+        return {name: value for name, value in defaults.items() if value}
+
+    @classmethod
+    def from_mapping(
+        cls, raw: Mapping[str, Any] | AdapterSettings, canary: Any = None
+    ) -> PrometheusSettings:
+        """Validate settings outside a config file (`canary`, the config's canary section,
+        gives defaults) and check the files and variables they name. Every error is an
+        AdapterConfigError naming the setting; no value of a secret-looking key is echoed."""
+        if isinstance(raw, AdapterSettings):
+            raw = raw.settings()
+        defaults = cls.canary_defaults(canary) if canary is not None else {}
+        return cls.parse({**defaults, **raw}, "source").check_environment()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, raw: Any) -> Any:
+        return refuse_secrets(cls, raw)
 
     @property
     def effective_min_range(self) -> float:
@@ -201,69 +243,66 @@ class PrometheusSettings:
             )
         return (self.stable_value or defaults[0], self.canary_value or defaults[1])
 
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], canary: Any = None) -> PrometheusSettings:
-        """Validate a config's settings; `canary` (the config's canary section) gives defaults.
-
-        Every error is an AdapterConfigError naming the setting; no value of a secret-looking
-        key is ever echoed.
-        """
-        _known_keys_only(raw, {f.name for f in fields(cls)})
-        kw: dict[str, Any] = {"url": _url(raw), **_preset(raw)}
-        kw |= _texts(raw, canary)
-        kw |= {name: _duration(name, raw[name]) for name in _DURATIONS if name in raw}
-        if "tls_verify" in raw:
-            if not isinstance(raw["tls_verify"], bool):
-                raise _err("tls_verify", "must be true or false")
-            kw["tls_verify"] = raw["tls_verify"]
-        kw["custom"] = _custom(raw.get("custom", {}))
-        settings = cls(**kw)
-        settings._check()
-        return settings
-
-    def _check(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> PrometheusSettings:
+        axes = PRESETS[self.preset].axes
+        if self.variant_by and self.variant_by not in axes:
+            raise FieldProblem(
+                f"the {self.preset} preset tells variants apart by {' or '.join(axes)}, "
+                f"not {self.variant_by!r}",
+                "variant_by",
+            )
         if self.min_range and self.min_range < 2 * self.scrape_interval:
-            raise _err(
-                "min_range",
+            raise FieldProblem(
                 f"{self.min_range:g} s is less than 2 x scrape_interval "
                 f"({self.scrape_interval:g} s): increase() needs two samples in its range",
+                "min_range",
             )
         stable, canary = self.values
         if not (stable and canary):
-            raise _err(
-                "service",
+            raise FieldProblem(
                 f"the {self.preset} preset tells variants apart by {self.label}: set service "
                 "(or stable_workload and canary_workload, or stable_value and canary_value)",
+                "service",
             )
         if "{{ service }}" in self.axis.matchers and not self.service:
-            raise _err("service", f"the {self.preset} preset filters by service: set it")
+            raise FieldProblem(f"the {self.preset} preset filters by service: set it", "service")
         if stable == canary:
-            raise _err(
-                "canary_value",
+            raise FieldProblem(
                 f"stable and canary have the same {self.label} value {stable!r}: "
                 "the variants cannot be told apart",
+                "canary_value",
             )
         if self.bearer_token_file and self.bearer_token_env:
-            raise _err("bearer_token_env", "set bearer_token_file or bearer_token_env, not both")
+            why = "set bearer_token_file or bearer_token_env, not both"
+            raise FieldProblem(why, "bearer_token_env")
         if self.password_file and self.password_env:
-            raise _err("password_env", "set password_file or password_env, not both")
+            raise FieldProblem("set password_file or password_env, not both", "password_env")
         has_password = bool(self.password_file or self.password_env)
         if has_password != bool(self.username):
-            raise _err(
-                "username" if has_password else "password_file",
+            raise FieldProblem(
                 "basic auth needs username and one of password_file, password_env",
+                "username" if has_password else "password_file",
             )
         if self.username and (self.bearer_token_file or self.bearer_token_env):
-            raise _err("username", "use either a bearer token or basic auth, not both")
-        for name in ("bearer_token_file", "password_file", "ca_file"):
-            path = getattr(self, name)
-            if path and not os.path.isfile(path):
-                raise _err(name, f"{path} is not a readable file")
-        for name in ("bearer_token_env", "password_env"):
-            var = getattr(self, name)
-            if var and not os.environ.get(var):
-                raise _err(name, f"environment variable {var} is not set or empty")
-        # Render every template once, so that unknown placeholders fail at start-up.
+            why = "use either a bearer token or basic auth, not both"
+            raise FieldProblem(why, "username")
+        # Render every template once, so that unknown placeholders fail with the config.
         from adapters.prometheus.queries import render_queries  # (queries builds on settings)
 
         render_queries(self, 60)
+        return self
+
+    def check_environment(self) -> PrometheusSettings:
+        """The files and environment variables the settings name exist (checked when the
+        source is built, not when a config is read); an AdapterConfigError names the setting."""
+        for name in ("bearer_token_file", "password_file", "ca_file"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise AdapterConfigError(f"{path} is not a readable file", name, section="source")
+        for name in ("bearer_token_env", "password_env"):
+            var = getattr(self, name)
+            if var and not os.environ.get(var):
+                why = f"environment variable {var} is not set or empty"
+                raise AdapterConfigError(why, name, section="source")
+        return self

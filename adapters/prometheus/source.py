@@ -15,7 +15,7 @@ import ssl
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -25,10 +25,14 @@ from urllib3.util.retry import Retry
 from adapters.prometheus.presets import PRESETS, Preset
 from adapters.prometheus.queries import range_for, render_queries
 from adapters.prometheus.settings import PrometheusSettings
-from adapters.registry import AdapterContext
+from adapters.settings_types import AdapterSettings
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 
+if TYPE_CHECKING:
+    from adapters.registry import AdapterContext
+
 log = logging.getLogger("canary_tui.adapters.prometheus")
+
 
 class NoData(Exception):
     """Why a tick has no data; becomes Sample.no_data at the adapter's boundary."""
@@ -335,7 +339,14 @@ class PrometheusSource:
         return out
 
 
-def build_prometheus_source(settings: Mapping[str, Any], ctx: AdapterContext) -> PrometheusSource:
+def build_prometheus_source(
+    settings: Mapping[str, Any] | AdapterSettings, ctx: AdapterContext
+) -> PrometheusSource:
     """Registry builder: ``SOURCES["prometheus"]``. Placeholder defaults (namespace, service,
-    versions) come from ``ctx.shared["canary"]`` (the config's canary section) when present."""
-    return PrometheusSource(PrometheusSettings.from_mapping(settings, ctx.shared.get("canary")))
+    versions) come from ``ctx.shared["canary"]`` (the config's canary section) when present;
+    files and environment variables the settings name are checked here."""
+    if isinstance(settings, PrometheusSettings):
+        checked = settings.check_environment()
+    else:
+        checked = PrometheusSettings.from_mapping(settings, ctx.shared.get("canary"))
+    return PrometheusSource(checked)

@@ -14,7 +14,7 @@ from canary_tui.cli.common import (
 )
 from canary_tui.cli.group import cli
 from canary_tui.cli.live import run
-from canary_tui.config.loader import ConfigError
+from canary_tui.config.loader import ConfigError, adapter_error
 
 
 @cli.command(
@@ -181,7 +181,7 @@ def watch(
         for line in query_lines(config):
             click.echo(f"canary-tui: {line}", err=True)
     except AdapterConfigError as exc:
-        fail(str(exc))
+        fail(str(adapter_error(config, exc)))
     if dry_run:
         click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
         return

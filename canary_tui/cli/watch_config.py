@@ -219,7 +219,7 @@ def query_lines(config: Config) -> list[str]:
         return [f"metrics: {config.source.kind} source"]
     from adapters.prometheus import PrometheusSettings, range_for, render_queries
 
-    settings = PrometheusSettings.from_mapping(config.source.settings(), config.canary)
+    settings = PrometheusSettings.parse(config.source, "source").check_environment()
     stable, canary = settings.values
     range_s = range_for(settings, config.loop.tick)
     q = render_queries(settings, range_s)

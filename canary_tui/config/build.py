@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from adapters.registry import AdapterConfigError, AdapterContext, build_router, build_source
-from canary_tui.config.loader import ConfigError
+from canary_tui.config.loader import ConfigError, adapter_error
 from canary_tui.config.schema import Config
 from canary_tui.core.clock import Clock
 from canary_tui.core.frames import CanaryInfo
@@ -72,13 +71,13 @@ def build_engine(config: Config, clock: Clock, *, audit_path: Path | None = None
     """Everything the loop needs. Raises ConfigError with a readable message."""
     ctx = AdapterContext(clock, shared={"canary": config.canary.model_dump()})
     try:
-        source = build_source(config.source.kind, config.source.settings(), ctx)
-        router_settings: dict[str, Any] = config.router.settings()
-        if config.router.kind == config.source.kind == "simulator" and not router_settings:
-            router_settings = config.source.settings()
+        source = build_source(config.source.kind, config.source, ctx)
+        router_settings = config.router
+        if config.router.kind == config.source.kind == "simulator" and not router_settings.given():
+            router_settings = config.source  # one simulated service: the source's settings
         router = build_router(config.router.kind, router_settings, ctx)
     except AdapterConfigError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise adapter_error(config, exc) from exc
     path = audit_path or (
         Path(config.audit.path) if config.audit.path else default_audit_path(config.canary.name)
     )

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import stat
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary_tui.config.schema import Config, FieldProblem, bounded_duration, is_duration
+from adapters.settings_types import AdapterConfigError, FieldProblem, error_text, problem_message
+from canary_tui.config.schema import ROUTER_KINDS, SOURCE_KINDS, Config
 
 PathKey = tuple[str | int, ...]
 
@@ -340,6 +342,32 @@ _TYPE_MESSAGES = {
 }
 
 
+#: The adapter sections: each is a union on `kind` of the registry's settings models.
+_ADAPTERS = {"source": ("metric source", SOURCE_KINDS), "router": ("traffic router", ROUTER_KINDS)}
+
+
+def _located(err: Any) -> tuple[PathKey, str | None]:
+    """The error's path in the file, and its own words when it is about an adapter's
+    settings (pydantic puts the union's tag, the adapter's kind, after the section)."""
+    loc: PathKey = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldProblem):
+        loc = (*loc, *cause.loc)
+    if not loc or loc[0] not in _ADAPTERS:
+        return loc, None
+    noun, kinds = _ADAPTERS[str(loc[0])]
+    if err["type"] == "union_tag_invalid":
+        given = err["input"].get("kind") if isinstance(err["input"], dict) else None
+        known = ", ".join(sorted(kinds))
+        return (loc[0], "kind"), f"unknown {noun} {_short(repr(given))} (known: {known})"
+    if len(loc) > 1 and loc[1] in kinds:
+        model = kinds[str(loc[1])]
+        loc = (loc[0], *loc[2:])
+        if len(loc) > 1:
+            return loc, problem_message(model, err)
+    return loc, None
+
+
 def _message(err: Any, loc: PathKey, nulls: set[PathKey]) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (check its spelling)"
@@ -347,7 +375,7 @@ def _message(err: Any, loc: PathKey, nulls: set[PathKey]) -> str:
         return "is empty (write a value after the colon, or remove the line to use the default)"
     if err["type"] in _TYPE_MESSAGES:
         return _TYPE_MESSAGES[err["type"]]
-    return _one_line(str(err["msg"]).removeprefix("Value error, "))
+    return _one_line(error_text(err))
 
 
 def validate(
@@ -363,63 +391,38 @@ def validate(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc: PathKey = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            cause = (err.get("ctx") or {}).get("error")
-            if isinstance(cause, FieldProblem):
-                loc = (*loc, *cause.loc)
+            loc, own = _located(err)
             line = _line_of(loc, lines)
             where = f"{name}:{line}" if line else name
-            problems.append(f"{where}: {_field(loc)}: {_message(err, loc, nulls or set())}")
+            why = _one_line(own) if own and loc not in (nulls or set()) else None
+            problems.append(f"{where}: {_field(loc)}: {why or _message(err, loc, nulls or set())}")
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
             problems = [*problems[:MAX_PROBLEMS], f"{name}: ... and {more} more problems"]
         raise ConfigError("\n".join(problems)) from None
-    _check_adapters(config, lines, name)
+    adapter_lines = {k: v for k, v in lines.items() if k and k[0] in _ADAPTERS}
+    _ORIGINS[id(config)] = (weakref.ref(config), name, adapter_lines)
+    weakref.finalize(config, _ORIGINS.pop, id(config), None)
     return config
 
 
-#: Durations in adapters' settings (any kind), checked here so that they are finite and bounded
-#: and located: (least, most, whether the least itself is refused). The adapter checks the rest.
-ADAPTER_DURATIONS: dict[str, tuple[float, float, bool]] = {
-    "timeout": (0.0, 300.0, True),  # prometheus: one tick's queries
-    "timeout_s": (0.0, 300.0, True),  # kubernetes: one API request
-    "retry_budget_s": (0.0, 3600.0, False),  # kubernetes: an action's retries
-    "kill_retry_s": (0.0, 3600.0, False),  # kubernetes: a kill's retries within one attempt
-    "scrape_interval": (0.0, 3600.0, True),  # prometheus
-    "min_range": (0.0, 86400.0, False),  # prometheus
-}
+#: Where each validated config came from (its file, its adapter settings' lines), so that a
+#: problem found when an adapter is built (a missing file, an unset variable) names its line;
+#: an entry goes with its config.
+_ORIGINS: dict[int, tuple[weakref.ref[Config], str, dict[PathKey, int]]] = {}
 
 
-def _check_adapters(config: Config, lines: dict[PathKey, int], name: str) -> None:
-    """Adapter settings the loader can check with their lines: durations of any adapter, and
-    all of the simulator's settings."""
-    for section in ("source", "router"):
-        adapter = getattr(config, section)
-        for key, value in adapter.settings().items():
-            if key not in ADAPTER_DURATIONS:
-                continue
-            low, high, above = ADAPTER_DURATIONS[key]
-            loc: PathKey = (section, key)
-            where = f"{name}:{_line_of(loc, lines)}: {_field(loc)}"
-            if key.endswith("_s") and isinstance(value, str):  # plain seconds, as a number
-                raise ConfigError(f"{where}: must be a number of seconds, got {_short(value)!r}")
-            if isinstance(value, str) and not is_duration(value):
-                continue  # not a duration at all: the adapter says how to write one
-            try:
-                bounded_duration(value, low, high, above=above)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-        if adapter.kind != "simulator":
-            continue
-        from adapters.simulator import SimulatorSettingError, simulator_settings
-
-        try:
-            simulator_settings(adapter.settings())
-        except SimulatorSettingError as exc:
-            loc = (section, exc.setting) if exc.setting else (section,)
-            line = _line_of(loc, lines)
-            where = f"{name}:{line}" if line else name
-            raise ConfigError(f"{where}: {_field(loc)}: {exc.message}") from None
+def adapter_error(config: Config, exc: AdapterConfigError) -> ConfigError:
+    """`exc` (raised while `config`'s adapters were built) as `file:line: source.x: message`
+    when the config came from a file and the setting is known, else as it reads."""
+    origin = _ORIGINS.get(id(config))
+    if origin is None or origin[0]() is not config or not exc.section:
+        return ConfigError(str(exc))
+    _, name, lines = origin
+    loc: PathKey = (exc.section, *exc.loc)
+    line = _line_of(loc, lines)
+    where = f"{name}:{line}" if line else name
+    return ConfigError(f"{where}: {_field(loc)}: {_one_line(exc.message)}")
 
 
 def read_text(path: Path) -> str:

@@ -1,80 +1,40 @@
 """The configuration file's schema (pydantic), with durations like '30s', '2m', '1h'.
 
 Every number is finite (no .inf or .nan) and every duration lies within sane bounds, so a
-config that validates cannot make the loop spin or wait forever.
+config that validates cannot make the loop spin or wait forever. `source:` and `router:` are
+unions on `kind` of the adapters' own settings models, built from adapters/registry.py.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-DAY = 86400.0
-_DURATION_HELP = "a duration is a number of seconds or a string like '30s', '2m', '1h'"
+from adapters.registry import ROUTERS, SOURCES, Adapter
+from adapters.settings_types import (
+    DAY,
+    AdapterSettings,
+    Duration,
+    FieldProblem,
+    bounded,
+    bounded_duration,
+    is_duration,
+)
+from adapters.simulator import SimulatorSettings
 
+__all__ = ["DAY", "Config", "Duration", "FieldProblem", "bounded_duration", "is_duration"]
 
-class FieldProblem(ValueError):
-    """A problem found by a whole-model check that belongs to one field: `loc` is that field's
-    path below the model, so the loader reports the field's own line."""
-
-    def __init__(self, message: str, *loc: str | int) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
-def is_duration(text: str) -> bool:
-    """Whether `text` is written like a duration ('30', '30s', '500ms', '2m', '1h', '1d')."""
-    return _DURATION.match(text) is not None
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(_DURATION_HELP)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = _DURATION.match(value)
-        if not m:
-            raise ValueError(f"{value[:40]!r} is not a duration (use e.g. 30, '30s', '2m', '1h')")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError(_DURATION_HELP)
-    if not math.isfinite(seconds):
-        raise ValueError("a duration must be a finite number of seconds")
-    return seconds
-
-
-def bounded_duration(value: Any, low: float, high: float, *, above: bool = False) -> float:
-    """`value` (seconds, or '30s', '2m', ...) as seconds from `low` (exclusive when `above`) to
-    `high`; a ValueError says what is wrong in words."""
-    seconds = float(_duration(value))
-    if seconds > high or seconds < low or (above and seconds == low):
-        least = f"more than {_span(low)}" if above else f"at least {_span(low)}"
-        raise ValueError(f"must be {least} and at most {_span(high)}, got {_span(seconds)}")
-    return seconds
-
-
-def _bounded(low: float, high: float, *, above: bool = False) -> BeforeValidator:
-    """A duration field from `low` (exclusive when `above`) to `high` seconds."""
-    return BeforeValidator(lambda value: bounded_duration(value, low, high, above=above))
-
-
-def _span(seconds: float) -> str:
-    if seconds < 0:
-        return f"{seconds:g}s"
-    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s" if seconds >= 1 or seconds == 0 else f"{seconds * 1000:g}ms"
-
-
-#: A hold, window or grace: from zero to 30 days.
-Duration = Annotated[float, _bounded(0.0, 30 * DAY)]
 _QUANTILE = re.compile(r"^\s*p(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 
 
@@ -153,29 +113,29 @@ class SLOSection(Strict):
 
 class JudgeSection(Strict):
     kind: Literal["threshold", "sequential"] = "sequential"
-    window: Annotated[float, _bounded(0.0, DAY, above=True)] = 60.0
+    window: Annotated[float, bounded(0.0, DAY, above=True)] = 60.0
     min_requests: float = Field(default=200.0, ge=0, le=1e12)
     alpha: float = Field(default=0.01, gt=0.0, lt=0.5)  # sequential: false-rollback budget
     pass_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)  # sequential: risk of a wrong PASS
     # sequential: the effect the evidence quotes, canary/baseline or canary - baseline
     effect: Literal["ratio", "difference"] = "ratio"
     # how far back before the canary starts the baseline's latency quantiles are read
-    baseline_window: Annotated[float, _bounded(0.0, 7 * DAY)] = 600.0
+    baseline_window: Annotated[float, bounded(0.0, 7 * DAY)] = 600.0
     # sequential: comparisons shown as WARMING UP, never acted on, for this long after the
     # canary's first window (and `step_warmup` after each step); the SLO guards and the
     # hard `ceiling` on the canary's own bad-event rate still fail at once
-    warmup: Annotated[float, _bounded(0.0, DAY)] = 0.0
-    step_warmup: Annotated[float, _bounded(0.0, DAY)] = 0.0
+    warmup: Annotated[float, bounded(0.0, DAY)] = 0.0
+    step_warmup: Annotated[float, bounded(0.0, DAY)] = 0.0
     ceiling: float | None = Field(default=0.25, gt=0.0, lt=1.0)
 
 
 class NoDataSection(Strict):
-    grace: Annotated[float, _bounded(0.0, DAY)] = 60.0
+    grace: Annotated[float, bounded(0.0, DAY)] = 60.0
     action: Literal["hold", "rollback"] = "hold"
 
 
 #: The loop's tick: at least 100 ms (faster only burns CPU and queries), at most an hour.
-Tick = Annotated[float, _bounded(0.1, 3600.0)]
+Tick = Annotated[float, bounded(0.1, 3600.0)]
 
 
 class LoopSection(Strict):
@@ -196,7 +156,7 @@ class SessionSection(Strict):
 class WebhookSection(Strict):
     url: str | None = None
     url_env: str | None = None  # read the URL (which often holds a token) from this variable
-    timeout: Annotated[float, _bounded(0.0, 300.0, above=True)] = 5.0
+    timeout: Annotated[float, bounded(0.0, 300.0, above=True)] = 5.0
     attempts: int = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
@@ -216,14 +176,32 @@ class AuditSection(Strict):
     path: str | None = None
 
 
-class AdapterSection(BaseModel):
-    """`kind` picks the adapter; the other keys are its settings, checked by the adapter."""
+def _kind(value: Any) -> str:
+    """The union's tag: the section's `kind` (default simulator; a section that is not a
+    mapping goes to the simulator's model, which says it should be one)."""
+    if isinstance(value, AdapterSettings):
+        return value.kind
+    if isinstance(value, Mapping):
+        kind = value.get("kind", "simulator")
+        return kind if isinstance(kind, str) else repr(kind)
+    return "simulator"
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    kind: str = "simulator"
 
-    def settings(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+def _adapters(registry: Mapping[str, Adapter[Any]]) -> Any:
+    """`kind: X` picks X's settings model, for every X in the registry."""
+    members = tuple(Annotated[a.settings, Tag(kind)] for kind, a in registry.items())
+    return Annotated[Union[members], Discriminator(_kind)]  # noqa: UP007
+
+
+#: The adapters the registry knows, by `kind` (the loader names them in its messages).
+SOURCE_KINDS: dict[str, type[AdapterSettings]] = {k: a.settings for k, a in SOURCES.items()}
+ROUTER_KINDS: dict[str, type[AdapterSettings]] = {k: a.settings for k, a in ROUTERS.items()}
+if TYPE_CHECKING:
+    SourceSection = AdapterSettings
+    RouterSection = AdapterSettings
+else:
+    SourceSection = _adapters(SOURCES)
+    RouterSection = _adapters(ROUTERS)
 
 
 def _default_plan() -> list[StepSection]:
@@ -264,8 +242,24 @@ class Config(Strict):
     session: SessionSection = SessionSection()
     alerts: AlertsSection = AlertsSection()
     keys: dict[str, str] = Field(default_factory=dict)  # binding id -> key(s), e.g. kill: K
-    source: AdapterSection = AdapterSection()
-    router: AdapterSection = AdapterSection()
+    source: SourceSection = SimulatorSettings()
+    router: RouterSection = SimulatorSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canary_defaults(cls, data: Any) -> Any:
+        """Settings of the source that default to the canary section (Prometheus': namespace,
+        service, versions) are filled in where the source does not give them."""
+        if not isinstance(data, Mapping):
+            return data
+        source, canary = data.get("source"), data.get("canary")
+        if not isinstance(source, Mapping) or not isinstance(canary, Mapping):
+            return data
+        model = SOURCE_KINDS.get(_kind(source))
+        defaults = model.canary_defaults(canary) if model is not None else {}
+        if not defaults:
+            return data
+        return {**data, "source": {**defaults, **source}}
 
     @model_validator(mode="after")
     def _check(self) -> Config:

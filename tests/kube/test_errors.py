@@ -268,11 +268,19 @@ def test_connection_and_settings_errors_are_config_errors(tmp_path: Path) -> Non
     )
     with pytest.raises(AdapterConfigError, match=r"context 'staging' is not in .*known: prod"):
         build_router("istio", {"name": "x", "kubeconfig": str(cfg), "context": "staging"}, ctx)
-    with pytest.raises(AdapterConfigError, match="unknown istio router setting"):
+    with pytest.raises(
+        AdapterConfigError,
+        match=r"^router\.wieght: unknown istio router setting \(known: api_version, .*, watch\)$",
+    ):
         build_router("istio", {"name": "x", "kubeconfig": str(cfg), "wieght": 3}, ctx)
-    with pytest.raises(AdapterConfigError, match="needs: name"):
+    with pytest.raises(
+        AdapterConfigError, match=r"^router\.name: is required by the argo-rollouts router$"
+    ):
         build_router("argo-rollouts", {"kubeconfig": str(cfg)}, ctx)
-    with pytest.raises(AdapterConfigError, match="mirror_percent"):
+    with pytest.raises(
+        AdapterConfigError,
+        match=r"^router\.mirror_percent: Input should be greater than or equal to 1$",
+    ):
         build_router("istio", {"name": "x", "kubeconfig": str(cfg), "mirror_percent": 0}, ctx)
     router = build_router("istio", {"name": "x", "kubeconfig": str(cfg)}, ctx)
     assert router.options.namespace == "default"  # the context's namespace, else default
