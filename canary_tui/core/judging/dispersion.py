@@ -29,7 +29,7 @@ How it is estimated here:
   first minutes when bursts of 2-4 spread over 5 s, and 7 of 80 such healthy canaries were
   rolled back; counting it outright, 2 of 80, for 0-8% more detection time on independent
   traffic). The 60 s scale, with few batches, counts only when it reads more than two of its
-  standard deviations above the shortest one, shrunk towards it (`shrink` pseudo-batches);
+  standard deviations above the shortest one, shrunk towards it (`shrinks`: pseudo-batches);
 - the factor used is the largest of these (`z` > 0 makes the shortest scale's an upper
   confidence bound, Wilson-Hilferty's chi-square quantile `z` standard deviations down;
   measured on independent traffic, z = 0.5 cost 14-22% of detection time for no gain in the
@@ -188,7 +188,7 @@ class Dispersion:
                 continue
             # a longer scale counts when it reads more than the shortest by `gate` standard
             # deviations of its own estimate (the 60 s scale: two, or its noise would only slow
-            # the judge down on independent traffic), shrunk towards it by `shrink` batches
+            # the judge down on independent traffic), shrunk towards it by `shrink` pseudo-batches
             longer = scale.pearson / scale.dof
             if longer > point * (1.0 + gate * math.sqrt(2.0 / scale.dof)):
                 shrunk = (scale.pearson + shrink * upper) / (scale.dof + shrink)
