@@ -136,6 +136,7 @@ def _path(value: object) -> str | None:
 
 
 DAY_S = 86400.0
+HISTORY_SLICE_S = 10.0  # the history before the session is served (and read back) in these
 
 
 class SimulatorSettings(AdapterSettings):
@@ -248,7 +249,7 @@ class SimulatedService:
         self._t = self.started_at - s.history_s
         self._checkpoint()
         while self._t < self.started_at - 1e-9:
-            dt = min(10.0, self.started_at - self._t)
+            dt = min(HISTORY_SLICE_S, self.started_at - self._t)
             n = int(rng.poisson(s.rate * dt))
             self._serve("baseline", n, s.baseline_error_rate, probs, rng)
             self._t += dt
@@ -393,6 +394,22 @@ class SimulatorMetrics:
         b0, c0 = svc.counts_at(start)
         b1, c1 = svc.counts_at(end)
         return Sample(start, end, _minus(b1, b0), _minus(c1, c0))
+
+    def fetch_windows(self, start: float, end: float, step_s: float) -> list[Sample]:
+        """Consecutive windows of [start, end), ending at `end`: `step_s` long, but at least
+        the 10 s slices the history before the session is kept in (ReadsWindows)."""
+        if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(step_s)):
+            return [Sample.no_data(start, end, "a window that is not a finite time span")]
+        step = max(step_s, HISTORY_SLICE_S)
+        count = int((end - start) // step)
+        if count < 1:
+            return [Sample.no_data(start, end, f"a span shorter than one window ({step:g} s)")]
+        out = []
+        for i in range(count, 0, -1):
+            sample = self.fetch(end - i * step, end - (i - 1) * step)
+            if sample.ok:
+                out.append(sample)
+        return out
 
 
 class SimulatorRouter:

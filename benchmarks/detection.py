@@ -276,7 +276,32 @@ class Stream:
     ec: np.ndarray
     hb: np.ndarray  # ticks x buckets, per-bucket (not cumulative) counts
     hc: np.ndarray
-    history: np.ndarray  # the baseline's per-bucket counts over the window before the canary
+    history: np.ndarray  # the baseline's per-tick (n, bad, per-bucket counts...) before the canary
+
+    def history_total(self) -> Histogram:
+        """The baseline's latency over the window before the canary, as one histogram."""
+        return Histogram(BUCKETS, tuple(np.cumsum(self.history[:, 2:].sum(axis=0)).tolist()))
+
+    def history_windows(self) -> list[Sample]:
+        """The baseline's 1 s windows before the canary (the canary served nothing then)."""
+        cum = np.cumsum(self.history[:, 2:], axis=1)
+        none = VariantCounts(0.0, 0.0, Histogram(BUCKETS, (0.0,) * len(BUCKETS)))
+        return [
+            Sample(float(t - len(cum)), float(t - len(cum) + 1),
+                   VariantCounts(float(row[0]), float(row[1]),
+                                 Histogram(BUCKETS, tuple(cum[t].tolist()))), none)
+            for t, row in enumerate(self.history)
+        ]  # fmt: skip
+
+
+def history(arm: Arm, rng: np.random.Generator) -> np.ndarray:
+    """The baseline's counts, tick by tick, over the 10 min before the canary: all of the
+    traffic, errors and slow requests clustered as the arm's are (columns: requests, errors,
+    then the latency buckets)."""
+    n = rng.poisson(arm.traffic, HISTORY_S)
+    errors = bursts(rng, n, np.full(HISTORY_S, BASE_ERRORS), arm)
+    buckets = histograms(rng, n, [BASE_PROBS], np.zeros(HISTORY_S, dtype=np.int64), arm)
+    return np.column_stack([n, errors, buckets])
 
 
 def generate(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generator) -> Stream:
@@ -299,8 +324,7 @@ def generate(arm: Arm, rng: np.random.Generator, history_rng: np.random.Generato
     hc[:onset] = rng.multinomial(nc[:onset], BASE_PROBS)
     if onset < ticks:
         hc[onset:] = rng.multinomial(nc[onset:], canary_probs(arm))
-    history = history_rng.multinomial(history_rng.poisson(arm.traffic * HISTORY_S), BASE_PROBS)
-    return Stream(nb, nc, eb, ec, hb, hc, history)
+    return Stream(nb, nc, eb, ec, hb, hc, history(arm, history_rng))
 
 
 def bursts(rng: np.random.Generator, n: np.ndarray, p: np.ndarray, arm: Arm) -> np.ndarray:
@@ -374,8 +398,7 @@ def generate_extra(arm: Arm, rng: np.random.Generator, history_rng: np.random.Ge
         rows_c = np.where(t < TRANSIENT_S, 2, rows_c)
     hb = histograms(rng, nb, probs, np.zeros(ticks, dtype=np.int64), arm)
     hc = histograms(rng, nc, probs, rows_c, arm)
-    history = history_rng.multinomial(history_rng.poisson(arm.traffic * HISTORY_S), BASE_PROBS)
-    return Stream(nb, nc, eb, ec, hb, hc, history)
+    return Stream(nb, nc, eb, ec, hb, hc, history(arm, history_rng))
 
 
 # --- (a) Flagger-like -------------------------------------------------------------------
@@ -475,13 +498,20 @@ def samples(s: Stream, stop: int | None = None) -> Iterator[Sample]:
 
 
 def run_judge(
-    s: Stream, tolerance: float, *, dispersion: bool = True, warmup_s: float = DEFAULT_WARMUP_S
+    s: Stream,
+    tolerance: float,
+    *,
+    dispersion: bool = True,
+    warmup_s: float = DEFAULT_WARMUP_S,
+    prior: bool = True,
 ) -> tuple[int | None, str]:
     """The judge as the loop runs it: slow-request threshold from the baseline's p95 over the
-    10 min before the canary (`Engine._learn_baseline`), then one observe + verdicts a tick."""
+    10 min before the canary and the index of dispersion from its windows then
+    (`engine.metrics.Metrics.calibrate`), then one observe + verdicts a tick."""
     judge = SequentialJudge(judge_specs(tolerance), ALPHA, dispersion=dispersion, warmup_s=warmup_s)
-    history = Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist()))
-    judge.calibrate(history, "over the 10 min before the canary")
+    judge.calibrate(s.history_total(), "over the 10 min before the canary")
+    if prior:
+        judge.learn_dispersion(s.history_windows())
     if judge.thresholds_ms()["latency"] != THRESHOLD_S * 1000.0:  # the oracles count from it
         raise RuntimeError(f"the judge counts slow requests from {judge.thresholds_ms()}")
     judge.start_step(0, 0.0)
@@ -508,7 +538,8 @@ def pass_risk(arm: Arm, s: Stream) -> bool:
                    tolerance_abs=0.005),
     )  # fmt: skip
     judge = SequentialJudge(specs, ALPHA, warmup_s=DEFAULT_WARMUP_S)
-    judge.calibrate(Histogram(BUCKETS, tuple(np.cumsum(s.history).tolist())))
+    judge.calibrate(s.history_total())
+    judge.learn_dispersion(s.history_windows())
     judge.start_step(0, 0.0)
     hold = float(arm.onset + PASS_AFTER_ONSET_S)
     for t, sample in enumerate(samples(s, arm.onset + PASS_AFTER_ONSET_S + PASS_WATCH_S)):

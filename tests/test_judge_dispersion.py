@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -273,3 +275,45 @@ def test_the_evidence_says_when_errors_come_in_bursts() -> None:
     assert "errors arrive in bursts: dispersion " in verdict.why, verdict.why
     phi = float(verdict.why.split("dispersion ")[1].split("x")[0])
     assert 5.0 < phi < 12.0  # E[b^2]/E[b] = 8.0 for 5..10
+
+
+# --- the baseline's windows before the canary -------------------------------------------------
+
+
+def before_the_canary(seed: int, ticks: int = 600, **kw: Any) -> list[Sample]:
+    """The baseline's 1 s windows over `ticks` seconds before the canary (no canary traffic)."""
+    return [replace(s, start=s.start - ticks, end=s.end - ticks)
+            for s in bursty_stream(seed, ticks, share=0.0, **kw)]  # fmt: skip
+
+
+def test_windows_before_the_canary_measure_the_dispersion_before_its_first_window() -> None:
+    """Bursts of 2-4: E[b^2]/E[b] = (4 + 9 + 16)/3 / 3 = 3.2. Measured on the 10 min before the
+    canary, the first comparisons are scaled by it; without them, the judge holds its
+    evidence back for the first minute, while its own estimate is young."""
+    primed = SequentialJudge(SPECS, burn_windows=())
+    factors = primed.learn_dispersion(before_the_canary(11))
+    assert set(factors) == {"errors", "latency"}
+    for factor in factors.values():
+        assert 2.5 < factor < 4.5, factors
+    young = SequentialJudge(SPECS, burn_windows=())
+    for s in bursty_stream(12, 20):
+        primed.observe(s)
+        young.observe(s)
+    ctx = StepContext(0, 20.0, 60, 20.0)
+    assert all("too soon to tell" in v.why for v in young.verdicts(ctx))
+    for verdict in primed.verdicts(ctx):
+        assert "too soon to tell" not in verdict.why, verdict.why
+        assert "arrive in bursts: dispersion" in verdict.why, verdict.why
+
+
+def test_windows_without_data_or_before_a_threshold_is_known_are_not_counted() -> None:
+    specs = (
+        MetricSpec("errors", MetricKind.ERRORS, tolerance_ratio=1.0),
+        MetricSpec("latency", MetricKind.LATENCY, baseline_quantile=0.95, tolerance_ratio=1.0),
+    )
+    judge = SequentialJudge(specs, burn_windows=())
+    outage = [Sample.no_data(-700.0 + i, -699.0 + i, "down") for i in range(100)]
+    # the latency threshold is not known yet (no calibrate): only the errors are measured
+    assert set(judge.learn_dispersion(outage + before_the_canary(3))) == {"errors"}
+    assert judge.learn_dispersion(outage) == {}  # nothing with data: nothing measured
+    assert SequentialJudge(specs, burn_windows=()).learn_dispersion(outage) == {}

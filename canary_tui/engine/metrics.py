@@ -1,16 +1,18 @@
 """What the loop reads of the metrics: the window since the last tick (on the monotonic
-clock), the baseline before the canary (to calibrate the judge), and what is kept of them: the
-no-data watch, the SLO gauges and the graphs' points."""
+clock), the baseline before the canary (its latency fixes the judge's slow-request thresholds,
+its windows the index of dispersion), and what is kept of them: the no-data watch, the SLO
+gauges and the graphs' points."""
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from canary_tui.core.frames import SeriesPoint
-from canary_tui.core.judging.base import LearnsBaseline, duration_text
+from canary_tui.core.judging.base import LearnsBaseline, LearnsDispersion, duration_text
 from canary_tui.core.metrics import EMPTY, Sample, VariantCounts
+from canary_tui.core.ports import ReadsWindows
 from canary_tui.core.slo import gauge
 from canary_tui.engine.publish import Publisher
 from canary_tui.engine.records import AuditTrail
@@ -19,6 +21,15 @@ from canary_tui.engine.shared import Shared
 log = logging.getLogger("canary_tui.engine")
 
 CLOCK_STEP_TOLERANCE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineRead:
+    """The baseline before the canary: one window for the thresholds (None: none needed) and
+    its consecutive windows for the dispersion (None: the judge or the source cannot)."""
+
+    total: Sample | None
+    windows: list[Sample] | None
 
 
 class Metrics:
@@ -34,12 +45,22 @@ class Metrics:
         self._smooth: deque[Sample] = deque()
 
     # --- reads (no lock held) ----------------------------------------------------------------
-    def read_baseline(self) -> Sample | None:
-        judge = self.shared.judge
-        if not isinstance(judge, LearnsBaseline) or not judge.needs_baseline:
-            return None
-        end = self.shared.clock.now()
-        return self._read(end - self.shared.settings.baseline_window_s, end)
+    def read_baseline(self) -> BaselineRead:
+        sh = self.shared
+        judge, source = sh.judge, sh.source
+        end = sh.clock.now()
+        start = end - sh.settings.baseline_window_s
+        total = None
+        if isinstance(judge, LearnsBaseline) and judge.needs_baseline:
+            total = self._read(start, end)
+        windows = None
+        if isinstance(judge, LearnsDispersion) and isinstance(source, ReadsWindows):
+            try:
+                windows = source.fetch_windows(start, end, sh.settings.tick_s)
+            except Exception as exc:  # an adapter bug must not stop the loop
+                log.exception("the metric source failed to read past windows")
+                windows = [Sample.no_data(start, end, f"metric source failed: {exc}")]
+        return BaselineRead(total, windows)
 
     def fetch(self) -> Sample:
         """The window since the last tick's. Its length follows the monotonic clock, so a
@@ -72,9 +93,14 @@ class Metrics:
         return sample.validated()
 
     # --- what is kept (under the lock) --------------------------------------------------------
-    def calibrate(self, sample: Sample | None, when: str) -> None:
-        """Fix the judge's slow-request thresholds (the baseline's p95/p99) from the baseline's
-        latency over the window before now, and audit them; with too little to read, say so:
+    def calibrate(self, read: BaselineRead, when: str) -> None:
+        """Fix the judge's slow-request thresholds, then measure its index of dispersion, from
+        the baseline before now; audit both, and say what could not be read."""
+        self._thresholds(read.total, when)
+        self._dispersion(read.windows, when)
+
+    def _thresholds(self, sample: Sample | None, when: str) -> None:
+        """The baseline's p95/p99 over the window before now; with too little to read, say so:
         the judge then learns them from the canary's first minute."""
         judge = self.shared.judge
         if sample is None or not isinstance(judge, LearnsBaseline):
@@ -104,6 +130,36 @@ class Metrics:
             "judge", "thresholds",
             f"slow-request thresholds from the baseline's latency over the {span} {when} "
             f"({latency.total:.0f} requests): {fixed}",
+        )  # fmt: skip
+
+    def _dispersion(self, windows: list[Sample] | None, when: str) -> None:
+        """The baseline's index of dispersion over its windows before now, so the judge's
+        first comparisons are scaled by a measured factor; what could not be read is said
+        (the judge then measures it from the canary's first minute)."""
+        judge = self.shared.judge
+        if windows is None or not isinstance(judge, LearnsDispersion):
+            return
+        span = duration_text(self.shared.settings.baseline_window_s)
+        usable = [w for w in windows if w.ok and w.baseline is not None and w.baseline.requests]
+        factors = judge.learn_dispersion(usable) if usable else {}
+        if not factors:
+            failed = next((w.problem for w in windows if not w.ok and w.problem), None)
+            why = failed or (
+                f"{len(usable)} windows with traffic, too few bad events in them"
+                if usable
+                else "no baseline traffic"
+            )
+            self.publisher.note(
+                "info", "judge",
+                f"index of dispersion: nothing to read over the {span} {when} ({why}); "
+                "measuring it from the canary's first minute instead",
+            )  # fmt: skip
+            return
+        measured = ", ".join(f"{name} {factor:.1f}x" for name, factor in factors.items())
+        self.trail.plain(
+            "judge", "dispersion",
+            f"index of dispersion of the baseline's bad events over the {span} {when} "
+            f"({len(usable)} windows): {measured}",
         )  # fmt: skip
 
     def account(self, sample: Sample, now: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -45,6 +46,16 @@ class LearnsBaseline(Protocol):
     def calibrate(self, baseline_latency: Histogram, when: str = "") -> None: ...
 
     def thresholds_ms(self) -> dict[str, float | None]: ...
+
+
+@runtime_checkable
+class LearnsDispersion(Protocol):
+    """A judge that scales its evidence by the baseline's index of dispersion and can measure
+    it on the baseline's windows before the canary (the engine reads them for it)."""
+
+    def learn_dispersion(self, windows: Sequence[Sample]) -> dict[str, float]:
+        """Take the windows in; the factor each metric starts with (by metric name)."""
+        ...
 
 
 def bad_and_total(spec: MetricSpec, counts: VariantCounts) -> tuple[float, float] | None:

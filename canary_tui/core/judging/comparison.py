@@ -10,6 +10,7 @@ words).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Protocol
 
@@ -212,6 +213,25 @@ class _Comparison:
         self.total = self.total + w
         self.step = self.step + w
         self._recent.note(sample.end, self.total)
+
+    def learn_dispersion(self, windows: Iterable[Sample]) -> int:
+        """Feed the baseline's windows from before the canary to its index of dispersion, so
+        the first comparison divides by a measured factor instead of the young estimate's
+        ceiling; how many windows counted (none while a slow-request threshold is unknown)."""
+        if self.calibrating:
+            return 0
+        used = 0
+        for sample in windows:
+            if not sample.ok or sample.baseline is None:
+                continue
+            if not self._snapped:
+                self._snap_threshold(sample.baseline, sample.baseline)
+            counts = self._count(sample.baseline)
+            if counts is None:
+                continue
+            self.dispersion.add(counts[0], counts[1], max(0.0, sample.end - sample.start))
+            used += 1
+        return used
 
     def _snap_threshold(self, baseline: VariantCounts, canary: VariantCounts) -> None:
         """Move a latency threshold set by hand up to the next bucket bound, once the buckets

@@ -32,7 +32,7 @@ How (the mathematics is in `confseq`; one metric's comparison in `comparison`, i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from canary_tui.core.judging.base import StepContext
 from canary_tui.core.judging.comparison import _Comparison
@@ -234,6 +234,21 @@ class SequentialJudge:
         for comp in self._comparisons:
             if comp.quantile is not None and comp.threshold_s is None:
                 comp.fix_threshold(baseline_latency, when)
+
+    def learn_dispersion(self, windows: Sequence[Sample]) -> dict[str, float]:
+        """Measure each comparison's index of dispersion on the baseline's windows before the
+        canary (after `calibrate`, so slow requests can be counted), so the first comparison
+        is scaled by a measured factor instead of waiting a minute for one. Returns the factor
+        each metric starts with (a metric whose counts could not be read is left out)."""
+        windows = [w.validated() for w in windows]
+        out: dict[str, float] = {}
+        for comp in self._comparisons:
+            if comp.learn_dispersion(windows) and comp.dispersion.ready:
+                out[comp.spec.name] = comp.dispersion.factor
+        for guard in self._guards:
+            if guard.learn_dispersion(windows) and guard.dispersion.ready:
+                out[guard.name] = guard.dispersion.factor
+        return out
 
     def thresholds_ms(self) -> dict[str, float | None]:
         """The slow-request threshold each latency metric counts with (None: calibrating)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from canary_tui.core.judging.base import duration_text, pct
@@ -110,6 +111,17 @@ class _Guard:
 
     def idle(self, elapsed: float, duration: float) -> None:
         self.seq.add_time(elapsed, duration)
+
+    def learn_dispersion(self, windows: Iterable[Sample]) -> int:
+        """The baseline's windows before the canary, into its index of dispersion."""
+        used = 0
+        for sample in windows:
+            base = sample.baseline
+            bad = self.slo.bad(base) if sample.ok and base is not None else None
+            if base is not None and bad is not None:
+                self.dispersion.add(bad, base.requests, max(0.0, sample.end - sample.start))
+                used += 1
+        return used
 
     def observe(self, sample: Sample, elapsed: float, duration: float) -> None:
         if sample.canary is None:
