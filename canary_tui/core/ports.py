@@ -78,6 +78,21 @@ class TrafficRouter(Protocol):
         ...
 
 
+# --- optional source capabilities: a source implements those it has; mypy checks them -------
+@runtime_checkable
+class ReadsWindows(Protocol):
+    """The source can read a span of the past as consecutive windows in one go (a Prometheus
+    range query): the loop reads the baseline's windows before the canary with it, so the
+    judge starts with the baseline's index of dispersion measured. Never raises."""
+
+    def fetch_windows(self, start: float, end: float, step_s: float) -> list[Sample]:
+        """Consecutive windows covering [start, end), each at least `step_s` long (a source
+        that cannot resolve `step_s` uses the shortest it can); windows without data are
+        left out. A failure of the whole read is one no-data Sample over [start, end) that
+        says why."""
+        ...
+
+
 # --- optional router capabilities: a router implements those it has; mypy checks them -------
 RoutingListener = Callable[[RoutingState], None]
 
