@@ -16,6 +16,7 @@ when the binary is missing, except under CI=true where a missing binary fails lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from adapters.registry import AdapterConfigError, AdapterContext
 from adapters.simulator import SimulatedService, SimulatorSettings, _Totals
 from adapters.simulator_exporter import SimulatorExporter, start_exporter
 from canary_tui.core.clock import VirtualClock
+from canary_tui.core.ports import ReadsWindows
 from canary_tui.core.verdict import Status
 from canary_tui.engine.clocks import WallClock
 from tests.support.processes import free_port
@@ -199,11 +201,13 @@ def test_builder_takes_canary_defaults_from_the_context() -> None:
 
 @dataclass
 class FakePrometheus:
-    """A tiny HTTP server answering /api/v1/query with `answer(query, headers) -> (code, body)`."""
+    """A tiny HTTP server answering /api/v1/query (a vector) and /api/v1/query_range (a
+    matrix) with `answer(query) -> (code, body)`; `params` are each request's parameters."""
 
     url: str
     queries: list[str]
     headers: list[dict[str, str]]
+    params: list[dict[str, str]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -215,14 +219,18 @@ def fake_prometheus() -> Iterator[Callable[[Callable[[str], Any]], FakePrometheu
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["query"][0]
+                url = urllib.parse.urlsplit(self.path)
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+                query = params["query"]
                 record.queries.append(query)
                 record.headers.append(dict(self.headers))
+                record.params.append(params)
+                kind = "matrix" if url.path.endswith("/query_range") else "vector"
                 got = answer(query)
                 code, body = got if isinstance(got, tuple) else (200, got)
                 if not isinstance(body, str | bytes):
                     body = json.dumps(
-                        {"status": "success", "data": {"resultType": "vector", "result": body}}
+                        {"status": "success", "data": {"resultType": kind, "result": body}}
                     )
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(code)
@@ -357,6 +365,187 @@ def test_custom_metric_must_be_grouped_by_the_variant_label(fake_prometheus: Any
     )
     problem = src.fetch(1000.0, 1060.0).problem
     assert problem is not None and "custom metric f: the result is not grouped by" in problem
+
+
+# ============================================================================ past windows (range queries)
+
+
+def matrix(at: dict[float, Callable[[str], Any]]) -> Callable[[str], Any]:
+    """A range query's answer stitched from one instant answer per evaluation time."""
+
+    def answer(q: str) -> Any:
+        series: dict[str, dict[str, Any]] = {}
+        for t, instant in at.items():
+            for row in instant(q):
+                key = json.dumps(row["metric"], sort_keys=True)
+                entry = series.setdefault(key, {"metric": row["metric"], "values": []})
+                entry["values"].append([t, row["value"][1]])
+        return list(series.values())
+
+    return answer
+
+
+def window_problem(src: PrometheusSource, start: float, end: float, step_s: float) -> str:
+    """The reason of a failed read of past windows: one no-data Sample over the span."""
+    got = src.fetch_windows(start, end, step_s)
+    assert len(got) == 1 and not got[0].ok, got
+    assert (got[0].start, got[0].end) == (start, end) or math.isnan(start)
+    assert got[0].problem is not None
+    assert got[0].problem.startswith(f"prometheus at {src.settings.url}: "), got[0].problem
+    return got[0].problem
+
+
+def test_prometheus_source_reads_windows() -> None:
+    assert isinstance(PrometheusSource(settings()), ReadsWindows)
+
+
+def test_range_answers_become_windows(fake_prometheus: Any) -> None:
+    """Four 60 s windows over [1000, 1250): the second lacks the canary, the third holds a
+    counter reset; those two are left out, the others are counted like `fetch` counts."""
+    prom = fake_prometheus(
+        matrix(
+            {
+                1060.0: istio_answer(canary_errors=150.0),
+                1120.0: istio_answer(canary_missing=True),
+                1180.0: istio_answer(resets=1.0),
+                1240.0: istio_answer(canary_requests=120.0),
+            }
+        )
+    )
+    s = settings(
+        url=prom.url,
+        preset="istio",
+        scrape_interval=15,
+        custom={"slow": "sum by (destination_version) (increase(x[{{ window }}]))"},
+    )
+    windows = PrometheusSource(s).fetch_windows(1000.0, 1250.0, 30.0)  # the step: min_range
+    q = render_queries(s, 60)
+    assert prom.queries == [q.requests, q.resets, q.errors, q.latency, q.custom["slow"]]
+    assert all(
+        p | {"query": ""} == {"query": "", "start": "1060.000", "end": "1240.000", "step": "60"}
+        for p in prom.params
+    )
+    assert [(w.start, w.end) for w in windows] == [(1000.0, 1060.0), (1180.0, 1240.0)]
+    first, last = (w.validated() for w in windows)
+    assert first.ok and last.ok, (first.problem, last.problem)
+    assert first.baseline is not None and first.canary is not None and last.canary is not None
+    assert first.baseline.requests == 200.0  # not scaled: the window is the range
+    assert first.baseline.errors == 2.0
+    assert first.baseline.latency is not None
+    assert first.baseline.latency.counts == (190.0, 199.0, 200.0)
+    assert first.canary.errors == first.canary.requests == 100.0  # capped
+    assert first.canary.latency is not None
+    assert first.canary.latency.counts == (80.0, 80.0, 100.0)  # kept cumulative
+    assert first.canary.custom == {"slow": 100.0}  # the fake answers it as requests
+    assert last.canary.requests == 120.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            lambda q: (401, '{"status":"error","error":"authentication required"}'),
+            "HTTP 401 unauthorized (check the bearer token or basic auth) (requests query)",
+        ),
+        (lambda q: (200, "<html>login</html>"), "not a Prometheus API answer (requests query"),
+        (lambda q: [{"metric": {}, "values": "zzz"}], "not a Prometheus API answer (requests"),
+        (matrix({1061.5: istio_answer()}), "a point at 1061.5 is not one of the evaluation times"),
+        (
+            matrix({t: istio_answer(canary_missing=True) for t in (1060.0, 1120.0)}),
+            "no window of 60 s has data for both variants (the latest: no series for canary",
+        ),
+    ],
+)
+def test_failed_window_reads_are_one_no_data_sample(
+    fake_prometheus: Any, answer: Any, reason: str
+) -> None:
+    prom = fake_prometheus(answer)
+    src = PrometheusSource(settings(url=prom.url, preset="istio", scrape_interval=15))
+    assert reason in window_problem(src, 1000.0, 1130.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("span", "reason"),
+    [
+        ((1000.0, 1059.0, 30.0), "the span of 59 s is shorter than one step of 60 s"),
+        ((math.nan, 1060.0, 60.0), "the span from nan to 1060 is not finite"),
+        ((1000.0, math.inf, 60.0), "the span from 1000 to inf is not finite"),
+        ((1000.0, 1240.0, math.inf), "the step (inf s) is not a positive duration"),
+        ((1000.0, 1240.0, -1.0), "the step (-1 s) is not a positive duration"),
+    ],
+)
+def test_spans_without_a_whole_window_ask_nothing(
+    fake_prometheus: Any, span: tuple[float, float, float], reason: str
+) -> None:
+    prom = fake_prometheus(istio_answer())
+    src = PrometheusSource(settings(url=prom.url, preset="istio", scrape_interval=15))
+    assert window_problem(src, *span).endswith(reason)
+    assert prom.queries == []
+
+
+def test_windows_share_one_timeout(fake_prometheus: Any) -> None:
+    """A slow server (0.4 s an answer): the third query runs out of the one 1 s budget."""
+    answers = matrix({60.0: istio_answer()})
+
+    def slow(q: str) -> Any:
+        time.sleep(0.4)  # the server's slowness under test, not synchronisation
+        return answers(q)
+
+    prom = fake_prometheus(slow)
+    src = PrometheusSource(settings(url=prom.url, preset="istio", timeout="1s"))
+    t0 = time.monotonic()
+    problem = window_problem(src, 0.0, 60.0, 60.0)
+    assert "timed out after 1 s (" in problem
+    assert 2 <= len(prom.queries) < 5
+    assert time.monotonic() - t0 < 1.6
+
+
+def test_window_reasons_never_show_a_secret(
+    fake_prometheus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "w1nd0w-s3cr3t-token"
+    box: list[FakePrometheus] = []
+    prom = fake_prometheus(
+        lambda q: (401, json.dumps({"error": f"no: {box[0].headers[-1]['Authorization']}"}))
+    )
+    box.append(prom)
+    monkeypatch.setenv("CANARY_TEST_TOKEN", token)
+    src = PrometheusSource(settings(url=prom.url, bearer_token_env="CANARY_TEST_TOKEN"))
+    problem = window_problem(src, 0.0, 120.0, 60.0)
+    assert prom.headers[-1]["Authorization"] == f"Bearer {token}"
+    assert "HTTP 401 unauthorized" in problem and "no: Bearer ***" in problem
+    assert token not in problem
+
+
+def test_a_long_span_is_cut_to_its_most_recent_windows(fake_prometheus: Any) -> None:
+    """Prometheus answers at most 11,000 points a series: the step stays, the span shrinks."""
+    prom = fake_prometheus(lambda q: [])
+    src = PrometheusSource(settings(url=prom.url, scrape_interval=15))
+    assert "no window of 60 s has data" in window_problem(src, 0.0, 60.0 * 20_000, 60.0)
+    first, last = (20_000 - 11_000 + 1) * 60, 20_000 * 60
+    assert prom.params[0] | {"query": ""} == {
+        "query": "",
+        "start": f"{first:.3f}",
+        "end": f"{last:.3f}",
+        "step": "60",
+    }
+
+
+def test_window_read_timeout_within_the_budget() -> None:
+    """A server that accepts and never answers: one no-data Sample after `timeout`."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        src = PrometheusSource(settings(url=url, timeout="1s"))
+        t0 = time.monotonic()
+        problem = window_problem(src, 0.0, 120.0, 60.0)
+        elapsed = time.monotonic() - t0
+    finally:
+        silent.close()
+    assert problem == f"prometheus at {url}: timed out after 1 s (requests query)"
+    assert 0.9 < elapsed < 1.6
 
 
 # ============================================================================ secrets
@@ -542,6 +731,39 @@ def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
         for i, count in enumerate(got.latency.counts):
             cumulative += after[variant][2][i] - before[variant][2][i]
             assert count == pytest.approx(cumulative, abs=tolerance(cumulative, t1 - t0)), i
+
+
+@pytest.mark.prometheus
+def test_past_windows_through_prometheus_match_the_simulator(lab: Lab) -> None:
+    """Two 3 s windows read back with range queries: each matches the simulator's counts of
+    its own seconds, and together they tile the span."""
+    src = lab.source(min_range="3s")
+    step = 3.0
+    start = math.ceil(time.time() * 1000) / 1000  # evaluation times are whole milliseconds
+    bounds = [start + k * step for k in range(3)]
+    totals = []
+    for at in bounds:  # the simulator's totals at each window's edge, taken as it passes
+        time.sleep(max(0.0, at - time.time()))
+        totals.append(truth(lab.service, at))
+    time.sleep(SCRAPE_S)  # let the last scrape at or before the span's end land in the TSDB
+    windows = src.fetch_windows(start, bounds[-1], 1.0)  # 1 s: widened to min_range
+    assert [(w.start, w.end) for w in windows] == pytest.approx(list(itertools.pairwise(bounds)))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))  # no gap, no overlap
+    for window, (before, after) in zip(windows, itertools.pairwise(totals), strict=True):
+        window = window.validated()
+        assert window.ok, window.problem
+        for variant, got in (("baseline", window.baseline), ("canary", window.canary)):
+            assert got is not None and got.latency is not None
+            requests = after[variant][0] - before[variant][0]
+            errors = after[variant][1] - before[variant][1]
+            assert requests > 150  # ~840 baseline, ~360 canary
+            assert got.requests == pytest.approx(requests, abs=tolerance(requests, step))
+            assert got.errors == pytest.approx(errors, abs=tolerance(errors, step))
+            assert got.latency.bounds == lab.service.buckets
+            cumulative = 0.0
+            for i, count in enumerate(got.latency.counts):
+                cumulative += after[variant][2][i] - before[variant][2][i]
+                assert count == pytest.approx(cumulative, abs=tolerance(cumulative, step)), i
 
 
 @pytest.mark.prometheus
