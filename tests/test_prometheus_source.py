@@ -44,6 +44,7 @@ from adapters.registry import AdapterConfigError, AdapterContext
 from adapters.simulator import SimulatedService, SimulatorSettings, _Totals
 from adapters.simulator_exporter import SimulatorExporter, start_exporter
 from canary_tui.core.clock import VirtualClock
+from canary_tui.core.metrics import Sample
 from canary_tui.core.ports import ReadsWindows
 from canary_tui.core.verdict import Status
 from canary_tui.engine.clocks import WallClock
@@ -500,23 +501,6 @@ def test_windows_share_one_timeout(fake_prometheus: Any) -> None:
     assert time.monotonic() - t0 < 1.6
 
 
-def test_window_reasons_never_show_a_secret(
-    fake_prometheus: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    token = "w1nd0w-s3cr3t-token"
-    box: list[FakePrometheus] = []
-    prom = fake_prometheus(
-        lambda q: (401, json.dumps({"error": f"no: {box[0].headers[-1]['Authorization']}"}))
-    )
-    box.append(prom)
-    monkeypatch.setenv("CANARY_TEST_TOKEN", token)
-    src = PrometheusSource(settings(url=prom.url, bearer_token_env="CANARY_TEST_TOKEN"))
-    problem = window_problem(src, 0.0, 120.0, 60.0)
-    assert prom.headers[-1]["Authorization"] == f"Bearer {token}"
-    assert "HTTP 401 unauthorized" in problem and "no: Bearer ***" in problem
-    assert token not in problem
-
-
 def test_a_long_span_is_cut_to_its_most_recent_windows(fake_prometheus: Any) -> None:
     """Prometheus answers at most 11,000 points a series: the step stays, the span shrinks."""
     prom = fake_prometheus(lambda q: [])
@@ -529,23 +513,6 @@ def test_a_long_span_is_cut_to_its_most_recent_windows(fake_prometheus: Any) -> 
         "end": f"{last:.3f}",
         "step": "60",
     }
-
-
-def test_window_read_timeout_within_the_budget() -> None:
-    """A server that accepts and never answers: one no-data Sample after `timeout`."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    try:
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        src = PrometheusSource(settings(url=url, timeout="1s"))
-        t0 = time.monotonic()
-        problem = window_problem(src, 0.0, 120.0, 60.0)
-        elapsed = time.monotonic() - t0
-    finally:
-        silent.close()
-    assert problem == f"prometheus at {url}: timed out after 1 s (requests query)"
-    assert 0.9 < elapsed < 1.6
 
 
 # ============================================================================ secrets
@@ -568,6 +535,10 @@ def test_tokens_are_sent_but_never_shown(
     assert sample.problem is not None and "HTTP 400 bad query" in sample.problem
     assert token not in sample.problem and "bad: Bearer ***" in sample.problem  # ...and scrubbed
     assert token not in repr(src) and token not in repr(src.settings)
+    windows = src.fetch_windows(0.0, 120.0, 60.0)  # the range queries' reasons too
+    assert len(windows) == 1 and windows[0].problem is not None
+    assert "HTTP 400 bad query (requests query)" in windows[0].problem
+    assert token not in windows[0].problem and "bad: Bearer ***" in windows[0].problem
 
     path = tmp_path / "password"
     path.write_text("hunter2-password\n")
@@ -595,7 +566,8 @@ def test_token_file_is_reread_every_tick(fake_prometheus: Any, tmp_path: Path) -
 # ============================================================================ failures without Prometheus
 
 
-def test_timeout_is_no_data_within_the_budget() -> None:
+@pytest.mark.parametrize("windows", [False, True], ids=["fetch", "fetch_windows"])
+def test_timeout_is_no_data_within_the_budget(windows: bool) -> None:
     """A server that accepts and never answers: no data after `timeout`, not a hang."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -604,7 +576,10 @@ def test_timeout_is_no_data_within_the_budget() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         src = PrometheusSource(settings(url=url, timeout="1s"))
         t0 = time.monotonic()
-        sample = src.fetch(0.0, 60.0)
+        if windows:
+            (sample,) = src.fetch_windows(0.0, 120.0, 60.0)
+        else:
+            sample = src.fetch(0.0, 60.0)
         elapsed = time.monotonic() - t0
     finally:
         silent.close()
@@ -683,7 +658,10 @@ def lab() -> Iterator[Lab]:
             exporter.stop()
 
 
-def truth(svc: SimulatedService, at: float) -> dict[str, tuple[float, float, list[float]]]:
+Totals = dict[str, tuple[float, float, list[float]]]
+
+
+def truth(svc: SimulatedService, at: float) -> Totals:
     """The simulator's cumulative totals at wall time `at` (advanced to it first)."""
     with svc._lock:
         svc._advance_to(at)
@@ -702,6 +680,28 @@ def tolerance(count: float, window_s: float) -> float:
     return per_s * SCRAPE_S + 4 * math.sqrt(per_s * 2 * SCRAPE_S + 1)
 
 
+def assert_counts_match(
+    lab: Lab, sample: Sample, before: Totals, after: Totals, *, least: float
+) -> None:
+    """Each variant's counts of the sample are the simulator's between `before` and `after`
+    (each over `least` requests), within `tolerance`, latency buckets included."""
+    sample = sample.validated()
+    assert sample.ok, sample.problem
+    span = sample.end - sample.start
+    for variant, got in (("baseline", sample.baseline), ("canary", sample.canary)):
+        assert got is not None and got.latency is not None
+        requests = after[variant][0] - before[variant][0]
+        errors = after[variant][1] - before[variant][1]
+        assert requests > least
+        assert got.requests == pytest.approx(requests, abs=tolerance(requests, span))
+        assert got.errors == pytest.approx(errors, abs=tolerance(errors, span))
+        assert got.latency.bounds == lab.service.buckets
+        cumulative = 0.0
+        for i, count in enumerate(got.latency.counts):
+            cumulative += after[variant][2][i] - before[variant][2][i]
+            assert count == pytest.approx(cumulative, abs=tolerance(cumulative, span)), i
+
+
 @pytest.mark.prometheus
 def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
     src = lab.source(
@@ -716,21 +716,11 @@ def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
     t1 = time.time()
     after = truth(lab.service, t1)
     time.sleep(SCRAPE_S)  # let the last scrape at or before t1 land in the TSDB
-    sample = src.fetch(t0, t1).validated()
-    assert sample.ok, sample.problem
-    for variant, got in (("baseline", sample.baseline), ("canary", sample.canary)):
-        assert got is not None and got.latency is not None
-        requests = after[variant][0] - before[variant][0]
-        errors = after[variant][1] - before[variant][1]
-        assert requests > 500  # ~2800 baseline, ~1200 canary
-        assert got.requests == pytest.approx(requests, abs=tolerance(requests, t1 - t0))
-        assert got.errors == pytest.approx(errors, abs=tolerance(errors, t1 - t0))
+    sample = src.fetch(t0, t1)
+    assert_counts_match(lab, sample, before, after, least=500)  # ~2800 baseline, ~1200 canary
+    for got in (sample.baseline, sample.canary):
+        assert got is not None
         assert got.custom["server_errors"] == pytest.approx(got.errors, abs=2.0)
-        assert got.latency.bounds == lab.service.buckets
-        cumulative = 0.0
-        for i, count in enumerate(got.latency.counts):
-            cumulative += after[variant][2][i] - before[variant][2][i]
-            assert count == pytest.approx(cumulative, abs=tolerance(cumulative, t1 - t0)), i
 
 
 @pytest.mark.prometheus
@@ -750,20 +740,7 @@ def test_past_windows_through_prometheus_match_the_simulator(lab: Lab) -> None:
     assert [(w.start, w.end) for w in windows] == pytest.approx(list(itertools.pairwise(bounds)))
     assert all(a.end == b.start for a, b in itertools.pairwise(windows))  # no gap, no overlap
     for window, (before, after) in zip(windows, itertools.pairwise(totals), strict=True):
-        window = window.validated()
-        assert window.ok, window.problem
-        for variant, got in (("baseline", window.baseline), ("canary", window.canary)):
-            assert got is not None and got.latency is not None
-            requests = after[variant][0] - before[variant][0]
-            errors = after[variant][1] - before[variant][1]
-            assert requests > 150  # ~840 baseline, ~360 canary
-            assert got.requests == pytest.approx(requests, abs=tolerance(requests, step))
-            assert got.errors == pytest.approx(errors, abs=tolerance(errors, step))
-            assert got.latency.bounds == lab.service.buckets
-            cumulative = 0.0
-            for i, count in enumerate(got.latency.counts):
-                cumulative += after[variant][2][i] - before[variant][2][i]
-                assert count == pytest.approx(cumulative, abs=tolerance(cumulative, step)), i
+        assert_counts_match(lab, window, before, after, least=150)  # ~840 and ~360
 
 
 @pytest.mark.prometheus

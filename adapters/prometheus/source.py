@@ -1,6 +1,7 @@
-"""The Prometheus metric source: one instant query per metric for both variants each tick,
-counts scaled to the window, failures turned into no-data with a reason a person can read,
-and credentials re-read every tick and scrubbed from every message."""
+"""The Prometheus metric source: one instant query per metric for both variants each tick
+(one range query per metric for the past windows), counts scaled to the window, failures
+turned into no-data with a reason a person can read, and credentials re-read every tick and
+scrubbed from every message."""
 
 from __future__ import annotations
 
