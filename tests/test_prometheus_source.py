@@ -16,6 +16,7 @@ when the binary is missing, except under CI=true where a missing binary fails lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from adapters.registry import AdapterConfigError, AdapterContext
 from adapters.simulator import SimulatedService, SimulatorSettings, _Totals
 from adapters.simulator_exporter import SimulatorExporter, start_exporter
 from canary_tui.core.clock import VirtualClock
+from canary_tui.core.metrics import Sample
+from canary_tui.core.ports import ReadsWindows
 from canary_tui.core.verdict import Status
 from canary_tui.engine.clocks import WallClock
 from tests.support.processes import free_port
@@ -199,11 +202,13 @@ def test_builder_takes_canary_defaults_from_the_context() -> None:
 
 @dataclass
 class FakePrometheus:
-    """A tiny HTTP server answering /api/v1/query with `answer(query, headers) -> (code, body)`."""
+    """A tiny HTTP server answering /api/v1/query (a vector) and /api/v1/query_range (a
+    matrix) with `answer(query) -> (code, body)`; `params` are each request's parameters."""
 
     url: str
     queries: list[str]
     headers: list[dict[str, str]]
+    params: list[dict[str, str]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -215,14 +220,18 @@ def fake_prometheus() -> Iterator[Callable[[Callable[[str], Any]], FakePrometheu
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["query"][0]
+                url = urllib.parse.urlsplit(self.path)
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+                query = params["query"]
                 record.queries.append(query)
                 record.headers.append(dict(self.headers))
+                record.params.append(params)
+                kind = "matrix" if url.path.endswith("/query_range") else "vector"
                 got = answer(query)
                 code, body = got if isinstance(got, tuple) else (200, got)
                 if not isinstance(body, str | bytes):
                     body = json.dumps(
-                        {"status": "success", "data": {"resultType": "vector", "result": body}}
+                        {"status": "success", "data": {"resultType": kind, "result": body}}
                     )
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(code)
@@ -359,6 +368,153 @@ def test_custom_metric_must_be_grouped_by_the_variant_label(fake_prometheus: Any
     assert problem is not None and "custom metric f: the result is not grouped by" in problem
 
 
+# ============================================================================ past windows (range queries)
+
+
+def matrix(at: dict[float, Callable[[str], Any]]) -> Callable[[str], Any]:
+    """A range query's answer stitched from one instant answer per evaluation time."""
+
+    def answer(q: str) -> Any:
+        series: dict[str, dict[str, Any]] = {}
+        for t, instant in at.items():
+            for row in instant(q):
+                key = json.dumps(row["metric"], sort_keys=True)
+                entry = series.setdefault(key, {"metric": row["metric"], "values": []})
+                entry["values"].append([t, row["value"][1]])
+        return list(series.values())
+
+    return answer
+
+
+def window_problem(src: PrometheusSource, start: float, end: float, step_s: float) -> str:
+    """The reason of a failed read of past windows: one no-data Sample over the span."""
+    got = src.fetch_windows(start, end, step_s)
+    assert len(got) == 1 and not got[0].ok, got
+    assert (got[0].start, got[0].end) == (start, end) or math.isnan(start)
+    assert got[0].problem is not None
+    assert got[0].problem.startswith(f"prometheus at {src.settings.url}: "), got[0].problem
+    return got[0].problem
+
+
+def test_prometheus_source_reads_windows() -> None:
+    assert isinstance(PrometheusSource(settings()), ReadsWindows)
+
+
+def test_range_answers_become_windows(fake_prometheus: Any) -> None:
+    """Four 60 s windows over [1000, 1250): the second lacks the canary, the third holds a
+    counter reset; those two are left out, the others are counted like `fetch` counts."""
+    prom = fake_prometheus(
+        matrix(
+            {
+                1060.0: istio_answer(canary_errors=150.0),
+                1120.0: istio_answer(canary_missing=True),
+                1180.0: istio_answer(resets=1.0),
+                1240.0: istio_answer(canary_requests=120.0),
+            }
+        )
+    )
+    s = settings(
+        url=prom.url,
+        preset="istio",
+        scrape_interval=15,
+        custom={"slow": "sum by (destination_version) (increase(x[{{ window }}]))"},
+    )
+    windows = PrometheusSource(s).fetch_windows(1000.0, 1250.0, 30.0)  # the step: min_range
+    q = render_queries(s, 60)
+    assert prom.queries == [q.requests, q.resets, q.errors, q.latency, q.custom["slow"]]
+    assert all(
+        p | {"query": ""} == {"query": "", "start": "1060.000", "end": "1240.000", "step": "60"}
+        for p in prom.params
+    )
+    assert [(w.start, w.end) for w in windows] == [(1000.0, 1060.0), (1180.0, 1240.0)]
+    first, last = (w.validated() for w in windows)
+    assert first.ok and last.ok, (first.problem, last.problem)
+    assert first.baseline is not None and first.canary is not None and last.canary is not None
+    assert first.baseline.requests == 200.0  # not scaled: the window is the range
+    assert first.baseline.errors == 2.0
+    assert first.baseline.latency is not None
+    assert first.baseline.latency.counts == (190.0, 199.0, 200.0)
+    assert first.canary.errors == first.canary.requests == 100.0  # capped
+    assert first.canary.latency is not None
+    assert first.canary.latency.counts == (80.0, 80.0, 100.0)  # kept cumulative
+    assert first.canary.custom == {"slow": 100.0}  # the fake answers it as requests
+    assert last.canary.requests == 120.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            lambda q: (401, '{"status":"error","error":"authentication required"}'),
+            "HTTP 401 unauthorized (check the bearer token or basic auth) (requests query)",
+        ),
+        (lambda q: (200, "<html>login</html>"), "not a Prometheus API answer (requests query"),
+        (lambda q: [{"metric": {}, "values": "zzz"}], "not a Prometheus API answer (requests"),
+        (matrix({1061.5: istio_answer()}), "a point at 1061.5 is not one of the evaluation times"),
+        (
+            matrix({t: istio_answer(canary_missing=True) for t in (1060.0, 1120.0)}),
+            "no window of 60 s has data for both variants (the latest: no series for canary",
+        ),
+    ],
+)
+def test_failed_window_reads_are_one_no_data_sample(
+    fake_prometheus: Any, answer: Any, reason: str
+) -> None:
+    prom = fake_prometheus(answer)
+    src = PrometheusSource(settings(url=prom.url, preset="istio", scrape_interval=15))
+    assert reason in window_problem(src, 1000.0, 1130.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("span", "reason"),
+    [
+        ((1000.0, 1059.0, 30.0), "the span of 59 s is shorter than one step of 60 s"),
+        ((math.nan, 1060.0, 60.0), "the span from nan to 1060 is not finite"),
+        ((1000.0, math.inf, 60.0), "the span from 1000 to inf is not finite"),
+        ((1000.0, 1240.0, math.inf), "the step (inf s) is not a positive duration"),
+        ((1000.0, 1240.0, -1.0), "the step (-1 s) is not a positive duration"),
+    ],
+)
+def test_spans_without_a_whole_window_ask_nothing(
+    fake_prometheus: Any, span: tuple[float, float, float], reason: str
+) -> None:
+    prom = fake_prometheus(istio_answer())
+    src = PrometheusSource(settings(url=prom.url, preset="istio", scrape_interval=15))
+    assert window_problem(src, *span).endswith(reason)
+    assert prom.queries == []
+
+
+def test_windows_share_one_timeout(fake_prometheus: Any) -> None:
+    """A slow server (0.4 s an answer): the third query runs out of the one 1 s budget."""
+    answers = matrix({60.0: istio_answer()})
+
+    def slow(q: str) -> Any:
+        time.sleep(0.4)  # the server's slowness under test, not synchronisation
+        return answers(q)
+
+    prom = fake_prometheus(slow)
+    src = PrometheusSource(settings(url=prom.url, preset="istio", timeout="1s"))
+    t0 = time.monotonic()
+    problem = window_problem(src, 0.0, 60.0, 60.0)
+    assert "timed out after 1 s (" in problem
+    assert 2 <= len(prom.queries) < 5
+    assert time.monotonic() - t0 < 1.6
+
+
+def test_a_long_span_is_cut_to_its_most_recent_windows(fake_prometheus: Any) -> None:
+    """Prometheus answers at most 11,000 points a series: the step stays, the span shrinks."""
+    prom = fake_prometheus(lambda q: [])
+    src = PrometheusSource(settings(url=prom.url, scrape_interval=15))
+    assert "no window of 60 s has data" in window_problem(src, 0.0, 60.0 * 20_000, 60.0)
+    first, last = (20_000 - 11_000 + 1) * 60, 20_000 * 60
+    assert prom.params[0] | {"query": ""} == {
+        "query": "",
+        "start": f"{first:.3f}",
+        "end": f"{last:.3f}",
+        "step": "60",
+    }
+
+
 # ============================================================================ secrets
 
 
@@ -379,6 +535,10 @@ def test_tokens_are_sent_but_never_shown(
     assert sample.problem is not None and "HTTP 400 bad query" in sample.problem
     assert token not in sample.problem and "bad: Bearer ***" in sample.problem  # ...and scrubbed
     assert token not in repr(src) and token not in repr(src.settings)
+    windows = src.fetch_windows(0.0, 120.0, 60.0)  # the range queries' reasons too
+    assert len(windows) == 1 and windows[0].problem is not None
+    assert "HTTP 400 bad query (requests query)" in windows[0].problem
+    assert token not in windows[0].problem and "bad: Bearer ***" in windows[0].problem
 
     path = tmp_path / "password"
     path.write_text("hunter2-password\n")
@@ -406,7 +566,8 @@ def test_token_file_is_reread_every_tick(fake_prometheus: Any, tmp_path: Path) -
 # ============================================================================ failures without Prometheus
 
 
-def test_timeout_is_no_data_within_the_budget() -> None:
+@pytest.mark.parametrize("windows", [False, True], ids=["fetch", "fetch_windows"])
+def test_timeout_is_no_data_within_the_budget(windows: bool) -> None:
     """A server that accepts and never answers: no data after `timeout`, not a hang."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -415,7 +576,10 @@ def test_timeout_is_no_data_within_the_budget() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         src = PrometheusSource(settings(url=url, timeout="1s"))
         t0 = time.monotonic()
-        sample = src.fetch(0.0, 60.0)
+        if windows:
+            (sample,) = src.fetch_windows(0.0, 120.0, 60.0)
+        else:
+            sample = src.fetch(0.0, 60.0)
         elapsed = time.monotonic() - t0
     finally:
         silent.close()
@@ -494,7 +658,10 @@ def lab() -> Iterator[Lab]:
             exporter.stop()
 
 
-def truth(svc: SimulatedService, at: float) -> dict[str, tuple[float, float, list[float]]]:
+Totals = dict[str, tuple[float, float, list[float]]]
+
+
+def truth(svc: SimulatedService, at: float) -> Totals:
     """The simulator's cumulative totals at wall time `at` (advanced to it first)."""
     with svc._lock:
         svc._advance_to(at)
@@ -513,6 +680,28 @@ def tolerance(count: float, window_s: float) -> float:
     return per_s * SCRAPE_S + 4 * math.sqrt(per_s * 2 * SCRAPE_S + 1)
 
 
+def assert_counts_match(
+    lab: Lab, sample: Sample, before: Totals, after: Totals, *, least: float
+) -> None:
+    """Each variant's counts of the sample are the simulator's between `before` and `after`
+    (each over `least` requests), within `tolerance`, latency buckets included."""
+    sample = sample.validated()
+    assert sample.ok, sample.problem
+    span = sample.end - sample.start
+    for variant, got in (("baseline", sample.baseline), ("canary", sample.canary)):
+        assert got is not None and got.latency is not None
+        requests = after[variant][0] - before[variant][0]
+        errors = after[variant][1] - before[variant][1]
+        assert requests > least
+        assert got.requests == pytest.approx(requests, abs=tolerance(requests, span))
+        assert got.errors == pytest.approx(errors, abs=tolerance(errors, span))
+        assert got.latency.bounds == lab.service.buckets
+        cumulative = 0.0
+        for i, count in enumerate(got.latency.counts):
+            cumulative += after[variant][2][i] - before[variant][2][i]
+            assert count == pytest.approx(cumulative, abs=tolerance(cumulative, span)), i
+
+
 @pytest.mark.prometheus
 def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
     src = lab.source(
@@ -527,21 +716,31 @@ def test_counts_through_prometheus_match_the_simulator(lab: Lab) -> None:
     t1 = time.time()
     after = truth(lab.service, t1)
     time.sleep(SCRAPE_S)  # let the last scrape at or before t1 land in the TSDB
-    sample = src.fetch(t0, t1).validated()
-    assert sample.ok, sample.problem
-    for variant, got in (("baseline", sample.baseline), ("canary", sample.canary)):
-        assert got is not None and got.latency is not None
-        requests = after[variant][0] - before[variant][0]
-        errors = after[variant][1] - before[variant][1]
-        assert requests > 500  # ~2800 baseline, ~1200 canary
-        assert got.requests == pytest.approx(requests, abs=tolerance(requests, t1 - t0))
-        assert got.errors == pytest.approx(errors, abs=tolerance(errors, t1 - t0))
+    sample = src.fetch(t0, t1)
+    assert_counts_match(lab, sample, before, after, least=500)  # ~2800 baseline, ~1200 canary
+    for got in (sample.baseline, sample.canary):
+        assert got is not None
         assert got.custom["server_errors"] == pytest.approx(got.errors, abs=2.0)
-        assert got.latency.bounds == lab.service.buckets
-        cumulative = 0.0
-        for i, count in enumerate(got.latency.counts):
-            cumulative += after[variant][2][i] - before[variant][2][i]
-            assert count == pytest.approx(cumulative, abs=tolerance(cumulative, t1 - t0)), i
+
+
+@pytest.mark.prometheus
+def test_past_windows_through_prometheus_match_the_simulator(lab: Lab) -> None:
+    """Two 3 s windows read back with range queries: each matches the simulator's counts of
+    its own seconds, and together they tile the span."""
+    src = lab.source(min_range="3s")
+    step = 3.0
+    start = math.ceil(time.time() * 1000) / 1000  # evaluation times are whole milliseconds
+    bounds = [start + k * step for k in range(3)]
+    totals = []
+    for at in bounds:  # the simulator's totals at each window's edge, taken as it passes
+        time.sleep(max(0.0, at - time.time()))
+        totals.append(truth(lab.service, at))
+    time.sleep(SCRAPE_S)  # let the last scrape at or before the span's end land in the TSDB
+    windows = src.fetch_windows(start, bounds[-1], 1.0)  # 1 s: widened to min_range
+    assert [(w.start, w.end) for w in windows] == pytest.approx(list(itertools.pairwise(bounds)))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))  # no gap, no overlap
+    for window, (before, after) in zip(windows, itertools.pairwise(totals), strict=True):
+        assert_counts_match(lab, window, before, after, least=150)  # ~840 and ~360
 
 
 @pytest.mark.prometheus

@@ -9,6 +9,10 @@ label), evaluated at the window's end:
 * resets    ``sum by (L) (resets(REQUESTS{matchers}[R]))``: a counter reset voids the tick
 * one query per custom PromQL template (Flagger-style ``{{ placeholder }}`` templates)
 
+``fetch_windows`` (the ReadsWindows capability) sends the same queries as range queries, with
+the range as the step, and makes one window of each evaluation time: the baseline's past,
+read before the canary starts.
+
 Window alignment: for a window [start, end] of W seconds the range is
 R = ceil(max(W, min_range)) whole seconds, and every count is scaled by W / R. When the tick is
 longer than ``min_range`` (default 4 scrape intervals: ``increase()`` needs two samples in

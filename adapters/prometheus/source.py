@@ -1,6 +1,7 @@
-"""The Prometheus metric source: one instant query per metric for both variants each tick,
-counts scaled to the window, failures turned into no-data with a reason a person can read,
-and credentials re-read every tick and scrubbed from every message."""
+"""The Prometheus metric source: one instant query per metric for both variants each tick
+(one range query per metric for the past windows), counts scaled to the window, failures
+turned into no-data with a reason a person can read, and credentials re-read every tick and
+scrubbed from every message."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import ssl
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -23,19 +25,29 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from adapters.prometheus.presets import PRESETS, Preset
-from adapters.prometheus.queries import range_for, render_queries
+from adapters.prometheus.queries import Queries, range_for, render_queries
 from adapters.prometheus.settings import PrometheusSettings
 from adapters.settings_types import AdapterSettings
 from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 
 if TYPE_CHECKING:
     from adapters.registry import AdapterContext
+    from canary_tui.core.ports import ReadsWindows
 
 log = logging.getLogger("canary_tui.adapters.prometheus")
 
 
 class NoData(Exception):
     """Why a tick has no data; becomes Sample.no_data at the adapter's boundary."""
+
+
+class _Gap(NoData):
+    """One evaluation time lacks a variant's series or holds a counter reset: `fetch` says
+    so, `fetch_windows` leaves that window out."""
+
+
+#: Prometheus' limit of points per series in one range query's answer.
+MAX_POINTS = 11_000
 
 
 _HTTP_CODE = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
@@ -168,12 +180,39 @@ class PrometheusSource:
         try:
             return self._fetch(start, end)
         except Exception as exc:  # the boundary: nothing escapes, everything is explained
-            reason = describe_failure(exc, "fetch", self.settings.timeout)
-            if not isinstance(exc, NoData):
-                self._trace_once(exc)
-            return Sample.no_data(
-                start, end, self._scrub(f"prometheus at {self.settings.url}: {reason}")
-            )
+            return self._failed(start, end, exc, "fetch")
+
+    # --- ReadsWindows -----------------------------------------------------------------------
+    def fetch_windows(self, start: float, end: float, step_s: float) -> list[Sample]:
+        """The past span [start, end) as consecutive windows of `step` seconds, read with one
+        range query per metric (requests, resets, errors, latency buckets, each custom metric).
+
+        The step is `range_for(settings, step_s)`: whole seconds, never shorter than
+        `min_range`, and the window equals the range, so counts are not scaled and the
+        `increase()` windows do not overlap. The queries are evaluated at t = start + step,
+        start + 2 step, ... <= end (on whole milliseconds, Prometheus' resolution); each t is
+        the window [t - step, t). Only windows where both variants have requests and latency
+        buckets and no counter reset become Samples (built as `fetch` builds one); the others
+        are left out. Prometheus answers at most 11,000 points per series: a longer span is
+        cut to its most recent 11,000 windows (the step, i.e. the window length the judge
+        measures at, is never widened). One `timeout` covers all the queries together.
+
+        Never raises: a failure of the whole read (an HTTP error, a timeout, a bad answer, a
+        span shorter than one step, times that are not finite, no window with data at all) is
+        one no-data Sample over [start, end) that says why, secrets scrubbed.
+        """
+        try:
+            return self._fetch_windows(start, end, step_s)
+        except Exception as exc:  # the boundary: nothing escapes, everything is explained
+            return [self._failed(start, end, exc, "fetch_windows")]
+
+    def _failed(self, start: float, end: float, exc: Exception, what: str) -> Sample:
+        reason = describe_failure(exc, what, self.settings.timeout)
+        if not isinstance(exc, NoData):
+            self._trace_once(exc)
+        return Sample.no_data(
+            start, end, self._scrub(f"prometheus at {self.settings.url}: {reason}")
+        )
 
     def _trace_once(self, exc: BaseException) -> None:
         """Log the traceback of a failure we cannot explain (a bug, ours or the client's),
@@ -218,43 +257,100 @@ class PrometheusSource:
             raise NoData(f"empty window ({window:g} s)")
         self._authenticate()
         range_s = range_for(s, window)
-        scale = window / range_s
-        q = render_queries(s, range_s)
         deadline = time.monotonic() + s.timeout
+
+        def read(promql: str, what: str) -> Series:
+            return self._query(promql, end, deadline, what)
+
+        return self._sample(start, end, render_queries(s, range_s), window / range_s, read)
+
+    def _fetch_windows(self, start: float, end: float, step_s: float) -> list[Sample]:
+        s = self.settings
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise NoData(f"the span from {start:g} to {end:g} is not finite")
+        if not (math.isfinite(step_s) and step_s > 0):
+            raise NoData(f"the step ({step_s:g} s) is not a positive duration")
+        step = range_for(s, step_s)
+        # evaluation times t0 + k * step (k = 1 .. count) in whole milliseconds
+        step_ms = step * 1000
+        t0_ms = math.ceil(start * 1000 - 1e-3)
+        count = (math.floor(end * 1000 + 1e-3) - t0_ms) // step_ms
+        if count < 1:
+            raise NoData(f"the span of {end - start:g} s is shorter than one step of {step} s")
+        first = max(1, count - MAX_POINTS + 1)
+        self._authenticate()
+        q = render_queries(s, step)
+        deadline = time.monotonic() + s.timeout
+        answers = {
+            what: self._query_range(promql, (t0_ms, step_ms, first, count), deadline, what)
+            for what, promql in (
+                ("requests query", q.requests),
+                ("resets query", q.resets),
+                ("errors query", q.errors),
+                ("latency query", q.latency),
+                *((f"custom metric {name}", promql) for name, promql in q.custom.items()),
+            )
+        }
+        samples: list[Sample] = []
+        gap = ""
+        for k in range(first, count + 1):
+
+            def read(promql: str, what: str, k: int = k) -> Series:
+                return answers[what].get(k, [])
+
+            t_ms = t0_ms + k * step_ms
+            try:
+                samples.append(self._sample((t_ms - step_ms) / 1000, t_ms / 1000, q, 1.0, read))
+            except _Gap as exc:  # this window lacks a variant or holds a reset: left out
+                gap = str(exc)
+        if not samples:
+            raise NoData(f"no window of {step} s has data for both variants (the latest: {gap})")
+        return samples
+
+    def _sample(
+        self,
+        start: float,
+        end: float,
+        q: Queries,
+        scale: float,
+        read: Callable[[str, str], Series],
+    ) -> Sample:
+        """One evaluation time's Sample from its series, which `read(promql, what)` gives (in
+        this order, so that a missing variant fails before the other queries run)."""
+        s = self.settings
+        range_s = q.range_s
         preset = PRESETS[s.preset]
 
-        requests_by = self._by_variant(self._query(q.requests, end, deadline, "requests query"))
+        requests_by = self._by_variant(read(q.requests, "requests query"))
         missing = [v for v in ("baseline", "canary") if v not in requests_by]
         if missing:
             stable, canary = s.values
             value = {"baseline": stable, "canary": canary}
             which = " or ".join(f'{v} ({s.label}="{value[v]}")' for v in missing)
-            raise NoData(
+            raise _Gap(
                 f"no series for {which} in {preset.requests_metric} over the last {range_s} s"
             )
-        resets_by = self._by_variant(self._query(q.resets, end, deadline, "resets query"))
+        resets_by = self._by_variant(read(q.resets, "resets query"))
         for variant in ("baseline", "canary"):
             if resets_by.get(variant, 0.0) > 0:
-                raise NoData(
+                raise _Gap(
                     f"counter reset in the {variant} series of {preset.requests_metric} within "
                     f"the last {range_s} s (a process restarted?): this tick's counts are "
                     "unreliable"
                 )
-        errors_by = self._by_variant(self._query(q.errors, end, deadline, "errors query"))
-        latency_series = self._query(q.latency, end, deadline, "latency query")
+        errors_by = self._by_variant(read(q.errors, "errors query"))
+        latency_series = read(q.latency, "latency query")
         histograms = self._histograms(latency_series, scale, preset)
         customs: dict[str, dict[str, float]] = {"baseline": {}, "canary": {}}
         for name, promql in q.custom.items():
-            got = self._by_variant(
-                self._query(promql, end, deadline, f"custom metric {name}"), custom=name
-            )
+            got = self._by_variant(read(promql, f"custom metric {name}"), custom=name)
             for variant in customs:
                 customs[variant][name] = got.get(variant, 0.0) * scale
 
         counts: dict[str, VariantCounts] = {}
         for variant in ("baseline", "canary"):
             if variant not in histograms:
-                raise NoData(
+                raise _Gap(
                     f"no latency buckets for {variant} in {preset.buckets_metric} "
                     f"over the last {range_s} s"
                 )
@@ -264,23 +360,32 @@ class PrometheusSource:
             counts[variant] = VariantCounts(req, err, histograms[variant], customs[variant])
         return Sample(start, end, counts["baseline"], counts["canary"])
 
-    def _query(self, promql: str, end: float, deadline: float, what: str) -> Series:
+    def _call(self, what: str, deadline: float, call: Callable[[float], Any]) -> list[Any]:
+        """`call(remaining seconds)`'s answer, a list; every failure becomes NoData."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise NoData(f"timed out after {self.settings.timeout:g} s ({what})")
         try:
-            result: Any = self._client.custom_query(
-                promql,
-                params={"time": f"{end:.3f}"},
-                timeout=remaining,  # type: ignore[arg-type]  # annotated int; requests takes float
-            )
-        except Exception as exc:  # every failure becomes this tick's no-data reason
+            result: Any = call(remaining)
+        except Exception as exc:  # every failure becomes this read's no-data reason
             reason = describe_failure(exc, what, self.settings.timeout)
             if reason.startswith("unexpected error"):
                 self._trace_once(exc)
             raise NoData(reason) from exc
         if not isinstance(result, list):
-            raise NoData(f"not a Prometheus API answer ({what}): expected a vector")
+            raise NoData(f"not a Prometheus API answer ({what}): expected a list of series")
+        return result
+
+    def _query(self, promql: str, end: float, deadline: float, what: str) -> Series:
+        result = self._call(
+            what,
+            deadline,
+            lambda remaining: self._client.custom_query(
+                promql,
+                params={"time": f"{end:.3f}"},
+                timeout=remaining,  # type: ignore[arg-type]  # annotated int; requests takes float
+            ),
+        )
         out: Series = []
         for item in result:
             try:
@@ -289,6 +394,44 @@ class PrometheusSource:
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 raise NoData(f"not a Prometheus API answer ({what}): {str(item)[:120]}") from None
             out.append((labels, value))
+        return out
+
+    def _query_range(
+        self, promql: str, times: tuple[int, int, int, int], deadline: float, what: str
+    ) -> dict[int, Series]:
+        """The series of a range query evaluated at t0 + k * step for k = first .. count
+        (`times` = (t0 ms, step ms, first, count)), by k."""
+        t0_ms, step_ms, first, count = times
+        first_s, last_s = (t0_ms + first * step_ms) / 1000, (t0_ms + count * step_ms) / 1000
+        result = self._call(
+            what,
+            deadline,
+            lambda remaining: self._client.custom_query_range(
+                promql,
+                start_time=datetime.fromtimestamp(first_s, UTC),
+                end_time=datetime.fromtimestamp(last_s, UTC),
+                step=str(step_ms // 1000),
+                # the client rounds start and end to whole seconds; these parameters win
+                params={"start": f"{first_s:.3f}", "end": f"{last_s:.3f}"},
+                timeout=remaining,  # type: ignore[arg-type]  # annotated int; requests takes float
+            ),
+        )
+        out: dict[int, Series] = {}
+        for item in result:
+            try:
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                points = [(float(t), float(v)) for t, v in item["values"]]
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                raise NoData(f"not a Prometheus API answer ({what}): {str(item)[:120]}") from None
+            for t, value in points:
+                offset_ms = t * 1000 - t0_ms
+                k = round(offset_ms / step_ms) if math.isfinite(offset_ms) else 0
+                if not first <= k <= count or abs(offset_ms - k * step_ms) > 1:
+                    raise NoData(
+                        f"not a Prometheus API answer ({what}): a point at {t:g} is not one "
+                        "of the evaluation times asked for"
+                    )
+                out.setdefault(k, []).append((labels, value))
         return out
 
     def _variant_of(self, labels: Mapping[str, str]) -> str | None:
@@ -350,3 +493,7 @@ def build_prometheus_source(
     else:
         checked = PrometheusSettings.from_mapping(settings, ctx.shared.get("canary"))
     return PrometheusSource(checked)
+
+
+if TYPE_CHECKING:  # mypy checks that the source has the optional capability
+    _reads_windows: type[ReadsWindows] = PrometheusSource
