@@ -43,6 +43,11 @@ through how many requests cross that bound; finer buckets near the p95 would see
     python benchmarks/detection.py --quick            # a few minutes on 2 cores
     python benchmarks/detection.py --json out.json    # 1000 A/A runs per traffic, 300 per arm
     python benchmarks/detection.py --traffic 1000 --family clustered --aa-runs 80 --runs 25
+    python benchmarks/detection.py --only "A/A b10-20" --aa-runs 1000 --methods judge
+
+The judge is fed the baseline's 1 s windows over the 10 min before the canary (per tick,
+clustered like the arm's), as the loop feeds it the source's past windows, so its index of
+dispersion is measured before the first comparison.
 """
 
 from __future__ import annotations
@@ -628,28 +633,38 @@ def oracle_changepoint(
 # --- one run --------------------------------------------------------------------------------
 
 
-def one_run(task: tuple[int, int, int, float, int]) -> dict[str, Any]:
-    arm_index, run, seed, tolerance, onset = task
+Task = tuple[int, int, int, float, int, frozenset[str]]
+
+
+def one_run(task: Task) -> dict[str, Any]:
+    arm_index, run, seed, tolerance, onset, methods = task
     arm = arms(onset)[arm_index]
     rng = np.random.default_rng(np.random.SeedSequence([seed, arm_index, run]))
     s = generate(arm, rng, np.random.default_rng(np.random.SeedSequence([seed, arm_index, run, 1])))
     threshold_s = THRESHOLD_S
-    decided: dict[str, int | None] = {
-        "flagger": flagger(s),
-        "kayenta": kayenta(s),
-    }
+    decided: dict[str, int | None] = {}
+    if "flagger" in methods:
+        decided["flagger"] = flagger(s)
+    if "kayenta" in methods:
+        decided["kayenta"] = kayenta(s)
     warmup = WARMUP_S if arm.transient else DEFAULT_WARMUP_S
-    decided["judge"], why = run_judge(s, tolerance, warmup_s=warmup)
-    if arm.family != "other" and (arm.traffic == 1000.0 or (arm.regression and arm.kind != "tail")):
+    why = ""
+    if "judge" in methods:
+        decided["judge"], why = run_judge(s, tolerance, warmup_s=warmup)
+    iid_arm = arm.family != "other" and (
+        arm.traffic == 1000.0 or (arm.regression and arm.kind != "tail")
+    )
+    if "judge-iid" in methods and iid_arm:
         decided["judge-iid"], _ = run_judge(s, tolerance, dispersion=False, warmup_s=warmup)
-    if arm.transient:
+    if "judge-nowarm" in methods and arm.transient:
         decided["judge-nowarm"], _ = run_judge(s, tolerance, warmup_s=0.0)
     per_metric = ALPHA / 2  # the judge's split over its two metrics
-    oracles = [("oracle-cp", False)]
-    if arm.clustered and arm.spell == 1:
+    oracles = [("oracle-cp", False)] if "oracle-cp" in methods else []
+    if "oracle-cp-b" in methods and arm.clustered and arm.spell == 1:
         oracles.append(("oracle-cp-b", True))
-    if arm.regression:
+    if arm.regression and "oracle" in methods:
         decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
+    if arm.regression:
         for name, bursty in oracles:
             decided[name] = oracle_changepoint(arm, s, threshold_s, per_metric, bursty)
     else:  # its own false rollbacks: tuned to the smallest regression of each metric
@@ -664,7 +679,7 @@ def one_run(task: tuple[int, int, int, float, int]) -> dict[str, Any]:
     if arm.regression:
         bad, _, _, _ = oracle_counts(arm, s, threshold_s)
     out: dict[str, Any] = {"arm": arm_index, "run": run, "why": why}
-    if arm.regression and arm.traffic == 1000.0 and arm.onset > 0:
+    if "judge" in methods and arm.regression and arm.traffic == 1000.0 and arm.onset > 0:
         out["passed"] = pass_risk(arm, s)
     for method, tick in decided.items():
         served = None
@@ -790,11 +805,16 @@ def comparisons(summaries: list[dict[str, Any]]) -> str:
 
 
 def tasks(
-    arm_list: list[Arm], aa_runs: int, reg_runs: int, seed: int, tol: float
-) -> Iterator[tuple[int, int, int, float, int]]:
+    arm_list: list[Arm],
+    aa_runs: int,
+    reg_runs: int,
+    seed: int,
+    tol: float,
+    methods: frozenset[str] = frozenset(METHODS),
+) -> Iterator[Task]:
     for i, arm in enumerate(arm_list):
         for run in range(reg_runs if arm.regression else aa_runs):
-            yield (i, run, seed, tol, arm.onset)
+            yield (i, run, seed, tol, arm.onset, methods)
 
 
 def _finite(x: Any) -> Any:
@@ -846,6 +866,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="only this traffic level (requests/s); may be repeated",
     )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="comma-separated methods to run (default: all); e.g. 'judge' alone for long A/A "
+        "samples of one arm",
+    )
     parser.add_argument("--workers", type=int, default=max(1, min(2, multiprocessing.cpu_count())))
     parser.add_argument("--json", type=Path, default=None, help="save the figures here")
     args = parser.parse_args(argv)
@@ -854,7 +880,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.onset < 0:
         parser.error("--onset must be zero or more seconds")
     arm_list = arms(args.onset)
-    work = list(tasks(arm_list, aa_runs, reg_runs, args.seed, args.tolerance))
+    methods = frozenset(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = sorted(methods - set(METHODS))
+    if unknown or not methods:
+        parser.error(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                     f"known: {', '.join(METHODS)}")  # fmt: skip
+    work = list(tasks(arm_list, aa_runs, reg_runs, args.seed, args.tolerance, methods))
     if args.traffic:
         work = [t for t in work if arm_list[t[0]].traffic in args.traffic]
     if args.no_aa:

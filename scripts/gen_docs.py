@@ -75,8 +75,10 @@ DESCRIPTIONS: dict[str, str] = {
     "traffic: it measures how clustered each metric's bad events are in the baseline (the "
     "index of dispersion, over 1 s, 10 s and 60 s) and scales its evidence by it, so errors "
     "that come in bursts do not count as independent ones; the evidence says so "
-    "(`errors arrive in bursts: dispersion 3.2x, evidence scaled`). For its first minute, "
-    "before the dispersion is measured, comparisons carry next to no evidence "
+    "(`errors arrive in bursts: dispersion 3.2x, evidence scaled`). The loop measures it "
+    "on the baseline's windows over `judge.baseline_window` before the canary (the audit "
+    "log says what it read); where the source cannot read past windows, comparisons carry "
+    "next to no evidence for the canary's first minute, while it is measured "
     "([judge robustness](../concepts/judge-robustness.md)).",
     "judge.kind": "`sequential` (anytime-valid confidence sequences) or `threshold` (windowed "
     "rates with a tolerance and a noise check).",
@@ -97,8 +99,9 @@ DESCRIPTIONS: dict[str, str] = {
     "judge.ceiling": "Sequential: the canary's own bad-event rate that fails at once, warm-up or "
     "not (a catastrophic canary), counted from the canary's fifth second (one burst can be most "
     "of its first requests); empty to have none.",
-    "judge.baseline_window": "How far back before the canary the baseline's latency quantile "
-    "(`baseline_quantile`) is read.",
+    "judge.baseline_window": "How far back before the canary the loop reads the baseline: "
+    "its latency quantiles (`baseline_quantile`), and its windows for the index of dispersion "
+    "(sequential judge).",
     "loop": "The automated loop.",
     "loop.tick": "How often the loop reads metrics and decides.",
     "loop.auto_advance": "Follow the plan when a step has held and every metric passes.",

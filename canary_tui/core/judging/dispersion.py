@@ -39,6 +39,11 @@ How it is estimated here:
   to no evidence), because Pearson's statistic of bursty counts is heavy-tailed and a
   handful of windows can read as independent by chance (measured: bursts of 10-20 errors
   rolled back 2 of 40 healthy canaries within 2 s with an estimate from two windows);
+- it starts measured: the loop feeds it the baseline's windows over the 10 minutes before the
+  canary (`SequentialJudge.learn_dispersion`), so the first comparison is scaled by an
+  estimate from hundreds of windows and the ceiling only covers sources that cannot read
+  their past (measured: bursts of 2-4 spread over 5 s, 5 of 200 healthy canaries rolled
+  back with the estimate learnt during the canary, 0 of 200 with it measured beforehand);
 - it is predictable: the factor for window t is computed from the windows before it, so each
   window's tempered likelihood ratio is multiplied in with a factor fixed beforehand (the
   "predictable plug-in" of Waudby-Smith and Ramdas, JRSS-B 2024).
