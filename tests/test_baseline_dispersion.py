@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.simulator import SimulatedService, SimulatorSettings
+from canary_tui.config import build
 from canary_tui.config.build import build_engine
 from canary_tui.core.clock import VirtualClock
+from canary_tui.core.judging.sequential import SequentialJudge
 from canary_tui.core.metrics import Sample
-from canary_tui.core.ports import ReadsWindows
+from canary_tui.core.ports import ReadsWindows, SmoothsTicks
 from canary_tui.records.audit import read_records
 from tests.conftest import make_rig
 from tests.test_baseline_thresholds import config_with
@@ -86,3 +89,67 @@ def test_a_source_failing_to_read_its_past_is_a_note_and_the_loop_runs(
     clock.advance(2.0)
     built.engine.tick()
     assert built.engine.verdicts
+
+
+class Overlapping:
+    """The simulator's metrics, declaring (as Prometheus' increase() over min_range does)
+    that each tick's counts cover the last `resolution_s` seconds; records the past reads."""
+
+    def __init__(self, inner: Any, resolution: float) -> None:
+        self.inner, self.resolution = inner, resolution
+        self.reads: list[tuple[float, float, list[Sample]]] = []
+
+    def fetch(self, start: float, end: float) -> Sample:
+        return self.inner.fetch(start, end)  # type: ignore[no-any-return]
+
+    def fetch_windows(self, start: float, end: float, step_s: float) -> list[Sample]:
+        windows = self.inner.fetch_windows(start, end, max(step_s, self.resolution))
+        self.reads.append((start, end, windows))
+        return windows  # type: ignore[no-any-return]
+
+    def resolution_s(self, tick_s: float) -> float:
+        return self.resolution
+
+
+def test_a_source_whose_ticks_overlap_has_its_own_windows_read_every_resolution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources: list[Overlapping] = []
+    real = build.build_source
+
+    def overlapping(*args: Any) -> Overlapping:
+        sources.append(Overlapping(real(*args), 30.0))
+        return sources[-1]
+
+    monkeypatch.setattr(build, "build_source", overlapping)
+    clock = VirtualClock()
+    built = build.build_engine(config_with(), clock, audit_path=tmp_path / "audit.jsonl")
+    built.engine.start()
+    (source,) = sources
+    assert isinstance(source, SmoothsTicks) and isinstance(source, ReadsWindows)
+    judge = built.engine.judge
+    assert isinstance(judge, SequentialJudge) and not judge.tick_dispersion
+    notes = [a.text for a in built.engine.full_frame().activity]
+    assert any("each tick's counts cover the source's last 30 s: the index of dispersion is "
+               "measured on the source's own 30 s windows, read every 30 s" in n
+               for n in notes), notes  # fmt: skip
+    started = clock.now()
+    for _ in range(60):  # 2 min of 2 s ticks
+        clock.advance(2.0)
+        built.engine.tick()
+    (_, first_end, history), *live = source.reads
+    assert first_end == started and len(history) == 20  # 10 min of 30 s windows
+    assert len(live) == 4  # one read per 30 s, each taking up where the last windows ended
+    follows = history[-1].end
+    for start, end, windows in live:
+        assert start == follows and end <= clock.now()
+        assert [w.end - w.start for w in windows] == [30.0]
+        follows = windows[-1].end
+
+
+def test_a_source_whose_ticks_do_not_overlap_measures_the_dispersion_on_ticks(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path, config=config_with())
+    judge = rig.engine.judge
+    assert isinstance(judge, SequentialJudge) and judge.tick_dispersion

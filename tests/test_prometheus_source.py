@@ -45,7 +45,7 @@ from adapters.simulator import SimulatedService, SimulatorSettings, _Totals
 from adapters.simulator_exporter import SimulatorExporter, start_exporter
 from canary_tui.core.clock import VirtualClock
 from canary_tui.core.metrics import Sample
-from canary_tui.core.ports import ReadsWindows
+from canary_tui.core.ports import ReadsWindows, SmoothsTicks
 from canary_tui.core.verdict import Status
 from canary_tui.engine.clocks import WallClock
 from tests.support.processes import free_port
@@ -398,6 +398,17 @@ def window_problem(src: PrometheusSource, start: float, end: float, step_s: floa
 
 def test_prometheus_source_reads_windows() -> None:
     assert isinstance(PrometheusSource(settings()), ReadsWindows)
+
+
+def test_ticks_cover_the_range_so_they_overlap_when_it_is_longer() -> None:
+    """A 5 s tick's counts are an increase() over 60 s (four 15 s scrapes) scaled down: the
+    loop then measures the dispersion on 60 s windows; with ticks as long as the range, not."""
+    source = PrometheusSource(settings())
+    assert isinstance(source, SmoothsTicks)
+    assert source.resolution_s(5.0) == 60.0
+    assert source.resolution_s(90.0) == 90.0
+    fast = PrometheusSource(settings(scrape_interval="1s", min_range="5s"))
+    assert fast.resolution_s(5.0) == 5.0
 
 
 def test_range_answers_become_windows(fake_prometheus: Any) -> None:

@@ -32,7 +32,7 @@ from canary_tui.core.metrics import Histogram, Sample, VariantCounts
 
 if TYPE_CHECKING:
     from adapters.registry import AdapterContext
-    from canary_tui.core.ports import ReadsWindows
+    from canary_tui.core.ports import ReadsWindows, SmoothsTicks
 
 log = logging.getLogger("canary_tui.adapters.prometheus")
 
@@ -205,6 +205,12 @@ class PrometheusSource:
             return self._fetch_windows(start, end, step_s)
         except Exception as exc:  # the boundary: nothing escapes, everything is explained
             return [self._failed(start, end, exc, "fetch_windows")]
+
+    # --- SmoothsTicks -------------------------------------------------------------------------
+    def resolution_s(self, tick_s: float) -> float:
+        """A tick's counts are an `increase()` over `range_for(tick)` seconds (at least
+        `min_range`) scaled down to the tick: consecutive ticks overlap when that is longer."""
+        return float(range_for(self.settings, tick_s))
 
     def _failed(self, start: float, end: float, exc: Exception, what: str) -> Sample:
         reason = describe_failure(exc, what, self.settings.timeout)
@@ -497,3 +503,4 @@ def build_prometheus_source(
 
 if TYPE_CHECKING:  # mypy checks that the source has the optional capability
     _reads_windows: type[ReadsWindows] = PrometheusSource
+    _smooths_ticks: type[SmoothsTicks] = PrometheusSource

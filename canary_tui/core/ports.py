@@ -93,6 +93,18 @@ class ReadsWindows(Protocol):
         ...
 
 
+@runtime_checkable
+class SmoothsTicks(Protocol):
+    """The source's count for a tick covers a longer span than the tick, scaled down to it (a
+    Prometheus `increase()` over `min_range`): consecutive ticks overlap, so their spread
+    understates how bursty the counts are. With ReadsWindows as well, the loop then measures
+    the dispersion on the source's own non-overlapping windows instead of the ticks."""
+
+    def resolution_s(self, tick_s: float) -> float:
+        """The span each tick's counts really cover, for ticks of `tick_s` seconds."""
+        ...
+
+
 # --- optional router capabilities: a router implements those it has; mypy checks them -------
 RoutingListener = Callable[[RoutingState], None]
 

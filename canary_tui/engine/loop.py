@@ -263,19 +263,22 @@ class Engine:
         gen = self._shared.write_gen
         routing, error = self._observer.read_router()
         sample = self._metrics.fetch()
+        windows = self._metrics.read_windows(sample.end)
         self._observer.take(routing, error, gen)
         with self._shared.lock:
-            actions = self._judge(sample)
+            actions = self._judge(sample, windows)
         for action in actions:
             self.submit(action, publish=False)
         with self._shared.lock:
             return self._publisher.refresh(self._metrics.graph_point(sample), sample)
 
-    def _judge(self, sample: Sample) -> list[Action]:
-        """Take the tick's sample, update the verdicts, and say what the rules do now."""
+    def _judge(self, sample: Sample, windows: list[Sample] | None = None) -> list[Action]:
+        """Take the tick's sample (and the source's windows, if read), update the verdicts,
+        and say what the rules do now."""
         sh = self._shared
         now = sh.loop_now()
         sh.judge.observe(sample)
+        self._metrics.learn_windows(windows)
         self._metrics.account(sample, now)
         ctx = StepContext(
             sh.state.step_index,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from canary_tui.core.frames import SeriesPoint
 from canary_tui.core.judging.base import LearnsBaseline, LearnsDispersion, duration_text
 from canary_tui.core.metrics import EMPTY, Sample, VariantCounts
-from canary_tui.core.ports import ReadsWindows
+from canary_tui.core.ports import ReadsWindows, SmoothsTicks
 from canary_tui.core.slo import gauge
 from canary_tui.engine.publish import Publisher
 from canary_tui.engine.records import AuditTrail
@@ -30,6 +30,7 @@ class BaselineRead:
 
     total: Sample | None
     windows: list[Sample] | None
+    end: float
 
 
 class Metrics:
@@ -43,6 +44,11 @@ class Metrics:
         self._total_canary: VariantCounts = EMPTY
         self._recent: deque[tuple[float, VariantCounts]] = deque()
         self._smooth: deque[Sample] = deque()
+        # a source whose ticks overlap (SmoothsTicks): the dispersion is learnt on its own
+        # windows, read from `_windows_from` on, at most once per `_resolution` seconds
+        self._windows_from: float | None = None
+        self._windows_next = 0.0
+        self._resolution = 0.0
 
     # --- reads (no lock held) ----------------------------------------------------------------
     def read_baseline(self) -> BaselineRead:
@@ -55,12 +61,26 @@ class Metrics:
             total = self._read(start, end)
         windows = None
         if isinstance(judge, LearnsDispersion) and isinstance(source, ReadsWindows):
-            try:
-                windows = source.fetch_windows(start, end, sh.settings.tick_s)
-            except Exception as exc:  # an adapter bug must not stop the loop
-                log.exception("the metric source failed to read past windows")
-                windows = [Sample.no_data(start, end, f"metric source failed: {exc}")]
-        return BaselineRead(total, windows)
+            windows = self._read_windows(source, start, end)
+        return BaselineRead(total, windows, end)
+
+    def read_windows(self, until: float) -> list[Sample] | None:
+        """The source's own windows since the last ones learnt, up to `until` (the end of
+        the tick's sample, so the judge has observed all they hold), once per resolution;
+        None when not due (or the source's ticks do not overlap)."""
+        source = self.shared.source
+        start = self._windows_from
+        if start is None or until < self._windows_next or not isinstance(source, ReadsWindows):
+            return None
+        self._windows_next = until + self._resolution  # failed or not: not every tick
+        return self._read_windows(source, start, until)
+
+    def _read_windows(self, source: ReadsWindows, start: float, end: float) -> list[Sample]:
+        try:
+            return source.fetch_windows(start, end, self.shared.settings.tick_s)
+        except Exception as exc:  # an adapter bug must not stop the loop
+            log.exception("the metric source failed to read past windows")
+            return [Sample.no_data(start, end, f"metric source failed: {exc}")]
 
     def fetch(self) -> Sample:
         """The window since the last tick's. Its length follows the monotonic clock, so a
@@ -98,6 +118,7 @@ class Metrics:
         the baseline before now; audit both, and say what could not be read."""
         self._thresholds(read.total, when)
         self._dispersion(read.windows, when)
+        self._follow_windows(read)
 
     def _thresholds(self, sample: Sample | None, when: str) -> None:
         """The baseline's p95/p99 over the window before now; with too little to read, say so:
@@ -161,6 +182,47 @@ class Metrics:
             f"index of dispersion of the baseline's bad events over the {span} {when} "
             f"({len(usable)} windows): {measured}",
         )  # fmt: skip
+
+    def _follow_windows(self, read: BaselineRead) -> None:
+        """When each tick's counts cover a longer span than the tick (consecutive ticks
+        overlap, and their spread understates how bursty the counts are), measure the
+        dispersion on the source's own windows from now on."""
+        sh = self.shared
+        judge, source = sh.judge, sh.source
+        if not (
+            isinstance(judge, LearnsDispersion)
+            and isinstance(source, ReadsWindows)
+            and isinstance(source, SmoothsTicks)
+        ):
+            return
+        resolution = source.resolution_s(sh.settings.tick_s)
+        if not resolution > sh.settings.tick_s:
+            return
+        judge.dispersion_on_windows_only()
+        ends = [w.end for w in read.windows or () if w.ok]
+        self._windows_from = max(ends) if ends else read.end
+        self._resolution = resolution
+        self._windows_next = self._windows_from + resolution
+        span = duration_text(resolution)
+        self.publisher.note(
+            "info", "judge",
+            f"each tick's counts cover the source's last {span}: the index of dispersion is "
+            f"measured on the source's own {span} windows, read every {span}",
+        )  # fmt: skip
+
+    def learn_windows(self, windows: list[Sample] | None) -> None:
+        """Take the source's windows read this tick into the judge's dispersion (after the
+        tick's sample was observed)."""
+        judge = self.shared.judge
+        if not windows or not isinstance(judge, LearnsDispersion):
+            return
+        read = [w for w in windows if w.ok]
+        if not read:
+            return  # the read failed: the same span is read again next time
+        self._windows_from = max(w.end for w in read)
+        usable = [w for w in read if w.baseline is not None and w.baseline.requests]
+        if usable:
+            judge.learn_dispersion(usable)
 
     def account(self, sample: Sample, now: float) -> None:
         """Take a tick's sample into the no-data watch and the SLO gauges."""

@@ -54,7 +54,12 @@ class LearnsDispersion(Protocol):
     it on the baseline's windows before the canary (the engine reads them for it)."""
 
     def learn_dispersion(self, windows: Sequence[Sample]) -> dict[str, float]:
-        """Take the windows in; the factor each metric starts with (by metric name)."""
+        """Take the windows in; the factor each metric has now (by metric name)."""
+        ...
+
+    def dispersion_on_windows_only(self) -> None:
+        """From now on measure the dispersion only on the windows `learn_dispersion` is given,
+        not on the ticks' samples (whose counts overlap: `SmoothsTicks`)."""
         ...
 
 

@@ -67,6 +67,8 @@ class JudgeSettings(Protocol):
     @property
     def use_dispersion(self) -> bool: ...
     @property
+    def tick_dispersion(self) -> bool: ...
+    @property
     def ceiling(self) -> float | None: ...
     @property
     def pass_veto(self) -> float: ...
@@ -208,8 +210,9 @@ class _Comparison:
         if w.canary_bad + w.baseline_bad > 0:  # a window without bad events is not scaled
             self.phi = phi
         self._observe_ceiling(w, sample.end, elapsed, duration)  # before the dispersion learns w
-        self.dispersion.add(w.baseline_bad, w.baseline_n, duration)
-        self.canary_dispersion.add(w.canary_bad, w.canary_n, duration)
+        if self.judge.tick_dispersion:
+            self.dispersion.add(w.baseline_bad, w.baseline_n, duration)
+            self.canary_dispersion.add(w.canary_bad, w.canary_n, duration)
         self.total = self.total + w
         self.step = self.step + w
         self._recent.note(sample.end, self.total)
@@ -229,7 +232,11 @@ class _Comparison:
             counts = self._count(sample.baseline)
             if counts is None:
                 continue
-            self.dispersion.add(counts[0], counts[1], max(0.0, sample.end - sample.start))
+            duration = max(0.0, sample.end - sample.start)
+            self.dispersion.add(counts[0], counts[1], duration)
+            canary = self._count(sample.canary) if sample.canary is not None else None
+            if canary is not None and canary[1] > 0:
+                self.canary_dispersion.add(canary[0], canary[1], duration)
             used += 1
         return used
 

@@ -132,6 +132,7 @@ class SequentialJudge:
         self.no_traffic_s = no_traffic_s
         self.pass_scope = pass_scope
         self.use_dispersion = dispersion
+        self.tick_dispersion = True  # False: measured only on windows given to learn_dispersion
         self.warmup_s = warmup_s
         self.step_warmup_s = step_warmup_s
         self.ceiling = ceiling
@@ -238,8 +239,11 @@ class SequentialJudge:
     def learn_dispersion(self, windows: Sequence[Sample]) -> dict[str, float]:
         """Measure each comparison's index of dispersion on the baseline's windows before the
         canary (after `calibrate`, so slow requests can be counted), so the first comparison
-        is scaled by a measured factor instead of waiting a minute for one. Returns the factor
-        each metric starts with (a metric whose counts could not be read is left out)."""
+        is scaled by a measured factor instead of waiting a minute for one; later, the
+        source's own windows when its ticks overlap (`dispersion_on_windows_only`). Returns
+        the factor each metric has now (a metric whose counts could not be read is left out).
+        The windows must be over: data the judge has not observed yet would make the factor
+        of its windows depend on them."""
         windows = [w.validated() for w in windows]
         out: dict[str, float] = {}
         for comp in self._comparisons:
@@ -249,6 +253,14 @@ class SequentialJudge:
             if guard.learn_dispersion(windows) and guard.dispersion.ready:
                 out[guard.name] = guard.dispersion.factor
         return out
+
+    def dispersion_on_windows_only(self) -> None:
+        """The ticks' counts overlap (a source that scales a longer range down to the tick):
+        their spread understates the dispersion, so it is measured only on the windows given
+        to `learn_dispersion` from now on."""
+        self.tick_dispersion = False
+        for guard in self._guards:
+            guard.tick_dispersion = False
 
     def thresholds_ms(self) -> dict[str, float | None]:
         """The slow-request threshold each latency metric counts with (None: calibrating)."""

@@ -91,6 +91,7 @@ class _Guard:
     ) -> None:
         self.slo = slo
         self.use_dispersion = dispersion
+        self.tick_dispersion = True  # measured on the ticks too (not only on given windows)
         self.dispersion = Dispersion()  # of the baseline's bad events, as for a comparison
         self.phi = 1.0
         self.name = f"{slo.name} SLO"
@@ -141,7 +142,7 @@ class _Guard:
             phi = self.dispersion.factor if self.dispersion.ready else max(1.0, point or 1.0)
             base = sample.baseline
             base_bad = self.slo.bad(base) if base is not None else None
-            if base is not None and base_bad is not None:
+            if base is not None and base_bad is not None and self.tick_dispersion:
                 self.dispersion.add(base_bad, base.requests, duration)
         self.phi = phi
         self.seq.observe(bad, n, elapsed, duration, phi)
