@@ -77,8 +77,9 @@ DESCRIPTIONS: dict[str, str] = {
     "that come in bursts do not count as independent ones; the evidence says so "
     "(`errors arrive in bursts: dispersion 3.2x, evidence scaled`). The loop measures it "
     "on the baseline's windows over `judge.baseline_window` before the canary (the audit "
-    "log says what it read); where the source cannot read past windows, comparisons carry "
-    "next to no evidence for the canary's first minute, while it is measured "
+    "log says what it read); where the past cannot be read, comparisons carry next to no "
+    "evidence until it is measured (a minute; ten of the source's own windows when its ticks "
+    "overlap, as Prometheus' `increase()` over `min_range` do) "
     "([judge robustness](../concepts/judge-robustness.md)).",
     "judge.kind": "`sequential` (anytime-valid confidence sequences) or `threshold` (windowed "
     "rates with a tolerance and a noise check).",
