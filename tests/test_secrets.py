@@ -65,6 +65,7 @@ class Server:
         self.status, self.hang, self.slow_s = status, hang, slow_s
         self.requests: list[tuple[str, str, bytes]] = []
         self.release = threading.Event()
+        self.received = threading.Event()  # a request has arrived
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +73,7 @@ class Server:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 server.requests.append((self.command, self.path, body))
+                server.received.set()
                 if server.hang or server.slow_s:  # a slow webhook: it answers late
                     server.release.wait(server.slow_s or 30)
                 echo = f"denied {self.requestline} auth={self.headers.get('Authorization')}"
@@ -343,8 +345,13 @@ def test_close_is_bounded_and_reports_what_it_could_not_send(
     hang = servers["hang"]
     url = f"{hang.base}/hooks/{HOOK_HANG}?access_token={HOOK_HANG_QUERY}"
     alerter = WebhookAlerter([Webhook(url, attempts=3, timeout_s=60)])
+    hang.received.clear()
     for i in range(3):
         _fire(alerter, f"alert {i}")
+    # the first alert is on the wire with its 60 s timeout before close is asked (otherwise,
+    # on a loaded machine, the sender may start only after close cut its timeout, give all
+    # three up in time and rightly report that as done)
+    assert hang.received.wait(10)
     with caplog.at_level("WARNING", logger="canary_tui.alerts"):
         assert not alerter.close(timeout=0.5)
     text = caplog.text
