@@ -38,7 +38,9 @@ def _eta_seconds(note: str | None) -> float | None:
     return float(found.group(1)) * (60.0 if found.group(2) == "min" else 1.0)
 
 
-def run_one(seed: int, rate: float, scenario: str, directory: Path) -> list[dict[str, float | None]]:
+def run_one(
+    seed: int, rate: float, scenario: str, directory: Path
+) -> list[dict[str, float | None]]:
     """Per step of one demo canary: hold, how long it lasted, the estimate at hold end."""
     clock = VirtualClock()
     config = demo_config(scenario, seed, rate=rate)

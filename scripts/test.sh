@@ -31,7 +31,8 @@ echo "== installing canary-tui and its test dependencies into .venv"
 (cd /tmp && "$OLDPWD/.venv/bin/python" -c 'import themes; assert themes.load_builtin_themes()')
 
 echo "== ruff"
-.venv/bin/ruff check canary_tui adapters themes tests benchmarks
+.venv/bin/ruff check canary_tui adapters themes tests benchmarks scripts
+.venv/bin/ruff format --check canary_tui adapters themes tests benchmarks scripts
 echo "== mypy --strict (canary_tui and adapters, all of them)"
 .venv/bin/mypy
 echo "== lint-imports (the layers' contracts in pyproject.toml)"

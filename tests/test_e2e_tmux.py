@@ -304,7 +304,9 @@ def _colours(params: str) -> list[tuple[int, int, int] | str]:
     return out
 
 
-@pytest.mark.parametrize("colorterm", ["", "truecolor"], ids=["no-COLORTERM", "COLORTERM-inherited"])
+@pytest.mark.parametrize(
+    "colorterm", ["", "truecolor"], ids=["no-COLORTERM", "COLORTERM-inherited"]
+)
 def test_a_vt100_inside_tmux_gets_the_monochrome_theme(tmp_path: Path, colorterm: str) -> None:
     """TERM=vt100 has no colours: only greys reach the screen (no red, green or yellow), even
     when COLORTERM comes along from the terminal tmux runs in."""

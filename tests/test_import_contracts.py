@@ -26,7 +26,11 @@ CONTRACTS = (
 
 def lint(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120,
+        [str(LINT), "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
         preexec_fn=child_setup,
     )
 

@@ -158,7 +158,9 @@ async def test_a_key_the_router_cannot_do_is_greyed_with_the_reason(
 ) -> None:
     monkeypatch.setattr(SimulatorRouter, "shadow_unsupported", lambda self: NO_SHADOW)
     app, rig = app_on(tmp_path)
-    assert rig.engine.info.why_unavailable("shadow_on") == f"shadow is not available here: {NO_SHADOW}"
+    assert (
+        rig.engine.info.why_unavailable("shadow_on") == f"shadow is not available here: {NO_SHADOW}"
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen

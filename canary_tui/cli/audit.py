@@ -40,8 +40,14 @@ def audit_verify(file: Path, against: str | None, legacy: bool) -> None:
 
 @audit.command("tail")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0),
-              help="How many of the last records to print (0: none, e.g. with -f).")
+@click.option(
+    "-n",
+    "--lines",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the last records to print (0: none, e.g. with -f).",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing records as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON records.")
 def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
@@ -49,5 +55,3 @@ def audit_tail(file: Path, lines: int, follow: bool, as_json: bool) -> None:
     from canary_tui.cli.audit_tail import tail_command
 
     tail_command(file, lines, follow, as_json)
-
-

@@ -260,5 +260,3 @@ def simulator_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
-
-

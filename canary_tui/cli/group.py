@@ -40,5 +40,3 @@ def cli() -> None:
       CANARY_TUI_OUTPUT        raw: send Textual's output unchanged (default:
                                only the style changes)
     """
-
-

@@ -162,5 +162,3 @@ class EventWriter:
             with contextlib.suppress(OSError, ValueError):
                 click.echo(f"canary-tui: {self.dropped} events were dropped: the output "
                            "did not keep up", err=True)  # fmt: skip
-
-

@@ -45,6 +45,3 @@ def document(group: click.Group, prefix: str = "") -> None:
             command.epilog = f"\b\nExample:\n  {example}"
         if isinstance(command, click.Group):
             document(command, f"{path} ")
-
-
-

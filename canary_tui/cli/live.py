@@ -102,8 +102,6 @@ def run_dashboard(built: Built, *, theme: str, ascii_only: bool, keymap: dict[st
         fail(f"the loop stopped on an error: {runner.error}")
 
 
-
-
 @cli.command()
 @speed_option(
     "Time runs this many times faster than the wall clock, up to 1000. ('max', virtual "
@@ -218,8 +216,6 @@ def run(
     attach_dashboard(
         config.canary.name, serve_args, theme=look, ascii_only=ascii_only, keymap=keymap
     )
-
-
 
 
 @cli.command()
@@ -366,10 +362,7 @@ def list_sessions(as_json: bool) -> None:
         phase = "KILL PENDING" if r.get("kill_pending") else r["phase"]
         loop = str(r.get("loop", "?"))
         click.echo(
-            f"{r['canary']:<20} {phase:<12} {r['weight']:>5}% {step:>5}  {loop:<8} "
-            f"{since:<8} {who}"
+            f"{r['canary']:<20} {phase:<12} {r['weight']:>5}% {step:>5}  {loop:<8} {since:<8} {who}"
         )
         if loop != "running" and r.get("loop_detail"):
             click.echo(f"  LOOP {loop.upper()}: {r['loop_detail']}")
-
-

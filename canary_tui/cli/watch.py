@@ -88,8 +88,9 @@ from canary_tui.config.loader import ConfigError, adapter_error
     default=None,
     help="Take plan, metrics, SLOs, judge, loop and source settings from this file.",
 )
-@click.option("--headless", is_flag=True,
-              help="No dashboard: JSON lines and an exit code (for pipelines).")
+@click.option(
+    "--headless", is_flag=True, help="No dashboard: JSON lines and an exit code (for pipelines)."
+)
 @click.option("--in-process", is_flag=True, help="Run the loop in this terminal, no daemon.")
 @click.option("--dry-run", is_flag=True, help="Print the config it would run, and exit.")
 @look_options
@@ -200,5 +201,3 @@ def watch(
         ascii_only=ascii_only,
         in_process=in_process,
     )
-
-

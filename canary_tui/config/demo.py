@@ -30,8 +30,11 @@ def demo_config(
         "judge": {"kind": judge},
         # A simulator carries no real traffic: the demo follows its plan with nobody attached
         # too (`serve --demo`), where a real canary holds (and is not even started) unattended.
-        "loop": {"tick": tick_s, "no_data": {"grace": 60, "action": "hold"},
-                 "unattended": "follow"},
+        "loop": {
+            "tick": tick_s,
+            "no_data": {"grace": 60, "action": "hold"},
+            "unattended": "follow",
+        },
         "source": {
             "kind": "simulator",
             "scenario": scenario,

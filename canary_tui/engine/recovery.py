@@ -142,9 +142,7 @@ def kill_action_of(latch: KillLatch | None) -> Action:
                   reason=latch.reason if latch is not None else "")  # fmt: skip
 
 
-def settle(
-    verb: Verb, intent: Mapping[str, Any], routing: RoutingState | None
-) -> tuple[bool, str]:
+def settle(verb: Verb, intent: Mapping[str, Any], routing: RoutingState | None) -> tuple[bool, str]:
     """Whether an intent left without a result (a crash) took effect, from the router.
 
     A verb the router cannot show is settled in the safe direction: arm and pause count as

@@ -187,9 +187,12 @@ class TrustMachine(RuleBasedStateMachine):
             # is left for a rule to undo
             self.outside_marker = None
 
-    @rule(point=st.sampled_from(POINTS), verb=st.sampled_from([None, None, Verb.KILL, Verb.KILL,
-                                                                Verb.STEP_FORWARD, Verb.START,
-                                                                Verb.PROMOTE]))
+    @rule(
+        point=st.sampled_from(POINTS),
+        verb=st.sampled_from(
+            [None, None, Verb.KILL, Verb.KILL, Verb.STEP_FORWARD, Verb.START, Verb.PROMOTE]
+        ),
+    )
     def arm_crash(self, point: str, verb: Verb | None) -> None:  # fmt: skip
         EXERCISED[f"crash armed {point}"] += 1
         self.e.crash_hook = crash_at(point, verb)

@@ -42,8 +42,10 @@ class StatusHeader(Widget):
             (f"{info.service}", "bold"),
             f" ({info.namespace})" if wide else "",
             f"  {info.stable_version}{'->' if self.ascii_only else '→'}{info.canary_version}  ",
-            (f" {phase} ", self._style(
-                "bold reverse $error" if s.kill is not None else PHASE_STYLE[s.phase])),
+            (
+                f" {phase} ",
+                self._style("bold reverse $error" if s.kill is not None else PHASE_STYLE[s.phase]),
+            ),
             "  ",
             (f"{s.weight}%", "bold"),
             ("  step ", "dim"),
