@@ -62,7 +62,7 @@ def test_without_history_the_dispersion_is_measured_from_the_canary(tmp_path: Pa
     rig = make_rig(tmp_path, config=config_with({"history_s": 0, "baseline_error_rate": 0.05}))
     notes = [a.text for a in rig.engine.full_frame().activity]
     assert any("index of dispersion: nothing to read over the 10 min before the canary "
-               "(no baseline traffic); measuring it from the canary's first minute" in n
+               "(no baseline traffic); measuring it during the canary instead" in n
                for n in notes), notes  # fmt: skip
     rig.ticks(3)
     errors = next(v for v in rig.engine.verdicts if v.metric == "errors")

@@ -156,7 +156,7 @@ class Metrics:
     def _dispersion(self, windows: list[Sample] | None, when: str) -> None:
         """The baseline's index of dispersion over its windows before now, so the judge's
         first comparisons are scaled by a measured factor; what could not be read is said
-        (the judge then measures it from the canary's first minute)."""
+        (the judge then measures it during the canary)."""
         judge = self.shared.judge
         if windows is None or not isinstance(judge, LearnsDispersion):
             return
@@ -173,7 +173,7 @@ class Metrics:
             self.publisher.note(
                 "info", "judge",
                 f"index of dispersion: nothing to read over the {span} {when} ({why}); "
-                "measuring it from the canary's first minute instead",
+                "measuring it during the canary instead (comparisons wait for it)",
             )  # fmt: skip
             return
         measured = ", ".join(f"{name} {factor:.1f}x" for name, factor in factors.items())
