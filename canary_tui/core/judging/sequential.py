@@ -54,6 +54,13 @@ DEFAULT_CEILING = 0.25
 #: ending 60 s into the regression, 60 runs): 7 steps passed at 1, 5 at 0.5, 3 at 0.25, 2 at
 #: 0.1; healthy canaries passed as soon at every level (median 229 s, p90 512 s of 40).
 DEFAULT_PASS_VETO = 0.1
+#: With the dispersion measured only on a source's own long windows (its ticks overlap), the
+#: estimate rests on few windows (10 at start, one a minute), so the factor is an upper bound
+#: one standard deviation up. Measured (benchmarks/overlapping_ticks.py, 5 s ticks over a
+#: 60 s range, 40 A/A runs per arm): bursts of 1-10, 10-20 and 2-4 over 5 s rolled back
+#: 1, 2 and 1 healthy canaries with the point estimate, none with the bound; errors
+#: 0.5% -> 1.0% were detected in 210 s instead of 180 s.
+WINDOWS_ONLY_Z = 1.0
 
 
 class SequentialJudge:
@@ -257,10 +264,14 @@ class SequentialJudge:
     def dispersion_on_windows_only(self) -> None:
         """The ticks' counts overlap (a source that scales a longer range down to the tick):
         their spread understates the dispersion, so it is measured only on the windows given
-        to `learn_dispersion` from now on."""
+        to `learn_dispersion` from now on, and, resting on few of them, taken as an upper
+        bound (`WINDOWS_ONLY_Z`)."""
         self.tick_dispersion = False
+        for comp in self._comparisons:
+            comp.dispersion.z = comp.canary_dispersion.z = WINDOWS_ONLY_Z
         for guard in self._guards:
             guard.tick_dispersion = False
+            guard.dispersion.z = WINDOWS_ONLY_Z
 
     def thresholds_ms(self) -> dict[str, float | None]:
         """The slow-request threshold each latency metric counts with (None: calibrating)."""
