@@ -372,3 +372,20 @@ def test_overlapping_ticks_understate_bursts_so_windows_measure_them() -> None:
     end = ticks[-1].end
     assert _phi(on_ticks, end) < 2.0
     assert 3.5 < _phi(on_windows, end) < 16.0
+
+
+def test_on_windows_only_the_factor_is_an_upper_bound_on_few_windows() -> None:
+    """Ten 60 s windows (a source's past when its ticks overlap): Pearson's X^2 over the
+    Wilson-Hilferty quantile one standard deviation down, not over its median (z = 0)."""
+    raw = list(bursty_stream(9, 600, sizes=(5, 10)))
+    windows = [summed(raw[i : i + 60]) for i in range(0, 600, 60)]
+    bad = np.array([w.baseline.errors for w in windows if w.baseline])
+    n = np.array([w.baseline.requests for w in windows if w.baseline])
+    x2 = pearson(bad, n) * (len(bad) - 1)
+    judge = SequentialJudge(SPECS[:1], burn_windows=())
+    judge.dispersion_on_windows_only()
+    factor = judge.learn_dispersion(windows)["errors"]
+    assert factor == pytest.approx(max(1.0, x2 / chi2_lower_quantile(9, 1.0)), rel=1e-9)
+    point = SequentialJudge(SPECS[:1], burn_windows=()).learn_dispersion(windows)["errors"]
+    assert point == pytest.approx(max(1.0, x2 / chi2_lower_quantile(9, 0.0)), rel=1e-9)
+    assert factor > 1.5 * point > 1.5
