@@ -218,9 +218,10 @@ class _Comparison:
         self._recent.note(sample.end, self.total)
 
     def learn_dispersion(self, windows: Iterable[Sample]) -> int:
-        """Feed the baseline's windows from before the canary to its index of dispersion, so
-        the first comparison divides by a measured factor instead of the young estimate's
-        ceiling; how many windows counted (none while a slow-request threshold is unknown)."""
+        """Feed whole windows to the indexes of dispersion: the baseline's before the canary,
+        so the first comparison divides by a measured factor instead of the young estimate's
+        ceiling, or a source's own windows when its ticks overlap (both variants' counts);
+        how many windows counted (none while a slow-request threshold is unknown)."""
         if self.calibrating:
             return 0
         used = 0

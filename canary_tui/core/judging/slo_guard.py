@@ -114,7 +114,8 @@ class _Guard:
         self.seq.add_time(elapsed, duration)
 
     def learn_dispersion(self, windows: Iterable[Sample]) -> int:
-        """The baseline's windows before the canary, into its index of dispersion."""
+        """Whole windows of the baseline (before the canary, or a source's own windows when
+        its ticks overlap) into its index of dispersion."""
         used = 0
         for sample in windows:
             base = sample.baseline
