@@ -42,6 +42,7 @@ PEOPLE = (Actor("alice"), Actor("bob"))
 PERSON_VERBS = [v for v in Verb if v is not Verb.START] + [Verb.KILL] * 3  # kills often
 POINTS = ("after_intent", "after_router", "after_result")
 ADDS_TRAFFIC = {"set_weight", "promote", "set_mirror"}
+PERSON_MOVES = {"step_forward", "step_back", "resume", "promote"}
 
 #: What the machine exercised over the whole run (printed by the test for the closing note).
 EXERCISED: Counter[str] = Counter()
@@ -228,7 +229,10 @@ class TrustMachine(RuleBasedStateMachine):
             w = writes[index]
             assert w.open_intent is not None or w.latched, f"a write with no intent: {w}"
             if w.latched:
-                assert w.verb == "abort", f"a write under a kill latch: {w}"
+                # DESIGN.md: the latch blocks every weight increase, step, resume and promote;
+                # turning mirroring off only takes traffic away
+                removes = w.verb == "set_mirror" and not w.after[1] and w.after[0] <= w.before[0]
+                assert w.verb == "abort" or removes, f"a write under a kill latch: {w}"
             intent = w.open_intent or {}
             by_rule = (intent.get("actor") or {}).get("kind") == "rule"
             if (
@@ -240,6 +244,10 @@ class TrustMachine(RuleBasedStateMachine):
                 raise AssertionError(f"a rule undid a change made outside the loop: {w}")
             if self.ended_at is not None and index >= self.ended_at and by_rule:
                 assert w.verb == "abort", f"the loop wrote to a rolled-back canary: {w}"
+            if not by_rule and intent.get("verb") in PERSON_MOVES:
+                # a person moved the canary (seen here too when the process died before
+                # `press` could see its outcome): the plan may move again
+                self.outside_marker = None
         self.checked = len(writes)
 
     @invariant()
