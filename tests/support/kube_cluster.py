@@ -257,7 +257,9 @@ class KubeCluster(Running):
         )
         self.ca_file = cert_dir / "apiserver.crt"
         deadline = time.monotonic() + self.start_timeout
-        while not self.ca_file.exists():
+        # the file appears before its content does (on a loaded machine, long enough for an
+        # SSL context to read it empty): wait for the whole certificate
+        while not _whole_pem(self.ca_file):
             self._check_alive(self._apiserver, self.apiserver_log, "kube-apiserver")
             if time.monotonic() > deadline:
                 raise self._failure(
@@ -478,3 +480,11 @@ class KubeCluster(Running):
         path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
         path.chmod(0o600)
         return path
+
+
+def _whole_pem(path: Path) -> bool:
+    """The file holds at least one whole PEM certificate."""
+    try:
+        return b"-----END CERTIFICATE-----" in path.read_bytes()
+    except OSError:
+        return False
