@@ -161,7 +161,7 @@ class Metrics:
         if windows is None or not isinstance(judge, LearnsDispersion):
             return
         span = duration_text(self.shared.settings.baseline_window_s)
-        usable = [w for w in windows if w.ok and w.baseline is not None and w.baseline.requests]
+        usable = _with_baseline_traffic(windows)
         factors = judge.learn_dispersion(usable) if usable else {}
         if not factors:
             failed = next((w.problem for w in windows if not w.ok and w.problem), None)
@@ -220,7 +220,7 @@ class Metrics:
         if not read:
             return  # the read failed: the same span is read again next time
         self._windows_from = max(w.end for w in read)
-        usable = [w for w in read if w.baseline is not None and w.baseline.requests]
+        usable = _with_baseline_traffic(read)
         if usable:
             judge.learn_dispersion(usable)
 
@@ -282,3 +282,9 @@ class Metrics:
         start = self._smooth[0].start
         return replace(SeriesPoint.from_sample(Sample(start, sample.end, baseline, canary)),
                        t=sample.end)  # fmt: skip
+
+
+def _with_baseline_traffic(windows: list[Sample]) -> list[Sample]:
+    """The windows with data in which the baseline served requests (the ones worth learning
+    a dispersion from)."""
+    return [w for w in windows if w.ok and w.baseline is not None and w.baseline.requests]
