@@ -30,6 +30,17 @@ How it is estimated here:
   rolled back; counting it outright, 2 of 80, for 0-8% more detection time on independent
   traffic). The 60 s scale, with few batches, counts only when it reads more than two of its
   standard deviations above the shortest one, shrunk towards it (`shrinks`: pseudo-batches);
+- bursts that outlast a window are cut by the edges of the 10 s batches too (events of a
+  burst spread over 5 s fall into two batches about a sixth of the time), so the 10 s scale
+  then reads the long-run index low (by about a tenth: 2.9 against 3.2 for bursts of 2-4
+  spread over 5 s). Their signature is the 10 s scale reading clearly above the shortest
+  (`spread_gate`: three of its own standard deviations; the shortest scale sees only the part
+  of a burst that shares a window); the 10 s scale is then taken at its upper confidence
+  bound (`spread_z`: two standard deviations, Wilson-Hilferty). Measured: bursts of 2-4
+  spread over 5 s, 15 of 1000 healthy canaries rolled back with the point estimate, 12 of
+  those 15 runs no longer rolled back with the bound; no cost on independent traffic or on
+  bursts within one window, where the gate does not open (one arm of 20 moved: errors
+  0.5% -> 1.0% in bursts of 2-4, 323 -> 335 s);
 - the factor used is the largest of these (`z` > 0 makes the shortest scale's an upper
   confidence bound, Wilson-Hilferty's chi-square quantile `z` standard deviations down;
   measured on independent traffic, z = 0.5 cost 14-22% of detection time for no gain in the
@@ -66,12 +77,16 @@ DEFAULT_SHRINK = 10.0
 #: shortest scale it must read to count, and how many pseudo-batches shrink it towards it.
 DEFAULT_GATES = (0.0, 2.0)
 DEFAULT_SHRINKS = (0.0, DEFAULT_SHRINK)
+#: When the second scale reads this many of its standard deviations above the shortest, bursts
+#: outlast a window, and the second scale is taken at its upper bound, `SPREAD_Z` deviations up.
+DEFAULT_SPREAD_GATE = 3.0
+DEFAULT_SPREAD_Z = 2.0
 DEFAULT_MIN_BATCHES = 6  # batches of the second scale (10 s) before the estimate is used
 DEFAULT_MIN_WINDOWS = 10  # before this many windows covering MIN_SECONDS: the ceiling
 DEFAULT_MIN_SECONDS = 30.0
 DEFAULT_Z = 0.0
 DEFAULT_CEILING = 100.0
-BURSTY_FROM = 1.5  # a factor from here up is called out in the evidence
+BURSTY_FROM = 1.5  # a point estimate from here up is called out in the evidence
 
 
 def chi2_lower_quantile(dof: float, z: float) -> float:
@@ -81,6 +96,14 @@ def chi2_lower_quantile(dof: float, z: float) -> float:
     c = 2.0 / (9.0 * dof)
     base = 1.0 - c - z * math.sqrt(c)
     return dof * base**3 if base > 0 else 0.0
+
+
+def edge_bound(index: float) -> float:
+    """The largest long-run index that batches reading `index` can hide behind their edges,
+    for bursts that last no longer than a batch: a batch of L seconds splits two events of a
+    burst spread over w <= L seconds with probability at most w / 3L <= 1/3, so it reads at
+    least two thirds of the excess over 1 (index - 1 >= (2/3)(long-run - 1))."""
+    return 1.5 * index - 0.5
 
 
 @dataclass(slots=True)
@@ -127,6 +150,8 @@ class Dispersion:
     scales_s: tuple[float, ...] = DEFAULT_SCALES_S
     gates: tuple[float, ...] = DEFAULT_GATES
     shrinks: tuple[float, ...] = DEFAULT_SHRINKS
+    spread_gate: float = DEFAULT_SPREAD_GATE
+    spread_z: float = DEFAULT_SPREAD_Z
     min_batches: int = DEFAULT_MIN_BATCHES
     z: float = DEFAULT_Z
     ceiling: float = DEFAULT_CEILING
@@ -138,8 +163,11 @@ class Dispersion:
     def __post_init__(self) -> None:
         if not self.scales_s or any(s < 0 for s in self.scales_s):
             raise ValueError("dispersion scales must be zero or more seconds")
-        if any(x < 0 for x in (*self.gates, *self.shrinks)) or self.z < 0 or self.ceiling < 1:
-            raise ValueError("need gates and shrinks >= 0, z >= 0 and a ceiling of at least 1")
+        spread = (self.spread_gate, self.spread_z)
+        if any(x < 0 for x in (*self.gates, *self.shrinks, *spread)) or self.z < 0:
+            raise ValueError("need gates, shrinks, spread_gate, spread_z and z >= 0")
+        if self.ceiling < 1:
+            raise ValueError("need a ceiling of at least 1")
         if len(self.gates) < len(self.scales_s) - 1 or len(self.shrinks) < len(self.scales_s) - 1:
             raise ValueError("need a gate and a shrink for every scale after the shortest")
         if self.min_batches < 0:
@@ -180,24 +208,42 @@ class Dispersion:
     def factor(self) -> float:
         """What each window's log-likelihood is divided by: an upper bound on the dispersion
         at the shortest scale, or the longer scales' (shrunk) estimates if larger; >= 1."""
+        return self._factor(self.z, self.spread_z)
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the counts read as bursty (`BURSTY_FROM`) with every scale at its point
+        estimate: what the evidence calls out. Not the factor itself, which its upper bounds
+        can raise over few windows of independent counts."""
+        return self.ready and self._factor(0.0, 0.0) >= BURSTY_FROM
+
+    def _factor(self, z: float, spread_z: float) -> float:
         first = self._scales[0]
         if first.dof < 1 or not self.ready:
             return self.ceiling
-        q = chi2_lower_quantile(first.dof, self.z)
+        q = chi2_lower_quantile(first.dof, z)
         if q <= 0:
             return self.ceiling
         upper = first.pearson / q
         point = first.pearson / first.dof
         out = upper
-        for scale, gate, shrink in zip(self._scales[1:], self.gates, self.shrinks, strict=False):
+        longer_scales = zip(self._scales[1:], self.gates, self.shrinks, strict=False)
+        for index, (scale, gate, shrink) in enumerate(longer_scales):
             if scale.bad <= 0 or scale.dof < 1:
                 continue
             # a longer scale counts when it reads more than the shortest by `gate` standard
             # deviations of its own estimate (the 60 s scale: two, or its noise would only slow
             # the judge down on independent traffic), shrunk towards it by `shrink` pseudo-batches
             longer = scale.pearson / scale.dof
-            if longer > point * (1.0 + gate * math.sqrt(2.0 / scale.dof)):
-                shrunk = (scale.pearson + shrink * upper) / (scale.dof + shrink)
+            sd = math.sqrt(2.0 / scale.dof)
+            if longer > point * (1.0 + gate * sd):
+                pearson = scale.pearson
+                if index == 0 and longer > point * (1.0 + self.spread_gate * sd):
+                    # bursts outlast a window: the batches' edges cut some, read it from above
+                    q = chi2_lower_quantile(scale.dof, spread_z)
+                    bound = scale.pearson / q if q > 0 else self.ceiling
+                    pearson = scale.dof * max(longer, min(bound, edge_bound(longer)))
+                shrunk = (pearson + shrink * upper) / (scale.dof + shrink)
                 out = max(out, shrunk)
         return min(self.ceiling, max(1.0, out))
 

@@ -318,7 +318,7 @@ def _dispersion_note(subject: Subject) -> str:
     point = baseline.estimate or canary.estimate
     if point is None or not (baseline.ready or canary.ready):
         return f"; too soon to tell if {what} come in bursts: evidence held back"
-    if point >= BURSTY_FROM:
+    if (baseline if baseline.ready else canary).clustered:
         return f"; {what} arrive in bursts: dispersion {subject.phi:.1f}x, evidence scaled"
     return ""
 
