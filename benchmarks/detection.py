@@ -209,7 +209,7 @@ def arms(onset: int = ONSET_S) -> list[Arm]:
     out.append(Arm(1000.0, "aa", 0.0, transient=True))
     out.append(Arm(1000.0, "errors", 0.5, 0, transient=True))
     # regressions whose bursts are spread over 5 s (appended last: the other arms keep their
-    # seeds); oracle-cp-b does not model the spread, so it is no bound on these two
+    # seeds); oracle-cp-b, which does not model the spread, is not run on them
     for kind, value in (("errors", 0.02), ("latency", 1.5)):
         out.append(Arm(1000.0, kind, value, onset, burst=(2, 4), spell=5))
     return out
