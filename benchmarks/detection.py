@@ -31,8 +31,12 @@ in bursts of 2-4, 1-10 and 10-20 (and 2-4 spread over 5 s), a realised split dri
 the weight, a diurnal 4:1 swing of load, a canary at 1% of traffic, a warm-up transient (x1.5
 slower for 120 s; the judge given a 180 s warm-up) and a catastrophic canary (50% errors from
 its first second, under that warm-up). More methods: judge-iid (the judge without the
-dispersion handling), judge-nowarm, and oracle-cp-b (oracle-cp told the burst sizes too: a
-compound-Poisson likelihood). On the 1000/s regression arms a second judge with the default
+dispersion handling), judge-nowarm, oracle-cp-b (oracle-cp told the burst sizes too: a
+compound-Poisson likelihood), and oracle-ratio (the judge's own likelihood, the canary's share
+of both variants' bad events, told the true ratio but neither rate: what comparing costs
+against oracle-cp, which is told the baseline's rate). oracle-cp@aa is oracle-cp re-read at
+the judge's MEASURED A/A budget instead of its nominal alpha (`matched_oracle`; --judge-aa,
+--oracle-aa-runs). On the 1000/s regression arms a second judge with the default
 tolerances and a hold ending 60 s after the onset gives the share of runs whose step passes
 during the regression ("passed in regression").
 
@@ -94,7 +98,7 @@ HISTORY_S = 600  # the loop's judge.baseline_window: the baseline read before th
 ALPHA = 0.01
 METHODS = (
     "flagger", "kayenta", "judge", "judge-iid", "judge-nowarm", "oracle", "oracle-cp",
-    "oracle-cp-b",
+    "oracle-cp-b", "oracle-ratio",
 )  # fmt: skip
 _NORMAL = NormalDist()
 
@@ -613,25 +617,64 @@ def compound_loglik(bad: np.ndarray, n: np.ndarray, p: float, arm: Arm) -> np.nd
     return np.logaddexp.reduce(log_pois + log_conv, axis=1)
 
 
-def oracle_changepoint(
-    arm: Arm, s: Stream, threshold_s: float, alpha: float, bursty: bool = False
-) -> int | None:
-    bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
-    if bursty:  # the oracle that knows the burst sizes too
-        llr = compound_loglik(bad, n, p1, arm) - compound_loglik(bad, n, p0, arm)
-        llr = np.nan_to_num(llr, nan=0.0)  # a count clipped to an impossible value
-    else:
-        llr = llr_series(bad, n, p0, p1)
-    limit = math.log(1 / alpha)
-    # the first window's weight, then a restart every window, as in the judge
+def shiryaev_roberts(llr: np.ndarray) -> np.ndarray:
+    """log R_t after each tick: the first window's weight, then a restart every window with
+    the judge's prior, each multiplied by every later tick's likelihood ratio."""
+    out = np.empty(len(llr))
     log_r = math.log(DEFAULT_FIRST_WEIGHT)
     share = 1.0 - DEFAULT_FIRST_WEIGHT
     for t, step in enumerate(llr):
         w = restart_weight(float(t), 1.0, DEFAULT_RESTART_SCALE_S, share)
-        log_r = np.logaddexp(log_r, math.log(w)) + step
-        if log_r >= limit:
-            return t + 1
-    return None
+        log_r = float(np.logaddexp(log_r, math.log(w))) + float(step)
+        out[t] = log_r
+    return out
+
+
+def oracle_llr(arm: Arm, s: Stream, threshold_s: float, bursty: bool = False) -> np.ndarray:
+    """Per tick, the log-likelihood ratio of the canary's counts at its true rate after the
+    onset against its rate before (the baseline's), both known."""
+    bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
+    if bursty:  # the oracle that knows the burst sizes too
+        llr = compound_loglik(bad, n, p1, arm) - compound_loglik(bad, n, p0, arm)
+        return np.nan_to_num(llr, nan=0.0)  # a count clipped to an impossible value
+    return llr_series(bad, n, p0, p1)
+
+
+def ratio_llr(arm: Arm, s: Stream, threshold_s: float) -> np.ndarray:
+    """Per tick, the judge's own likelihood (the canary's share of the bad events of both
+    variants, binomial given the realised split) at the TRUE ratio against a ratio of 1: the
+    test a comparison could run if it were told the effect but neither variant's rate."""
+    bad_c, n_c, p0, p1 = oracle_counts(arm, s, threshold_s)
+    if arm.kind == "errors":
+        bad_b = s.eb
+    else:
+        bad_b = s.hb[:, [i for i, b in enumerate(BUCKETS) if b > threshold_s]].sum(axis=1)
+    nc, nb = n_c.astype(float), s.nb.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theta0 = nc / (nc + nb)
+        theta1 = (p1 / p0) * nc / ((p1 / p0) * nc + nb)
+        llr = bad_c * np.log(theta1 / theta0) + bad_b * np.log((1 - theta1) / (1 - theta0))
+    return np.nan_to_num(llr, nan=0.0, posinf=0.0, neginf=0.0)  # a tick with no traffic
+
+
+def first_crossing(log_r: np.ndarray, limit: float) -> int | None:
+    hits = np.nonzero(log_r >= limit)[0]
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def records(log_r: np.ndarray) -> list[tuple[int, float]]:
+    """(tick, value) each time log R reaches a new high (from 0 up): enough to find the first
+    crossing of any limit above 0 without keeping the whole path."""
+    top = np.maximum.accumulate(log_r)
+    new = np.nonzero((log_r >= 0) & (log_r >= top) & (np.r_[-np.inf, top[:-1]] < log_r))[0]
+    return [(int(t) + 1, float(log_r[t])) for t in new]
+
+
+def oracle_changepoint(
+    arm: Arm, s: Stream, threshold_s: float, alpha: float, bursty: bool = False
+) -> int | None:
+    return first_crossing(shiryaev_roberts(oracle_llr(arm, s, threshold_s, bursty)),
+                          math.log(1 / alpha))  # fmt: skip
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -663,22 +706,30 @@ def one_run(task: Task) -> dict[str, Any]:
     if "judge-nowarm" in methods and arm.transient:
         decided["judge-nowarm"], _ = run_judge(s, tolerance, warmup_s=0.0)
     per_metric = ALPHA / 2  # the judge's split over its two metrics
+    limit = math.log(1 / per_metric)
     oracles = [("oracle-cp", False)] if "oracle-cp" in methods else []
     if "oracle-cp-b" in methods and arm.clustered and arm.spell == 1:
         oracles.append(("oracle-cp-b", True))
+    paths: dict[str, np.ndarray] = {}  # oracle-cp's log R, for the matched budget
     if arm.regression and "oracle" in methods:
         decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
     if arm.regression:
         for name, bursty in oracles:
-            decided[name] = oracle_changepoint(arm, s, threshold_s, per_metric, bursty)
+            paths[name] = shiryaev_roberts(oracle_llr(arm, s, threshold_s, bursty))
+            decided[name] = first_crossing(paths[name], limit)
+        if "oracle-ratio" in methods:
+            decided["oracle-ratio"] = first_crossing(
+                shiryaev_roberts(ratio_llr(arm, s, threshold_s)), limit
+            )
     else:  # its own false rollbacks: tuned to the smallest regression of each metric
         for name, bursty in oracles:
-            alarms = [
-                oracle_changepoint(replace(arm, kind=kind, value=value), s, threshold_s,
-                                   per_metric, bursty)
+            tuned = [
+                shiryaev_roberts(oracle_llr(replace(arm, kind=kind, value=value), s,
+                                            threshold_s, bursty))[:HOUR_S]
                 for kind, value in (("errors", 0.01), ("latency", 1.2))
             ]  # fmt: skip
-            decided[name] = min((t for t in alarms if t is not None), default=None)
+            paths[name] = np.maximum(*tuned)
+            decided[name] = first_crossing(paths[name], limit)
     bad = None
     if arm.regression:
         bad, _, _, _ = oracle_counts(arm, s, threshold_s)
@@ -691,6 +742,11 @@ def one_run(task: Task) -> dict[str, Any]:
             stop = min(tick if tick is not None else arm.ticks, arm.ticks)
             served = int(bad[arm.onset : stop].sum()) if stop > arm.onset else 0
         out[method] = {"tick": tick, "bad": served}
+    if "oracle-cp" in paths:  # what the matched budget needs (`matched_oracle`)
+        cp = paths["oracle-cp"]
+        out["oracle-cp"]["peak" if not arm.regression else "records"] = (
+            float(cp.max()) if not arm.regression else records(cp)
+        )
     return out
 
 
@@ -737,11 +793,77 @@ def summarise(arm: Arm, results: list[dict[str, Any]], method: str) -> dict[str,
     return out
 
 
+MATCHED = "oracle-cp@aa"
+
+
+def matched_oracle(
+    arm_list: list[Arm],
+    results: dict[int, list[dict[str, Any]]],
+    judge_aa: tuple[int, int] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """oracle-cp at the judge's MEASURED A/A budget rather than at its nominal alpha.
+
+    For each regression arm, the A/A arm generated like it gives the judge's false rollbacks
+    k of N (or `judge_aa`, from an earlier and longer run) and oracle-cp's peak log R on each
+    A/A stream (watching errors tuned to 1.0% and latency tuned to x1.2, as its own A/A row).
+    The limit is set so that oracle-cp's A/A rate on those streams is the upper end of the
+    judge's Wilson interval (the end that favours the oracle); the arm's runs are then
+    re-read at that limit from oracle-cp's record highs. Returns summaries and notes.
+    """
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    index = {a: i for i, a in enumerate(arm_list)}
+    for i, arm in enumerate(arm_list):
+        runs = [r for r in results.get(i, []) if "records" in r.get("oracle-cp", {})]
+        if not arm.regression or not runs:
+            continue
+        j = index.get(replace(arm, kind="aa", value=0.0, onset=ONSET_S))
+        aa = results.get(j, []) if j is not None else []
+        peaks = sorted((r["oracle-cp"]["peak"] for r in aa if "peak" in r.get("oracle-cp", {})),
+                       reverse=True)  # fmt: skip
+        if judge_aa is not None:
+            k, n = judge_aa
+        else:
+            ticks = [r["judge"]["tick"] for r in aa if "judge" in r]
+            k, n = sum(1 for t in ticks if t is not None and t <= HOUR_S), len(ticks)
+        if n == 0 or not peaks:
+            notes.append(f"{arm.traffic:>7.0f} {arm.label}: no A/A runs of the judge and "
+                         f"oracle-cp to match budgets on")  # fmt: skip
+            continue
+        budget = wilson(k, n)[1]
+        allowed = int(budget * len(peaks))
+        if allowed >= len(peaks):
+            continue
+        limit = float(np.nextafter(peaks[allowed], math.inf))
+        if limit < 0:
+            notes.append(f"{arm.traffic:>7.0f} {arm.label}: the matched limit is below 0")
+            continue
+        picked = [
+            {MATCHED: {"tick": next((t for t, v in r["oracle-cp"]["records"] if v >= limit),
+                                    None), "bad": None}}
+            for r in runs
+        ]  # fmt: skip
+        summary = summarise(arm, picked, MATCHED)
+        if summary is not None:
+            summary["limit"] = limit
+            rows.append(summary)
+        notes.append(
+            f"{arm.traffic:>7.0f} {arm.label:<26} judge A/A {k}/{n} (Wilson upper "
+            f"{budget * 100:.2f}%): oracle-cp limit {limit:.2f} nats (nominal "
+            f"{math.log(2 / ALPHA):.2f}), its A/A there {allowed}/{len(peaks)}"
+        )
+    return rows, notes
+
+
 def _quantile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return math.nan
     i = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
     return sorted_values[i]
+
+
+def _fmt_count(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.0f}"
 
 
 def _fmt_s(x: float) -> str:
@@ -764,7 +886,7 @@ def table(summaries: list[dict[str, Any]]) -> str:
             rest = (
                 f"{s['pre_onset_rollback'] * 100:8.1f}% {s['detected'] * 100:7.0f}% "
                 f"{_fmt_s(s['median_s']):>8} {_fmt_s(s['p90_s']):>6} "
-                f"{s['bad_served_median']:>10.0f}"
+                f"{_fmt_count(s['bad_served_median']):>10}"
             )
         lines.append(
             f"{s['traffic']:>7.0f} {s['arm']:<26} {s['method']:<12} {s['runs']:>5} {fr:>24} {rest}"
@@ -788,8 +910,9 @@ def comparisons(summaries: list[dict[str, Any]]) -> str:
         return f"{x / y:.2f}"
 
     head = (
-        f"{'traffic':>7} {'arm':<26} {'judge/cp':>8} {'judge/cp-b':>10} {'iid/cp':>7} "
-        f"{'flagger/j':>9} {'kayenta/j':>9} {'passed in regression [Wilson]':>30}"
+        f"{'traffic':>7} {'arm':<26} {'judge/cp':>8} {'j/cp@aa':>7} {'judge/cp-b':>10} "
+        f"{'iid/cp':>6} {'ratio/cp':>8} {'flagger/j':>9} {'kayenta/j':>9} "
+        f"{'passed in regression [Wilson]':>30}"
     )
     lines = [head, "-" * len(head)]
     for (traffic, arm), m in by.items():
@@ -802,7 +925,9 @@ def comparisons(summaries: list[dict[str, Any]]) -> str:
             )
         lines.append(
             f"{traffic:>7.0f} {arm:<26} {ratio(j, m.get('oracle-cp')):>8} "
-            f"{ratio(j, m.get('oracle-cp-b')):>10} {ratio(m.get('judge-iid'), m.get('oracle-cp')):>7} "
+            f"{ratio(j, m.get(MATCHED)):>7} {ratio(j, m.get('oracle-cp-b')):>10} "
+            f"{ratio(m.get('judge-iid'), m.get('oracle-cp')):>6} "
+            f"{ratio(m.get('oracle-ratio'), m.get('oracle-cp')):>8} "
             f"{ratio(m.get('flagger'), j):>9} {ratio(m.get('kayenta'), j):>9} {passed:>30}"
         )
     return "\n".join(lines)
@@ -830,6 +955,19 @@ def _finite(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_finite(v) for v in x]
     return x
+
+
+def _fraction(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    try:
+        out = (int(k), int(n))
+    except ValueError:
+        out = (-1, 0)
+    if not sep or out[0] < 0 or out[1] <= 0 or out[0] > out[1]:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give K/N with 0 <= K <= N, N > 0 (e.g. 3/1000)"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -876,6 +1014,22 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated methods to run (default: all); e.g. 'judge' alone for long A/A "
         "samples of one arm",
     )
+    parser.add_argument(
+        "--judge-aa",
+        type=_fraction,
+        default=None,
+        metavar="K/N",
+        help=f"the judge's A/A false rollbacks K of N from an earlier, longer run, for "
+        f"{MATCHED} (default: this run's A/A runs of the judge)",
+    )
+    parser.add_argument(
+        "--oracle-aa-runs",
+        type=int,
+        default=0,
+        metavar="M",
+        help=f"oracle-cp alone on M more A/A streams of each regression arm's A/A twin, so "
+        f"{MATCHED}'s limit is read from more peaks (cheap: about 50 ms a stream)",
+    )
     parser.add_argument("--workers", type=int, default=max(1, min(2, multiprocessing.cpu_count())))
     parser.add_argument("--json", type=Path, default=None, help="save the figures here")
     args = parser.parse_args(argv)
@@ -883,6 +1037,10 @@ def main(argv: list[str] | None = None) -> int:
     reg_runs = args.runs or (20 if args.quick else 300)
     if args.onset < 0:
         parser.error("--onset must be zero or more seconds")
+    for flag, value in (("--aa-runs", args.aa_runs), ("--runs", args.runs),
+                        ("--oracle-aa-runs", args.oracle_aa_runs)):  # fmt: skip
+        if value is not None and value < 0:
+            parser.error(f"{flag} must be zero or more runs (got {value})")
     arm_list = arms(args.onset)
     methods = frozenset(m.strip() for m in args.methods.split(",") if m.strip())
     unknown = sorted(methods - set(METHODS))
@@ -898,6 +1056,21 @@ def main(argv: list[str] | None = None) -> int:
         work = [t for t in work if args.only in arm_list[t[0]].label]
     if args.family:
         work = [t for t in work if arm_list[t[0]].family in args.family]
+    if args.oracle_aa_runs:  # oracle-cp alone on more A/A streams of each arm's A/A twin
+        index = {a: i for i, a in enumerate(arm_list)}
+        twins = {
+            index[twin]
+            for t in work
+            if arm_list[t[0]].regression
+            and (twin := replace(arm_list[t[0]], kind="aa", value=0.0, onset=ONSET_S)) in index
+        }
+        first = 0 if args.no_aa else aa_runs
+        work += [
+            (i, run, args.seed, args.tolerance, arm_list[i].onset, frozenset({"oracle-cp"}))
+            for i in sorted(twins)
+            for run in range(first, first + args.oracle_aa_runs)
+            if not any(t[0] == i and t[1] == run for t in work)
+        ]
     # the long runs first, so the pool does not wait on a straggler at the end
     work.sort(key=lambda t: (arm_list[t[0]].regression, -arm_list[t[0]].traffic))
     started = time.monotonic()
@@ -908,6 +1081,8 @@ def main(argv: list[str] | None = None) -> int:
             if done % 200 == 0:
                 print(f"  {done}/{len(work)} runs, {time.monotonic() - started:.0f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
+    matched, notes = matched_oracle(arm_list, results, args.judge_aa)
+    by_arm = {(m["traffic"], m["arm"]): m for m in matched}
     summaries = []
     for i, arm in enumerate(arm_list):
         if not results[i]:
@@ -916,6 +1091,8 @@ def main(argv: list[str] | None = None) -> int:
             s = summarise(arm, results[i], method)
             if s is not None:
                 summaries.append(s)
+        if (arm.traffic, arm.label) in by_arm:
+            summaries.append(by_arm[(arm.traffic, arm.label)])
     elapsed = time.monotonic() - started
     print(
         f"detection benchmark: alpha {ALPHA}, judge tolerance {args.tolerance:g}x, "
@@ -926,6 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(summaries))
     print()
     print(comparisons(summaries))
+    if notes:
+        print()
+        print(f"{MATCHED}: oracle-cp at the judge's measured A/A budget")
+        print("\n".join(notes))
     if args.json is not None:
         examples = {
             arm_list[i].label + f" @{arm_list[i].traffic:g}": next(
