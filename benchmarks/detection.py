@@ -992,7 +992,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
-        "--only", default=None, help="only arms whose label (e.g. 'b2-4', 'A/A') contains this"
+        "--only",
+        default=None,
+        help="only the arm with this label, or if none has it, the arms whose label contains "
+        "it (e.g. 'A/A b2-4' alone, 'b2-4' for all of them)",
     )
     parser.add_argument(
         "--family",
@@ -1052,8 +1055,12 @@ def main(argv: list[str] | None = None) -> int:
         work = [t for t in work if arm_list[t[0]].traffic in args.traffic]
     if args.no_aa:
         work = [t for t in work if arm_list[t[0]].regression]
-    if args.only:
-        work = [t for t in work if args.only in arm_list[t[0]].label]
+    if args.only:  # a label given whole picks that arm alone ('A/A b2-4', not 'A/A b2-4/5s')
+        exact = any(a.label == args.only for a in arm_list)
+        work = [
+            t for t in work
+            if (arm_list[t[0]].label == args.only if exact else args.only in arm_list[t[0]].label)
+        ]  # fmt: skip
     if args.family:
         work = [t for t in work if arm_list[t[0]].family in args.family]
     if args.oracle_aa_runs:  # oracle-cp alone on more A/A streams of each arm's A/A twin
