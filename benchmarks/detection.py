@@ -847,10 +847,12 @@ def matched_oracle(
         if summary is not None:
             summary["limit"] = limit
             rows.append(summary)
+        nominal = math.log(2 / ALPHA)
         notes.append(
             f"{arm.traffic:>7.0f} {arm.label:<26} judge A/A {k}/{n} (Wilson upper "
-            f"{budget * 100:.2f}%): oracle-cp limit {limit:.2f} nats (nominal "
-            f"{math.log(2 / ALPHA):.2f}), its A/A there {allowed}/{len(peaks)}"
+            f"{budget * 100:.2f}%): oracle-cp limit {limit:.2f} nats, its A/A there "
+            f"{allowed}/{len(peaks)} (at its nominal {nominal:.2f}: "
+            f"{sum(1 for p in peaks if p >= nominal)}/{len(peaks)})"
         )
     return rows, notes
 
