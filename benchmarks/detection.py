@@ -32,7 +32,9 @@ the weight, a diurnal 4:1 swing of load, a canary at 1% of traffic, a warm-up tr
 slower for 120 s; the judge given a 180 s warm-up) and a catastrophic canary (50% errors from
 its first second, under that warm-up). More methods: judge-iid (the judge without the
 dispersion handling), judge-nowarm, oracle-cp-b (oracle-cp told the burst sizes too: a
-compound-Poisson likelihood), and oracle-ratio (the judge's own likelihood, the canary's share
+compound-Poisson likelihood), oracle-cp-q (oracle-cp's likelihood divided by the true index
+of dispersion: the judge's quasi-likelihood told the index instead of estimating it), and
+oracle-ratio (the judge's own likelihood, the canary's share
 of both variants' bad events, told the true ratio but neither rate: what comparing costs
 against oracle-cp, which is told the baseline's rate). oracle-cp@aa is oracle-cp re-read at
 the judge's MEASURED A/A budget instead of its nominal alpha (`matched_oracle`; --judge-aa,
@@ -98,7 +100,7 @@ HISTORY_S = 600  # the loop's judge.baseline_window: the baseline read before th
 ALPHA = 0.01
 METHODS = (
     "flagger", "kayenta", "judge", "judge-iid", "judge-nowarm", "oracle", "oracle-cp",
-    "oracle-cp-b", "oracle-ratio",
+    "oracle-cp-b", "oracle-cp-q", "oracle-ratio",
 )  # fmt: skip
 _NORMAL = NormalDist()
 
@@ -630,13 +632,19 @@ def shiryaev_roberts(llr: np.ndarray) -> np.ndarray:
     return out
 
 
-def oracle_llr(arm: Arm, s: Stream, threshold_s: float, bursty: bool = False) -> np.ndarray:
+def oracle_llr(arm: Arm, s: Stream, threshold_s: float, model: str = "binomial") -> np.ndarray:
     """Per tick, the log-likelihood ratio of the canary's counts at its true rate after the
-    onset against its rate before (the baseline's), both known."""
+    onset against its rate before (the baseline's), both known. `model`: binomial (oracle-cp),
+    bursts (oracle-cp-b: told the burst sizes too) or quasi (oracle-cp-q: the binomial ratio
+    divided by the true index of dispersion E[b^2]/E[b], the judge's quasi-likelihood told
+    the truth instead of estimating it)."""
     bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
-    if bursty:  # the oracle that knows the burst sizes too
+    if model == "bursts":
         llr = compound_loglik(bad, n, p1, arm) - compound_loglik(bad, n, p0, arm)
         return np.nan_to_num(llr, nan=0.0)  # a count clipped to an impossible value
+    if model == "quasi":
+        sizes = np.arange(arm.burst[0], arm.burst[1] + 1)
+        return llr_series(bad, n, p0, p1) / float((sizes**2).mean() / sizes.mean())
     return llr_series(bad, n, p0, p1)
 
 
@@ -671,9 +679,9 @@ def records(log_r: np.ndarray) -> list[tuple[int, float]]:
 
 
 def oracle_changepoint(
-    arm: Arm, s: Stream, threshold_s: float, alpha: float, bursty: bool = False
+    arm: Arm, s: Stream, threshold_s: float, alpha: float, model: str = "binomial"
 ) -> int | None:
-    return first_crossing(shiryaev_roberts(oracle_llr(arm, s, threshold_s, bursty)),
+    return first_crossing(shiryaev_roberts(oracle_llr(arm, s, threshold_s, model)),
                           math.log(1 / alpha))  # fmt: skip
 
 
@@ -707,25 +715,27 @@ def one_run(task: Task) -> dict[str, Any]:
         decided["judge-nowarm"], _ = run_judge(s, tolerance, warmup_s=0.0)
     per_metric = ALPHA / 2  # the judge's split over its two metrics
     limit = math.log(1 / per_metric)
-    oracles = [("oracle-cp", False)] if "oracle-cp" in methods else []
+    oracles = [("oracle-cp", "binomial")] if "oracle-cp" in methods else []
     if "oracle-cp-b" in methods and arm.clustered and arm.spell == 1:
-        oracles.append(("oracle-cp-b", True))
+        oracles.append(("oracle-cp-b", "bursts"))
+    if "oracle-cp-q" in methods and arm.clustered:
+        oracles.append(("oracle-cp-q", "quasi"))
     paths: dict[str, np.ndarray] = {}  # oracle-cp's log R, for the matched budget
     if arm.regression and "oracle" in methods:
         decided["oracle"] = oracle_sprt(arm, s, threshold_s, per_metric)
     if arm.regression:
-        for name, bursty in oracles:
-            paths[name] = shiryaev_roberts(oracle_llr(arm, s, threshold_s, bursty))
+        for name, model in oracles:
+            paths[name] = shiryaev_roberts(oracle_llr(arm, s, threshold_s, model))
             decided[name] = first_crossing(paths[name], limit)
         if "oracle-ratio" in methods:
             decided["oracle-ratio"] = first_crossing(
                 shiryaev_roberts(ratio_llr(arm, s, threshold_s)), limit
             )
     else:  # its own false rollbacks: tuned to the smallest regression of each metric
-        for name, bursty in oracles:
+        for name, model in oracles:
             tuned = [
                 shiryaev_roberts(oracle_llr(replace(arm, kind=kind, value=value), s,
-                                            threshold_s, bursty))[:HOUR_S]
+                                            threshold_s, model))[:HOUR_S]
                 for kind, value in (("errors", 0.01), ("latency", 1.2))
             ]  # fmt: skip
             paths[name] = np.maximum(*tuned)
@@ -913,6 +923,7 @@ def comparisons(summaries: list[dict[str, Any]]) -> str:
 
     head = (
         f"{'traffic':>7} {'arm':<26} {'judge/cp':>8} {'j/cp@aa':>7} {'judge/cp-b':>10} "
+        f"{'judge/cp-q':>10} "
         f"{'iid/cp':>6} {'ratio/cp':>8} {'flagger/j':>9} {'kayenta/j':>9} "
         f"{'passed in regression [Wilson]':>30}"
     )
@@ -928,6 +939,7 @@ def comparisons(summaries: list[dict[str, Any]]) -> str:
         lines.append(
             f"{traffic:>7.0f} {arm:<26} {ratio(j, m.get('oracle-cp')):>8} "
             f"{ratio(j, m.get(MATCHED)):>7} {ratio(j, m.get('oracle-cp-b')):>10} "
+            f"{ratio(j, m.get('oracle-cp-q')):>10} "
             f"{ratio(m.get('judge-iid'), m.get('oracle-cp')):>6} "
             f"{ratio(m.get('oracle-ratio'), m.get('oracle-cp')):>8} "
             f"{ratio(m.get('flagger'), j):>9} {ratio(m.get('kayenta'), j):>9} {passed:>30}"
