@@ -34,11 +34,11 @@ its first second, under that warm-up). More methods: judge-iid (the judge withou
 dispersion handling), judge-nowarm, oracle-cp-b (oracle-cp told the burst sizes too: a
 compound-Poisson likelihood), oracle-cp-q (oracle-cp's likelihood divided by the true index
 of dispersion: the judge's quasi-likelihood told the index instead of estimating it), and
-oracle-ratio (the judge's own likelihood, the canary's share
-of both variants' bad events, told the true ratio but neither rate: what comparing costs
-against oracle-cp, which is told the baseline's rate). oracle-cp@aa is oracle-cp re-read at
-the judge's MEASURED A/A budget instead of its nominal alpha (`matched_oracle`; --judge-aa,
---oracle-aa-runs). On the 1000/s regression arms a second judge with the default
+oracle-ratio (the judge's own likelihood, the canary's share of both variants' bad events,
+told the true ratio but neither rate: what comparing costs against oracle-cp, which is told
+the baseline's rate). oracle-cp@aa is oracle-cp re-read at the judge's MEASURED A/A budget
+instead of its nominal alpha (`matched_oracle`; --judge-aa, --oracle-aa-runs). On the 1000/s
+regression arms a second judge with the default
 tolerances and a hold ending 60 s after the onset gives the share of runs whose step passes
 during the regression ("passed in regression").
 
@@ -843,6 +843,8 @@ def matched_oracle(
         budget = wilson(k, n)[1]
         allowed = int(budget * len(peaks))
         if allowed >= len(peaks):
+            notes.append(f"{arm.traffic:>7.0f} {arm.label}: the judge's budget is above every "
+                         f"oracle-cp A/A peak")  # fmt: skip
             continue
         limit = float(np.nextafter(peaks[allowed], math.inf))
         if limit < 0:
@@ -1085,12 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
             if arm_list[t[0]].regression
             and (twin := replace(arm_list[t[0]], kind="aa", value=0.0, onset=ONSET_S)) in index
         }
-        first = 0 if args.no_aa else aa_runs
+        first = 0 if args.no_aa else aa_runs  # after the A/A runs' seeds, never on them
         work += [
             (i, run, args.seed, args.tolerance, arm_list[i].onset, frozenset({"oracle-cp"}))
             for i in sorted(twins)
             for run in range(first, first + args.oracle_aa_runs)
-            if not any(t[0] == i and t[1] == run for t in work)
         ]
     # the long runs first, so the pool does not wait on a straggler at the end
     work.sort(key=lambda t: (arm_list[t[0]].regression, -arm_list[t[0]].traffic))
