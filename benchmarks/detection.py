@@ -179,6 +179,16 @@ class Arm:
         return self.onset + HOUR_S if self.regression else HOUR_S
 
 
+def aa_twin(arm: Arm) -> Arm:
+    """The A/A arm generated like `arm` (same traffic, bursts, split, load, warm-up)."""
+    return replace(arm, kind="aa", value=0.0, onset=ONSET_S)
+
+
+def above(threshold_s: float) -> list[int]:
+    """The histogram buckets whose bounds lie above a slow-request threshold."""
+    return [i for i, b in enumerate(BUCKETS) if b > threshold_s]
+
+
 def arms(onset: int = ONSET_S) -> list[Arm]:
     out = []
     for traffic in (1000.0, 100.0, 20.0):
@@ -277,7 +287,7 @@ def canary_error_rate(arm: Arm) -> float:
 
 def slow_share(probs: np.ndarray, threshold_s: float) -> float:
     """Share of requests above a bucket bound."""
-    return float(probs[[i for i, b in enumerate(BUCKETS) if b > threshold_s]].sum())
+    return float(probs[above(threshold_s)].sum())
 
 
 # --- streams ------------------------------------------------------------------------------
@@ -576,8 +586,7 @@ def oracle_counts(
     """The regressed metric's canary (bad, n) per tick and its true rates before/after."""
     if arm.kind == "errors":
         return s.ec, s.nc, BASE_ERRORS, arm.value
-    above = [i for i, b in enumerate(BUCKETS) if b > threshold_s]
-    bad = s.hc[:, above].sum(axis=1)
+    bad = s.hc[:, above(threshold_s)].sum(axis=1)
     return (
         bad,
         s.nc,
@@ -593,8 +602,8 @@ def llr_series(bad: np.ndarray, n: np.ndarray, p0: float, p1: float) -> np.ndarr
 def oracle_sprt(arm: Arm, s: Stream, threshold_s: float, alpha: float) -> int | None:
     bad, n, p0, p1 = oracle_counts(arm, s, threshold_s)
     llr = np.cumsum(llr_series(bad[arm.onset :], n[arm.onset :], p0, p1))
-    hits = np.nonzero(llr >= math.log(1 / alpha))[0]
-    return int(hits[0]) + arm.onset + 1 if len(hits) else None
+    tick = first_crossing(llr, math.log(1 / alpha))
+    return tick + arm.onset if tick is not None else None
 
 
 def compound_loglik(bad: np.ndarray, n: np.ndarray, p: float, arm: Arm) -> np.ndarray:
@@ -653,10 +662,7 @@ def ratio_llr(arm: Arm, s: Stream, threshold_s: float) -> np.ndarray:
     variants, binomial given the realised split) at the TRUE ratio against a ratio of 1: the
     test a comparison could run if it were told the effect but neither variant's rate."""
     bad_c, n_c, p0, p1 = oracle_counts(arm, s, threshold_s)
-    if arm.kind == "errors":
-        bad_b = s.eb
-    else:
-        bad_b = s.hb[:, [i for i, b in enumerate(BUCKETS) if b > threshold_s]].sum(axis=1)
+    bad_b = s.eb if arm.kind == "errors" else s.hb[:, above(threshold_s)].sum(axis=1)
     nc, nb = n_c.astype(float), s.nb.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         theta0 = nc / (nc + nb)
@@ -827,7 +833,7 @@ def matched_oracle(
         runs = [r for r in results.get(i, []) if "records" in r.get("oracle-cp", {})]
         if not arm.regression or not runs:
             continue
-        j = index.get(replace(arm, kind="aa", value=0.0, onset=ONSET_S))
+        j = index.get(aa_twin(arm))
         aa = results.get(j, []) if j is not None else []
         peaks = sorted((r["oracle-cp"]["peak"] for r in aa if "peak" in r.get("oracle-cp", {})),
                        reverse=True)  # fmt: skip
@@ -1084,8 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
         twins = {
             index[twin]
             for t in work
-            if arm_list[t[0]].regression
-            and (twin := replace(arm_list[t[0]], kind="aa", value=0.0, onset=ONSET_S)) in index
+            if arm_list[t[0]].regression and (twin := aa_twin(arm_list[t[0]])) in index
         }
         first = 0 if args.no_aa else aa_runs  # after the A/A runs' seeds, never on them
         work += [
